@@ -1,0 +1,31 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+# Both create .venv from the pinned dependency set in constraints.txt when needed.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_ARGS ?=
+
+.PHONY: venv test demo docs bench clean
+
+venv: $(STAMP)
+
+$(STAMP): constraints.txt setup.py pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,docs]'
+	touch $(STAMP)
+
+test: venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: venv
+	$(VENV)/bin/vkckpt demo $(DEMO_ARGS)
+
+docs: venv
+	$(VENV)/bin/sphinx-build -W -q -b html docs docs/_build/html
+
+bench: venv
+	for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) docs/_build build *.egg-info .pytest_cache

@@ -1,0 +1,50 @@
+"""buildbot-vkckpt: DragonFly BSD vkernel checkpoint testing as a Buildbot plugin."""
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(r'__version__ = "([^"]+)"',
+                    (HERE / "buildbot_vkckpt" / "__init__.py").read_text()).group(1)
+
+# Every step is registered so that `from buildbot.plugins import steps; steps.BuildWorld` works.
+STEPS = {
+    "BuildWorld": "buildbot_vkckpt.steps.build:BuildWorld",
+    "BuildKernel": "buildbot_vkckpt.steps.build:BuildKernel",
+}
+
+setup(
+    name="buildbot-vkckpt",
+    version=VERSION,
+    description="Buildbot plugin that builds DragonFly BSD, boots a vkernel and tests checkpoint/restore",
+    long_description=(HERE / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    license="BSD-3-Clause",
+    python_requires=">=3.9",
+    packages=find_packages(include=["buildbot_vkckpt", "buildbot_vkckpt.*"]),
+    include_package_data=True,
+    package_data={"buildbot_vkckpt": ["suite/*", "suite/*/*", "www/*"]},
+    install_requires=[
+        "buildbot>=4.3,<4.4",
+        "buildbot-worker>=4.3,<4.4",
+        "buildbot-www>=4.3,<4.4",
+        "twisted",
+        "paramiko>=3",
+        "pyelftools>=0.29",
+    ],
+    extras_require={
+        "test": ["pytest", "pytest-timeout", "hypothesis"],
+        "docs": ["sphinx"],
+    },
+    entry_points={
+        "console_scripts": ["vkckpt = buildbot_vkckpt.cli:main"],
+        "buildbot.steps": [f"{name} = {target}" for name, target in STEPS.items()],
+    },
+    classifiers=[
+        "Framework :: Twisted",
+        "Operating System :: POSIX :: BSD",
+        "Programming Language :: Python :: 3",
+        "Topic :: Software Development :: Testing",
+    ],
+)

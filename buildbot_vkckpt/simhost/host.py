@@ -1,0 +1,185 @@
+"""Layout and shared state of one simulated DragonFly host.
+
+::
+
+    ROOT/
+      src/          fake DragonFly source tree, a git repository (tree.py)
+      bin/          sandbox PATH: make, sysctl, vnconfig, fdisk, disklabel, newfs, mount,
+                    umount, kldload, ifconfig, checkpt (wrappers around tool modules)
+      state/        host.json (sysctls, vn units, mounts, taps, modules) and faults.json
+      var/vkernel/  what /var/vkernel is on a real host
+      obj/          the object directory the demo passes as MAKEOBJDIRPREFIX
+
+Every wrapper exports ``VKCKPT_SIMHOST=ROOT`` so a tool finds its host with ``SimHost.from_env()``.
+State changes go through ``update_state`` under an exclusive lock, so concurrent tools never
+lose an update and a test can assert that nothing leaked.
+"""
+import contextlib
+import fcntl
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+
+ENV_VAR = "VKCKPT_SIMHOST"
+
+# tool name on the sandbox PATH -> module run as ``python -m MODULE TOOL ARGS...``
+TOOLS = {
+    "make": "buildbot_vkckpt.simhost.bmake",
+    "sysctl": "buildbot_vkckpt.simhost.hosttools",
+    "vnconfig": "buildbot_vkckpt.simhost.hosttools",
+    "fdisk": "buildbot_vkckpt.simhost.hosttools",
+    "disklabel": "buildbot_vkckpt.simhost.hosttools",
+    "newfs": "buildbot_vkckpt.simhost.hosttools",
+    "mount": "buildbot_vkckpt.simhost.hosttools",
+    "umount": "buildbot_vkckpt.simhost.hosttools",
+    "fsck": "buildbot_vkckpt.simhost.hosttools",
+    "kldload": "buildbot_vkckpt.simhost.hosttools",
+    "ifconfig": "buildbot_vkckpt.simhost.hosttools",
+    "checkpt": "buildbot_vkckpt.simhost.hosttools",
+}
+
+DEFAULT_STATE = {
+    "sysctl": {
+        "vm.vkernel_enable": 1,
+        "hw.vmm.enable": 0,
+        "hw.ncpu": 2,
+        "kern.ckptgroup": 0,
+        "kern.ckptfile": "%N.ckpt",
+        "kern.sugid_coredump": 0,
+        "kern.osrelease": "5.9-DEVELOPMENT",
+    },
+    "vn": {"vn0": None, "vn1": None, "vn2": None, "vn3": None},  # unit -> covered file or None
+    "mounts": {},      # mount point -> device
+    "taps": {},        # tap name -> owner description
+    "modules": [],     # loaded kernel modules
+}
+
+
+class SimHost:
+    def __init__(self, root):
+        self.root = Path(root).resolve()
+
+    @classmethod
+    def from_env(cls, environ=None):
+        environ = os.environ if environ is None else environ
+        root = environ.get(ENV_VAR)
+        if not root:
+            raise RuntimeError(f"{ENV_VAR} is not set: not running on a simulated host")
+        return cls(root)
+
+    # --- layout ----------------------------------------------------------------------------
+    @property
+    def src(self):
+        return self.root / "src"
+
+    @property
+    def bin(self):
+        return self.root / "bin"
+
+    @property
+    def state_dir(self):
+        return self.root / "state"
+
+    @property
+    def var_vkernel(self):
+        return self.root / "var" / "vkernel"
+
+    @property
+    def obj(self):
+        return self.root / "obj"
+
+    def env(self, base=None):
+        """Environment for a process that should see this host's tools first."""
+        env = dict(os.environ if base is None else base)
+        env[ENV_VAR] = str(self.root)
+        env["PATH"] = f"{self.bin}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}"
+        return env
+
+    def create(self, python=None):
+        """Create the directories, the tool wrappers and a fresh state (not the source tree)."""
+        for d in (self.bin, self.state_dir, self.var_vkernel, self.obj):
+            d.mkdir(parents=True, exist_ok=True)
+        self.write_tools(python)
+        if not self.state_file.exists():
+            self.save_state(DEFAULT_STATE)
+        if not self.faults_file.exists():
+            self.set_faults({})
+        return self
+
+    def write_tools(self, python=None):
+        python = python or sys.executable
+        for tool, module in TOOLS.items():
+            path = self.bin / tool
+            path.write_text(
+                "#!/bin/sh\n"
+                f"{ENV_VAR}={shlex.quote(str(self.root))}; export {ENV_VAR}\n"
+                f"exec {shlex.quote(python)} -m {module} {tool} \"$@\"\n")
+            path.chmod(0o755)
+
+    # --- state -----------------------------------------------------------------------------
+    @property
+    def state_file(self):
+        return self.state_dir / "host.json"
+
+    @property
+    def faults_file(self):
+        return self.state_dir / "faults.json"
+
+    @contextlib.contextmanager
+    def _locked(self):
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.state_dir / ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def load_state(self):
+        with self._locked():
+            return self._read_state()
+
+    def _read_state(self):
+        try:
+            return json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return json.loads(json.dumps(DEFAULT_STATE))
+
+    def save_state(self, state):
+        with self._locked():
+            self._write_json(self.state_file, state)
+
+    @contextlib.contextmanager
+    def update_state(self):
+        """``with host.update_state() as st: st[...] = ...`` — read, modify, write atomically."""
+        with self._locked():
+            state = self._read_state()
+            yield state
+            self._write_json(self.state_file, state)
+
+    @staticmethod
+    def _write_json(path, data):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+
+    # --- faults ----------------------------------------------------------------------------
+    def faults(self):
+        """Injected faults: ``{name: argument-or-None}``."""
+        try:
+            return json.loads(self.faults_file.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def set_faults(self, faults):
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._write_json(self.faults_file, dict(faults))
+
+    def fault(self, name):
+        """The argument of fault ``name`` ("" when given without one), or None when not injected."""
+        faults = self.faults()
+        if name not in faults:
+            return None
+        return faults[name] if faults[name] is not None else ""

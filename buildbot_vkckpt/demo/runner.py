@@ -1,0 +1,134 @@
+"""One demo run: simulated host + real master and worker + one forced build + report."""
+import sys
+import time
+from pathlib import Path
+
+from buildbot_vkckpt.demo.localbb import LocalBuildbot
+from buildbot_vkckpt.simhost.host import SimHost
+
+RESULT_NAMES = ["success", "warnings", "failure", "skipped", "exception", "retry", "cancelled"]
+BUILDER = "vkckpt"
+
+
+def result_name(value):
+    if value is None:
+        return "running"
+    return RESULT_NAMES[value] if 0 <= value < len(RESULT_NAMES) else str(value)
+
+
+def factory_source(host, **params):
+    """master.cfg text that builds the plugin's factory against the simulated host."""
+    args = {"repourl": f"file://{host.src}", "objdir": str(host.obj), "jobs": 2}
+    args.update(params)
+    arg_text = ", ".join(f"{k}={v!r}" for k, v in args.items())
+    return (
+        "from buildbot_vkckpt.factory import VkernelCheckpointFactory\n"
+        f"factory = VkernelCheckpointFactory({arg_text})\n"
+        f"c['builders'].append(util.BuilderConfig(name={BUILDER!r}, "
+        "workernames=[w.name for w in c['workers']], factory=factory))\n"
+        f"c['schedulers'].append(schedulers.ForceScheduler(name='force', "
+        f"builderNames=[{BUILDER!r}]))\n")
+
+
+class DemoRun:
+    def __init__(self, basedir, scenario, out=sys.stdout, live=True):
+        self.basedir = Path(basedir)
+        self.scenario = scenario
+        self.out = out
+        self.live = live
+        self.host = SimHost(self.basedir / "host")
+        self.bb = LocalBuildbot(self.basedir / "bb", worker_env=None)
+        self._seen = {}
+        self._t0 = None
+
+    def say(self, text=""):
+        print(text, file=self.out, flush=True)
+
+    def prepare(self):
+        from buildbot_vkckpt.simhost import tree
+
+        self.say(f"== scenario {self.scenario.name!r}: {self.scenario.description}")
+        self.host.create()
+        tree.create_source_tree(self.host)
+        self.host.set_faults(self.scenario.faults)
+        self.bb.worker_env = self.host.env()
+        self.say(f"simulated DragonFly host in {self.host.root}")
+        self.bb.create(factory_source(self.host))
+        self.bb.start()
+        self.say(f"master and worker running; web UI {self.bb.url}")
+
+    def execute(self, timeout=240):
+        self.prepare()
+        self._t0 = time.monotonic()
+        brid = self.bb.force(BUILDER, reason=f"vkckpt demo: {self.scenario.name}")
+        build = self.bb.wait_build(brid, timeout=timeout,
+                                   on_poll=self._progress if self.live else None)
+        steps = self.bb.steps(build["buildid"])
+        self.report(build, steps)
+        return self.check(build, steps)
+
+    def _progress(self, build, steps):
+        for step in steps:
+            key = step["stepid"]
+            line = f"{step['name']}: {step['state_string']}"
+            if self._seen.get(key) != line:
+                self._seen[key] = line
+                self.say(f"  [{time.monotonic() - self._t0:6.1f}s] {line}")
+
+    def report(self, build, steps):
+        self.say("")
+        self.say(f"build {build['number']}: {result_name(build['results'])} — "
+                 f"{build['state_string']}")
+        rows = [("step", "result", "seconds", "summary")]
+        for s in steps:
+            secs = ""
+            if s.get("started_at") and s.get("complete_at"):
+                secs = f"{s['complete_at'] - s['started_at']:.1f}"
+            rows.append((s["name"], result_name(s["results"]), secs, s["state_string"]))
+        widths = [max(len(str(r[i])) for r in rows) for i in range(3)]
+        for r in rows:
+            self.say("  " + "  ".join(str(c).ljust(w) for c, w in zip(r[:3], widths)) + "  " + r[3])
+        self.say("")
+        self.say("test results (from the master's REST API):")
+        any_sets = False
+        for s in steps:
+            for ts in self.bb.test_result_sets(s["stepid"]):
+                any_sets = True
+                count = len(self.bb.test_results(ts["test_result_setid"]))
+                extra = ""
+                if ts["category"] == "pass_fail":
+                    extra = f" ({ts.get('tests_passed')} passed, {ts.get('tests_failed')} failed)"
+                self.say(f"  {s['name']}: {ts['description']} [{ts['category']}, "
+                         f"{ts['value_unit']}]: {count} results{extra}")
+        if not any_sets:
+            self.say("  (none)")
+        self.say(f"\nweb UI: {self.bb.url}#/builders/{build['builderid']}/builds/{build['number']}")
+
+    def check(self, build, steps):
+        by_name = {s["name"]: s for s in steps}
+        ok = True
+        for name, expected in self.scenario.expect.items():
+            step = by_name.get(name)
+            got = result_name(step["results"]) if step else "absent"
+            if expected == "skipped-or-absent":
+                good = got in ("skipped", "absent")
+            else:
+                good = got == expected
+            if not good:
+                self.say(f"unexpected: step {name} ended {got}, expected {expected}")
+                ok = False
+        for s in steps:
+            if s["name"] not in self.scenario.expect and s["results"] not in (0, 3):
+                self.say(f"unexpected: step {s['name']} ended {result_name(s['results'])}")
+                ok = False
+        if result_name(build["results"]) != self.scenario.build_result:
+            self.say(f"unexpected: build ended {result_name(build['results'])}, "
+                     f"expected {self.scenario.build_result}")
+            ok = False
+        if self.scenario.summary_mentions:
+            failed = [s for s in steps if s["results"] not in (0, 1, 3, None)]
+            if not failed or self.scenario.summary_mentions not in failed[0]["state_string"]:
+                self.say(f"unexpected: the failing step's summary does not mention "
+                         f"{self.scenario.summary_mentions!r}")
+                ok = False
+        return ok

@@ -1,0 +1,71 @@
+"""The ready-made pipeline as one BuildFactory.
+
+``VkernelCheckpointFactory`` validates its parameters at config time, so a wrong value fails
+``buildbot checkconfig`` with the parameter named instead of failing a build hours later.
+"""
+from buildbot import config
+from buildbot.plugins import steps as bb_steps
+from buildbot.plugins import util
+
+from buildbot_vkckpt.steps.build import BuildKernel, BuildWorld
+
+
+def _positive_int(name, value, allow_none=True):
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        config.error(f"VkernelCheckpointFactory: {name} must be a positive integer, "
+                     f"not {value!r}")
+
+
+def _non_empty_str(name, value):
+    if not isinstance(value, str) or not value.strip():
+        config.error(f"VkernelCheckpointFactory: {name} must be a non-empty string, "
+                     f"not {value!r}")
+
+
+class VkernelCheckpointFactory(util.BuildFactory):
+    """Check out DragonFly, build world and the vkernel.
+
+    Parameters:
+      repourl     git URL of the DragonFly source repository (required)
+      branch      branch to build when the change names none (default ``master``)
+      kernconf    kernel configuration (default ``VKERNEL64``)
+      jobs        ``make -j`` (default: the make default)
+      objdir      MAKEOBJDIRPREFIX on the worker; keep it outside the build directory so
+                  incremental builds can reuse it
+      make        the make program (default ``make``)
+      make_vars   dict of extra make variables (``{"NO_MODULES": True}`` gives ``-DNO_MODULES``)
+      incremental pass ``-DNO_CLEAN``
+      timeouts    dict phase -> seconds without output (``world``, ``kernel``)
+    """
+
+    TIMEOUT_PHASES = ("world", "kernel")
+
+    def __init__(self, repourl, branch="master", kernconf="VKERNEL64", jobs=None, objdir=None,
+                 make="make", make_vars=None, incremental=False, timeouts=None):
+        super().__init__()
+        _non_empty_str("repourl", repourl)
+        _non_empty_str("branch", branch)
+        _non_empty_str("kernconf", kernconf)
+        _positive_int("jobs", jobs)
+        _non_empty_str("make", make)
+        if objdir is not None:
+            _non_empty_str("objdir", objdir)
+        if make_vars is not None and not isinstance(make_vars, dict):
+            config.error("VkernelCheckpointFactory: make_vars must be a dict")
+        timeouts = dict(timeouts or {})
+        for phase, seconds in timeouts.items():
+            if phase not in self.TIMEOUT_PHASES:
+                config.error(f"VkernelCheckpointFactory: timeouts has unknown phase {phase!r} "
+                             f"(known: {', '.join(self.TIMEOUT_PHASES)})")
+            _positive_int(f"timeouts[{phase!r}]", seconds, allow_none=False)
+
+        make_args = dict(jobs=jobs, objdir=objdir, make=make, make_vars=make_vars,
+                         incremental=incremental)
+        self.addStep(bb_steps.Git(repourl=repourl, branch=branch, mode="incremental",
+                                  name="checkout", haltOnFailure=True))
+        self.addStep(BuildWorld(haltOnFailure=True,
+                                timeout=timeouts.get("world", 1200), **make_args))
+        self.addStep(BuildKernel(kernconf=kernconf, haltOnFailure=True,
+                                 timeout=timeouts.get("kernel", 1200), **make_args))

@@ -1,0 +1,6 @@
+"""Master-side Buildbot steps: Buildbot glue only (render arguments, run a command through a
+transport or the worker, turn monitor events into results, summaries, logs, properties and
+test results). Parsing lives in :mod:`buildbot_vkckpt.monitor`."""
+from buildbot_vkckpt.steps.build import BuildKernel, BuildWorld
+
+__all__ = ["BuildWorld", "BuildKernel"]

@@ -1,0 +1,40 @@
+"""Shared reporting helpers: HTML tables, test-result sets, properties.
+
+Buildbot 4.3's web UI does not show test results, so every step that records them also writes
+an HTML log with the same table (see reference/buildbot.md §13).
+"""
+import html
+
+
+def html_table(title, headers, rows, note=None):
+    """A small self-contained HTML page with one table; every cell is escaped."""
+    out = [f"<h3>{html.escape(title)}</h3>"]
+    if note:
+        out.append(f"<p>{html.escape(note)}</p>")
+    out.append('<table border="1" cellspacing="0" cellpadding="3">')
+    out.append("<tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in headers) + "</tr>")
+    for row in rows:
+        out.append("<tr>" + "".join(f"<td>{html.escape(_cell(c))}</td>" for c in row) + "</tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+async def add_result_set(step, description, category, value_unit, results):
+    """Record one test-result set. ``results`` are dicts with ``value`` and the optional
+    ``test_name``, ``test_code_path``, ``line``, ``duration_ns``. Values must be strings in
+    Buildbot 4.3, so they are converted here, once, for every caller."""
+    setid = await step.addTestResultSet(description, category, value_unit)
+    for r in results:
+        step.addTestResult(
+            setid, str(r["value"]),
+            test_name=r.get("test_name"), test_code_path=r.get("test_code_path"),
+            line=r.get("line"), duration_ns=r.get("duration_ns"))
+    return setid

@@ -1,0 +1,588 @@
+"""Simulated DragonFly host tools: sysctl, vnconfig, fdisk, disklabel, newfs, fsck, mount,
+umount, kldload, ifconfig (and checkpt's argument checks).
+
+Run as ``python -m buildbot_vkckpt.simhost.hosttools TOOL ARGS...`` by the wrappers in
+``ROOT/bin``. Every change goes through ``SimHost.update_state()`` so a test can assert that
+nothing leaked. Messages use the real tools' words (reference/dragonfly.md §3, §10, §11, §16).
+Disk images are stored as described in ``simfs``.
+"""
+import getopt
+import os
+import re
+import sys
+
+from . import simfs
+from .host import SimHost
+
+READ_ONLY = {"hw.ncpu", "kern.osrelease", "hw.vmm.enable"}
+KNOWN_MODULES = {"if_tap", "if_bridge", "if_vke", "vkernel", "dm", "tmpfs", "nullfs"}
+HOST_IFACES = ["re0", "lo0"]
+
+
+class ToolError(Exception):
+    """Ends a tool with ``prog: message`` on stderr and the given exit status."""
+
+    def __init__(self, message, status=1):
+        super().__init__(message)
+        self.status = status
+
+
+def effective_sysctls(host):
+    """The host's sysctls as tools and the vkernel see them, faults applied."""
+    values = dict(host.load_state().get("sysctl", {}))
+    if host.fault("vkernel-disabled") is not None:
+        values["vm.vkernel_enable"] = 0
+    return values
+
+
+def parse_size(text, default_unit="m"):
+    """``2g``, ``512M``, ``100`` (→ default unit) in bytes; None when malformed."""
+    m = re.fullmatch(r"(\d+)([kKmMgGtT]?)", text or "")
+    if not m:
+        return None
+    unit = (m.group(2) or default_unit).lower()
+    return int(m.group(1)) << {"k": 10, "m": 20, "g": 30, "t": 40}[unit]
+
+
+DEVICE = re.compile(r"(?:/dev/)?(vn\d+)(?:s(\d+)([a-p])?)?")
+
+
+def parse_device(text):
+    """``/dev/vn0s1a`` → ("vn0", "1", "a"); None when it is not a vn device name."""
+    m = DEVICE.fullmatch(text or "")
+    return m.groups() if m else None
+
+
+def vn_file(state, unit, dev):
+    """The file a configured unit covers, or the error a real open of the device would give."""
+    if unit not in state["vn"]:
+        raise ToolError(f"{dev}: No such file or directory")
+    path = state["vn"][unit]
+    if not path:
+        raise ToolError(f"{dev}: Device not configured")
+    return path
+
+
+# --- sysctl ---------------------------------------------------------------------------------
+def sysctl(host, args):
+    try:
+        opts, names = getopt.getopt(args, "anNq")
+    except getopt.GetoptError:
+        print("usage: sysctl [-bdehNnox] variable[=value] ...", file=sys.stderr)
+        return 1
+    flags = {o for o, _ in opts}
+    values = effective_sysctls(host)
+    if "-a" in flags or not names:
+        names = sorted(values)
+    status = 0
+    for item in names:
+        name, eq, value = item.partition("=")
+        if name not in values:
+            if "-q" not in flags:
+                print(f"sysctl: unknown oid '{name}'", file=sys.stderr)
+            status = 1
+            continue
+        if not eq:
+            print(values[name] if "-n" in flags else f"{name}: {values[name]}")
+            continue
+        if name in READ_ONLY:
+            print(f"sysctl: oid '{name}' is read only", file=sys.stderr)
+            status = 1
+            continue
+        old = values[name]
+        if isinstance(old, int):
+            try:
+                new = int(value, 0)
+            except ValueError:
+                print(f"sysctl: invalid integer '{value}'", file=sys.stderr)
+                status = 1
+                continue
+        else:
+            new = value
+        with host.update_state() as st:
+            st.setdefault("sysctl", {})[name] = new
+        if "-n" not in flags:
+            print(f"{name}: {old} -> {effective_sysctls(host).get(name, new)}")
+    return status
+
+
+# --- vnconfig -------------------------------------------------------------------------------
+def vnconfig(host, args):
+    usage = ("usage: vnconfig [-cdeguvTZ] [-s options] [-r options]\n"
+             "                [-S value] special_file [regular_file] [feature]\n"
+             "       vnconfig -l [special_file ...]")
+    try:
+        opts, rest = getopt.getopt(args, "cdeguvTZlS:s:r:")
+    except getopt.GetoptError as exc:
+        raise ToolError(f"{exc.msg}\n{usage}")
+    flags = {o: v for o, v in opts}
+    taken = host.fault("no-vn-device") is not None
+    if "-l" in flags:
+        state = host.load_state()
+        units = [parse_device(r)[0] if parse_device(r) else r for r in rest] or sorted(
+            state["vn"], key=lambda u: int(u[2:]))
+        for unit in units:
+            if unit not in state["vn"]:
+                print(f"vnconfig: /dev/{unit}: No such file or directory", file=sys.stderr)
+                continue
+            path = state["vn"][unit]
+            if taken and not path:
+                path = f"/var/vkernel/busy.{unit}.img"
+            if path:
+                try:
+                    ino = os.stat(path).st_ino
+                except OSError:
+                    ino = 0
+                print(f"{unit}: covering {path} on da0s1d, inode {ino}")
+            else:
+                print(f"{unit}: not in use")
+        return 0
+    if ("-c" in flags) == ("-u" in flags) or not rest:
+        raise ToolError(usage)
+    dev = parse_device(rest[0])
+    if not dev or dev[1]:
+        raise ToolError(f"{rest[0]}: No such file or directory")
+    unit = dev[0]
+    if "-u" in flags:
+        with host.update_state() as st:
+            if unit not in st["vn"]:
+                raise ToolError(f"/dev/{unit}: No such file or directory")
+            if any(parse_device(d) and parse_device(d)[0] == unit for d in st["mounts"].values()):
+                raise ToolError("VNIOCDETACH: Device busy")
+            if not st["vn"][unit]:
+                raise ToolError("VNIOCDETACH: Invalid argument")
+            st["vn"][unit] = None
+        return 0
+    if len(rest) < 2:
+        raise ToolError(usage)
+    path = os.path.abspath(rest[1])
+    if "-T" in flags and "-S" not in flags:
+        raise ToolError("-T may only be used with -S")
+    size = None
+    if "-S" in flags:
+        size = parse_size(flags["-S"])
+        if size is None:
+            raise ToolError(f"invalid size specification: {flags['-S']}")
+    with host.update_state() as st:
+        if unit not in st["vn"]:
+            raise ToolError(f"/dev/{unit}: No such file or directory")
+        if st["vn"][unit] or taken:
+            raise ToolError("VNIOCATTACH: Device busy")
+        if "-T" in flags:
+            try:
+                with open(path, "ab") as f:
+                    f.truncate(size)
+            except OSError as exc:
+                raise ToolError(f"{path}: {exc.strerror}")
+        elif not os.path.isfile(path):
+            raise ToolError("VNIOCATTACH: No such file or directory")
+        st["vn"][unit] = path
+    if "-v" in flags:
+        print(f"{unit}: {os.path.getsize(path)} bytes on {path}")
+    return 0
+
+
+# --- fdisk / disklabel / newfs / fsck -------------------------------------------------------
+def _image_for(host, name, want_slice=False, want_part=False):
+    """(image path, unit, slice, letter) for a device argument, with the real open errors."""
+    dev = parse_device(name)
+    shown = name if name.startswith("/dev/") else f"/dev/{name}"
+    if not dev or (want_slice and not dev[1]) or (want_part and not dev[2]):
+        raise ToolError(f"{shown}: No such file or directory")
+    unit, slice_no, letter = dev
+    path = vn_file(host.load_state(), unit, shown)
+    meta = simfs.read_meta(path)
+    if slice_no and not meta["mbr"]:
+        raise ToolError(f"{shown}: No such file or directory")
+    if letter and not simfs.has_partition(meta, slice_no, letter):
+        raise ToolError(f"{shown}: No such file or directory")
+    return path, meta, unit, slice_no, letter
+
+
+def fdisk(host, args):
+    try:
+        opts, rest = getopt.getopt(args, "BIaistuv")
+    except getopt.GetoptError:
+        raise ToolError("usage: fdisk [-BIaistu] [-b bootcode] [-1234] [disk]")
+    flags = {o for o, _ in opts}
+    if not rest:
+        raise ToolError("usage: fdisk [-BIaistu] [-b bootcode] [-1234] [disk]")
+    dev = parse_device(rest[0])
+    if not dev or dev[1]:
+        raise ToolError(f"cannot open disk {rest[0]}: No such file or directory")
+    try:
+        path = vn_file(host.load_state(), dev[0], f"/dev/{dev[0]}")
+    except ToolError as exc:
+        raise ToolError(f"cannot open disk {exc}")
+    meta = simfs.read_meta(path)
+    sectors = os.path.getsize(path) // simfs.SECTOR
+    print(f"******* Working on device /dev/{dev[0]} *******")
+    if "-I" in flags:
+        meta.update(mbr=True, labels={})
+        meta["fs"] = None
+    if "-B" in flags:
+        meta["bootcode"] = True
+    if flags & {"-I", "-B"}:
+        simfs.write_meta(path, meta)
+    elif meta["mbr"]:
+        print(f"The data for partition 1 is:\nsysid 165,(DragonFly/FreeBSD/NetBSD/386BSD)\n"
+              f"    start 63, size {sectors - 63} (meg {sectors // 2048})")
+    else:
+        print("The data for partition 1 is:\n<UNUSED>")
+    return 0
+
+
+LABEL_LINE = re.compile(r"\s*([a-p]):\s+(\S+)\s+(\S+)\s+(\S+)")
+FSTYPES = {"4.2BSD", "unused", "swap", "hammer", "hammer2", "ccd", "vinum"}
+
+
+def format_label(unit, slice_no, label, sectors):
+    lines = [f"# /dev/{unit}s{slice_no}:", "type: unknown", f"disk: {unit}s{slice_no}",
+             "label: ", "flags:", "bytes/sector: 512", "sectors/track: 32",
+             "tracks/cylinder: 64", "sectors/cylinder: 2048",
+             f"cylinders: {max(1, sectors // 2048)}", f"sectors/unit: {sectors}",
+             "rpm: 3600", "interleave: 1", "trackskew: 0", "cylinderskew: 0",
+             "headswitch: 0\t\t# milliseconds", "track-to-track seek: 0\t# milliseconds",
+             "drivedata: 0 ", "", "16 partitions:", "#          size     offset    fstype"]
+    for letter, (size, offset, fstype) in sorted(label["partitions"].items()):
+        lines.append(f"  {letter}: {size:>9} {offset:>10} {fstype:>9}")
+    return "\n".join(lines)
+
+
+def parse_label(text, sectors):
+    """Partitions of a label file; ``*`` size means the rest of the slice."""
+    parts = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0]
+        m = LABEL_LINE.match(line)
+        if not m:
+            continue
+        letter, size, offset, fstype = m.groups()
+        if fstype not in FSTYPES:
+            raise ToolError(f"line {n}: Warning, unknown filesystem type: {fstype}")
+        try:
+            off = 0 if offset == "*" else int(offset)
+            sz = sectors - off if size == "*" else int(size)
+        except ValueError:
+            raise ToolError(f"line {n}: bad partition size: {size}")
+        parts[letter] = [sz, off, fstype]
+    return parts
+
+
+def disklabel(host, args):
+    try:
+        opts, rest = getopt.getopt(args, "rwRBen")
+    except getopt.GetoptError:
+        raise ToolError("usage: disklabel [-r] disk")
+    flags = {o for o, _ in opts}
+    if not rest:
+        raise ToolError("usage: disklabel [-r] disk")
+    path, meta, unit, slice_no, _ = _image_for(host, rest[0], want_slice=True)
+    sectors = max(0, os.path.getsize(path) // simfs.SECTOR - 63)
+    label = meta["labels"].get(slice_no)
+    if "-w" in flags:
+        if len(rest) < 2:
+            raise ToolError("usage: disklabel -w [-r] disk type [packid]")
+        meta["labels"][slice_no] = {"partitions": {"c": [sectors, 0, "unused"]},
+                                    "bootblocks": False}
+    elif "-R" in flags:
+        if len(rest) < 2:
+            raise ToolError("usage: disklabel -R [-r] disk protofile")
+        try:
+            with open(rest[1]) as f:
+                text = f.read()
+        except OSError as exc:
+            raise ToolError(f"{rest[1]}: {exc.strerror}")
+        meta["labels"][slice_no] = {"partitions": parse_label(text, sectors),
+                                    "bootblocks": bool(label and label.get("bootblocks"))}
+    elif "-B" in flags:
+        if not label:
+            raise ToolError(f"/dev/{unit}s{slice_no}: no disk label")
+        label["bootblocks"] = True
+    else:
+        if not label:
+            raise ToolError(f"/dev/{unit}s{slice_no}: no disk label")
+        print(format_label(unit, slice_no, label, sectors))
+        return 0
+    simfs.write_meta(path, meta)
+    return 0
+
+
+def newfs(host, args):
+    try:
+        _, rest = getopt.getopt(args, "L:Ufb:f:i:m:o:s:")
+    except getopt.GetoptError:
+        raise ToolError("usage: newfs [ -fsoptions ] special-device")
+    if not rest:
+        raise ToolError("usage: newfs [ -fsoptions ] special-device")
+    path, meta, unit, slice_no, letter = _image_for(host, rest[0], want_slice=True,
+                                                    want_part=True)
+    size, _, fstype = meta["labels"][slice_no]["partitions"][letter]
+    if fstype != "4.2BSD":
+        raise ToolError(f"{rest[0]}: `{letter}' partition type is not `4.2BSD'")
+    simfs.newfs(path, f"s{slice_no}{letter}", "ufs")
+    mb = size * simfs.SECTOR / 2**20
+    print(f"{rest[0]}: {mb:.1f}MB ({size} sectors) block size 16384, fragment size 2048")
+    print(f"\tusing {max(4, size // 376384)} cylinder groups of 183.77MB, 11761 blks, "
+          "23552 inodes.")
+    print("super-block backups (for fsck -b #) at:")
+    print(" 32, 376384, 752736, 1129088")
+    return 0
+
+
+def fsck(host, args):
+    try:
+        opts, rest = getopt.getopt(args, "pynfB")
+    except getopt.GetoptError:
+        raise ToolError("usage: fsck [-dfnpy] [-B | -F] [-t fstype] [special | node] ...", 8)
+    status = 0
+    for name in rest:
+        try:
+            path, meta, unit, slice_no, letter = _image_for(host, name, want_slice=True,
+                                                            want_part=True)
+        except ToolError as exc:
+            print(f"fsck: {exc}", file=sys.stderr)
+            status = 8
+            continue
+        fs = simfs.filesystem(meta, f"s{slice_no}{letter}")
+        if not fs:
+            print(f"{name}: BAD SUPER BLOCK: MAGIC NUMBER WRONG", file=sys.stderr)
+            status = 8
+            continue
+        print(f"{name}: FILESYSTEM CLEAN; SKIPPING CHECKS")
+        print(f"{name}: clean, {max(0, simfs.capacity(path) - fs['size']) // 2048} free")
+    return status
+
+
+# --- mount / umount -------------------------------------------------------------------------
+def mount(host, args):
+    try:
+        opts, rest = getopt.getopt(args, "adfrut:o:")
+    except getopt.GetoptError:
+        raise ToolError("usage: mount [-adfpruvw] [-o options] [-t ufs | external_type] "
+                        "special node")
+    if not rest:
+        for point, dev in sorted(host.load_state()["mounts"].items()):
+            print(f"{dev} on {point} (ufs, local)")
+        return 0
+    if len(rest) != 2:
+        raise ToolError("usage: mount [-adfpruvw] [-o options] [-t ufs | external_type] "
+                        "special node")
+    special, point = rest[0], os.path.abspath(rest[1])
+    if not os.path.isdir(point):
+        raise ToolError(f"{rest[1]}: No such file or directory")
+    with host.update_state() as st:
+        dev = parse_device(special)
+        if not dev or not dev[2]:
+            raise ToolError(f"{special}: No such file or directory")
+        if special in st["mounts"].values() or point in st["mounts"]:
+            raise ToolError(f"{special}: Device busy")
+        path = vn_file(st, dev[0], special)
+        part = f"s{dev[1]}{dev[2]}"
+        meta = simfs.read_meta(path)
+        if not simfs.has_partition(meta, dev[1], dev[2]):
+            raise ToolError(f"{special}: No such file or directory")
+        if not simfs.filesystem(meta, part):
+            raise ToolError(f"{special} on {point}: incorrect super block")
+        try:
+            simfs.unpack(path, part, point)
+        except simfs.SimfsError as exc:
+            raise ToolError(f"{special}: {exc}")
+        st["mounts"][point] = special if special.startswith("/dev/") else f"/dev/{special}"
+    return 0
+
+
+def _busy(point):
+    """True when some other process has its cwd at or below ``point``."""
+    me = str(os.getpid())
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or pid == me:
+            continue
+        try:
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            continue
+        if cwd == point or cwd.startswith(point + "/"):
+            return True
+    return False
+
+
+def umount(host, args):
+    try:
+        opts, rest = getopt.getopt(args, "fav")
+    except getopt.GetoptError:
+        raise ToolError("usage: umount [-fv] special | node")
+    flags = {o for o, _ in opts}
+    if not rest:
+        raise ToolError("usage: umount [-fv] special | node")
+    status = 0
+    for name in rest:
+        with host.update_state() as st:
+            point = os.path.abspath(name)
+            if point not in st["mounts"]:
+                by_dev = [p for p, d in st["mounts"].items()
+                          if d == name or d == f"/dev/{name}"]
+                if not by_dev:
+                    print(f"umount: {name}: not currently mounted", file=sys.stderr)
+                    status = 1
+                    continue
+                point = by_dev[0]
+            if "-f" not in flags and _busy(point):
+                print(f"umount: unmount of {point} failed: Device busy", file=sys.stderr)
+                status = 1
+                continue
+            dev = parse_device(st["mounts"][point])
+            path = st["vn"].get(dev[0]) if dev else None
+            if path:
+                try:
+                    simfs.pack(point, path, f"s{dev[1]}{dev[2]}")
+                except (simfs.SimfsError, OSError) as exc:
+                    print(f"umount: unmount of {point} failed: {exc}", file=sys.stderr)
+                    status = 1
+                    continue
+            if os.path.isdir(point):
+                simfs.empty_directory(point)
+            del st["mounts"][point]
+    return status
+
+
+# --- kldload / ifconfig ---------------------------------------------------------------------
+def kldload(host, args):
+    opts, rest = getopt.getopt(args, "nv") if args else ([], [])
+    if not rest:
+        raise ToolError("usage: kldload [-nv] file ...")
+    status = 0
+    for name in rest:
+        mod = os.path.basename(name)
+        mod = mod[:-3] if mod.endswith(".ko") else mod
+        with host.update_state() as st:
+            if mod in st["modules"]:
+                if ("-n", "") in opts:
+                    continue
+                print(f"kldload: can't load {name}: File exists", file=sys.stderr)
+                status = 1
+            elif mod not in KNOWN_MODULES:
+                print(f"kldload: can't load {name}: No such file or directory", file=sys.stderr)
+                status = 1
+            else:
+                st["modules"].append(mod)
+    return status
+
+
+def ifconfig(host, args):
+    state = host.load_state()
+    bridges = state.get("bridges", {})
+    if not args or args == ["-a"]:
+        for name in HOST_IFACES + sorted(state["taps"]) + sorted(bridges):
+            up = name in HOST_IFACES or (bridges.get(name) or {}).get("up")
+            print(f"{name}: flags={'8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST>' if up else '8802<BROADCAST,SIMPLEX,MULTICAST>'} mtu 1500")
+            for member in (bridges.get(name) or {}).get("members", []):
+                print(f"\tmember: {member} flags=3<LEARNING,DISCOVER>")
+        return 0
+    name, verbs = args[0], args[1:]
+    kind = re.match(r"(tap|bridge)(\d*)$", name)
+    if verbs[:1] == ["create"]:
+        if not kind:
+            raise ToolError("SIOCIFCREATE2: Invalid argument")
+        with host.update_state() as st:
+            table = st["taps"] if kind.group(1) == "tap" else st.setdefault("bridges", {})
+            if not kind.group(2):
+                n = 0
+                while f"{kind.group(1)}{n}" in table:
+                    n += 1
+                name = f"{kind.group(1)}{n}"
+            if name in table:
+                raise ToolError("SIOCIFCREATE2: File exists")
+            table[name] = (f"created by pid {os.getppid()}" if kind.group(1) == "tap"
+                           else {"members": [], "up": False})
+        if not kind.group(2):
+            print(name)
+        return 0
+    with host.update_state() as st:
+        bridges = st.setdefault("bridges", {})
+        exists = name in st["taps"] or name in bridges or name in HOST_IFACES
+        if not exists:
+            raise ToolError(f"interface {name} does not exist")
+        i = 0
+        while i < len(verbs):
+            verb = verbs[i]
+            if verb == "destroy":
+                if name in st["taps"]:
+                    del st["taps"][name]
+                elif name in bridges:
+                    del bridges[name]
+                else:
+                    raise ToolError("SIOCIFDESTROY: Invalid argument")
+                for b in bridges.values():
+                    if name in b["members"]:
+                        b["members"].remove(name)
+                return 0
+            if verb in ("addm", "deletem") and name in bridges:
+                if i + 1 >= len(verbs):
+                    raise ToolError(f"{verb}: requires an argument", 1)
+                member = verbs[i + 1]
+                members = bridges[name]["members"]
+                if verb == "addm":
+                    if member not in st["taps"] and member not in HOST_IFACES:
+                        raise ToolError(f"BRDGADD {member}: No such file or directory")
+                    if member in members:
+                        raise ToolError(f"BRDGADD {member}: File exists")
+                    members.append(member)
+                else:
+                    if member not in members:
+                        raise ToolError(f"BRDGDEL {member}: Invalid argument")
+                    members.remove(member)
+                i += 2
+                continue
+            if verb in ("up", "down"):
+                if name in bridges:
+                    bridges[name]["up"] = verb == "up"
+                i += 1
+                continue
+            i += 1  # addresses and other settings are accepted and not modelled
+    return 0
+
+
+# --- checkpt --------------------------------------------------------------------------------
+def checkpt(host, args):
+    """Argument checks of checkpt(1); thawing needs a real kernel and is not simulated here."""
+    try:
+        opts, rest = getopt.getopt(args, "r:")
+    except getopt.GetoptError:
+        opts = []
+    files = [v for o, v in opts if o == "-r"]
+    if not files:
+        print("checkpt -r file.ckpt", file=sys.stderr)
+        return 1
+    try:
+        with open(files[-1], "rb"):
+            pass
+    except OSError:
+        print(f"unable to open {files[-1]}", file=sys.stderr)
+        return 1
+    print("thaw failed error 45 Operation not supported", file=sys.stderr)
+    return 5
+
+
+TOOLS = {
+    "sysctl": sysctl, "vnconfig": vnconfig, "fdisk": fdisk, "disklabel": disklabel,
+    "newfs": newfs, "fsck": fsck, "mount": mount, "umount": umount, "kldload": kldload,
+    "ifconfig": ifconfig, "checkpt": checkpt,
+}
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] not in TOOLS:
+        print(f"hosttools: unknown tool {argv[:1]}", file=sys.stderr)
+        return 2
+    tool, args = argv[0], argv[1:]
+    try:
+        return TOOLS[tool](SimHost.from_env(), args) or 0
+    except ToolError as exc:
+        print(f"{tool}: {exc}", file=sys.stderr)
+        return exc.status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

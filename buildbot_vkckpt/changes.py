@@ -5,8 +5,8 @@ benchmark and the docs all use the same ordered rule table, ``RULES``. The first
 pattern matches a path decides what that path needs; a push needs the union over its paths.
 
 Patterns are globs over source-tree paths: ``*`` and ``?`` stay inside one path component,
-``**`` crosses components (``a/**`` is everything under ``a/``), ``{x,y}`` is alternation
-and ``[1-9]`` a character class.
+``**`` crosses components (``a/**`` is everything under ``a/``), ``{x,y}`` is alternation,
+``[1-9]`` a character class and a backslash makes the next character literal.
 """
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ class Rule:
 
     @functools.cached_property
     def regex(self) -> re.Pattern:
-        return re.compile(glob_to_regex(self.pattern))
+        return re.compile(glob_to_regex(self.pattern), re.DOTALL)
 
     def matches(self, path: str) -> bool:
         return self.regex.fullmatch(path) is not None
@@ -77,7 +77,10 @@ def glob_to_regex(pattern: str) -> str:
     out, i, n = [], 0, len(pattern)
     while i < n:
         c = pattern[i]
-        if pattern.startswith("**/", i):
+        if c == "\\" and i + 1 < n:
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+        elif pattern.startswith("**/", i):
             out.append("(?:.*/)?")
             i += 3
         elif pattern.startswith("**", i):
@@ -91,7 +94,7 @@ def glob_to_regex(pattern: str) -> str:
             i += 1
         elif c == "[":
             end = pattern.index("]", i + 1)
-            out.append("[" + pattern[i + 1:end].replace("\\", "\\\\") + "]")
+            out.append("[" + pattern[i + 1:end] + "]")
             i = end + 1
         elif c == "{":
             end = pattern.index("}", i)
@@ -277,7 +280,7 @@ def _rules_for(prefix: str | None) -> tuple[Rule, ...]:
 
 
 def _escape_glob(text: str) -> str:
-    return re.sub(r"([*?\[\]{}])", r"[\1]", text)
+    return re.sub(r"([*?\[\]{},\\])", r"\\\1", text)
 
 
 def rule_for(path: str, suite_prefix: str | None = DEFAULT_SUITE_PREFIX) -> Rule:

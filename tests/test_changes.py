@@ -223,6 +223,9 @@ def test_suite_prefix_is_configurable():
     assert classify_paths(["tests/ckpt/a.c"], suite_prefix="tests/ckpt/").describe() == TESTS
     assert classify_paths(["test/ckpt[1]/a.c"], suite_prefix="test/ckpt[1]").describe() == TESTS
     assert classify_paths(["test/ckpt1/a.c"], suite_prefix="test/ckpt[1]").describe() == UNUSED
+    assert classify_paths(["test/{a,b}/x.c"], suite_prefix="test/{a,b}/").describe() == TESTS
+    assert classify_paths(["test/a/x.c"], suite_prefix="test/{a,b}/").describe() == UNUSED
+    assert classify_paths(["test/vkckpt/a.c"], suite_prefix="../x").describe() == UNUSED
     # documentation inside the suite still needs nothing
     assert classify_paths(["test/vkckpt/README"]).describe() == DOCS
 

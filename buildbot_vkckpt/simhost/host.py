@@ -90,6 +90,15 @@ class SimHost:
     def obj(self):
         return self.root / "obj"
 
+    def host_path(self, path):
+        """Where DragonFly path ``path`` lives on this host: ``/usr/obj`` and ``/var/vkernel``
+        are inside ROOT (``obj/``, ``var/vkernel/``); any other path is itself."""
+        text = str(path)
+        for dfly, here in (("/usr/obj", self.obj), ("/var/vkernel", self.var_vkernel)):
+            if text == dfly or text.startswith(dfly + "/"):
+                return str(here) + text[len(dfly):]
+        return text
+
     def env(self, base=None):
         """Environment for a process that should see this host's tools first."""
         env = dict(os.environ if base is None else base)

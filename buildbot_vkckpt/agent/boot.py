@@ -1,0 +1,128 @@
+"""``boot``: start the detached supervisor and stream the vkernel's boot until the shell answers."""
+import os
+import select
+import sys
+import traceback
+
+from . import client, supervisor
+from .events import Outcome
+from .ledger import Ledger
+from .session import SUPERVISOR_LOG, Session
+from .sizes import parse_size
+
+RESULTS_SIZE = 64 << 20
+START_WAIT = 15.0
+
+
+def add_arguments(p):
+    p.add_argument("--kernel", required=True, help="vkernel binary (kernel.debug or kernel)")
+    p.add_argument("--image", required=True, help="root image built by `image`")
+    p.add_argument("--memory", default="256m")
+    p.add_argument("--cpus", type=int, default=2)
+    p.add_argument("--net", default=None, help="-I argument, e.g. auto:bridge0")
+    p.add_argument("--vmm", action="store_true", help="run with VMM (omit -d); not checkpointable")
+    p.add_argument("--timeout", type=float, default=600.0,
+                   help="fail when the boot makes no progress for this long (s)")
+    p.add_argument("--silence", type=float, default=120.0,
+                   help="fail when the console is silent for this long (s)")
+    p.add_argument("--results-size", default="64m")
+
+
+def vkernel_argv(args, session):
+    argv = [os.path.abspath(args.kernel), "-m", args.memory, "-n", str(args.cpus),
+            "-r", os.path.abspath(args.image), "-r", session.results_img,
+            "-p", session.pidfile]
+    if not args.vmm:
+        argv.append("-d")
+    if args.net:
+        argv += ["-I", args.net]
+    return argv
+
+
+def check_inputs(args):
+    kernel = os.path.abspath(args.kernel)
+    if not os.path.isfile(kernel) or not os.access(kernel, os.X_OK):
+        raise Outcome.infrastructure(f"no vkernel binary at {kernel}",
+                                     "build the kernel first (BuildKernel) or fix --kernel")
+    if not os.path.isfile(args.image):
+        raise Outcome.infrastructure(f"no root image at {os.path.abspath(args.image)}",
+                                     "build it first (vkckpt-agent image)")
+    try:
+        parse_size(args.memory)
+        parse_size(args.results_size)
+    except ValueError as exc:
+        raise Outcome.infrastructure(str(exc), "pass sizes such as 256m or 2g") from exc
+
+
+def create_results_disk(session, ledger, size):
+    """A sparse second disk (vkd1) that the guest writes its results tar to."""
+    entry = ledger.allocate("file", path=session.results_img, role="results disk")
+    with open(session.results_img, "wb") as fh:
+        fh.truncate(size)
+    return entry
+
+
+def start_supervisor(session, argv, ledger):
+    """Double fork + setsid: the supervisor survives the step's process group being killed."""
+    entry = ledger.allocate("supervisor", socket=session.socket_path)
+    ready_r, ready_w = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the forked children
+        code = 1
+        try:
+            os.close(ready_r)
+            os.setsid()
+            if os.fork() != 0:
+                os._exit(0)
+            _detach_stdio(session)
+            code = supervisor.main(session.dir, argv, ready_fd=ready_w, entry=entry)
+        except BaseException:  # noqa: BLE001 - the log is the only place left to tell
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    os.close(ready_w)
+    os.waitpid(pid, 0)
+    try:
+        readable, _, _ = select.select([ready_r], [], [], START_WAIT)
+        line = os.read(ready_r, 100).decode() if readable else ""
+    finally:
+        os.close(ready_r)
+    if not line.startswith("ready"):
+        raise Outcome.infrastructure(
+            "the session supervisor did not start",
+            f"see {os.path.join(session.dir, SUPERVISOR_LOG)}")
+    return int(line.split()[1])
+
+
+def _detach_stdio(session):  # pragma: no cover - runs in the supervisor
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    log = os.open(session.file(SUPERVISOR_LOG), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(devnull, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(devnull)
+    os.close(log)
+    sys.stdout = os.fdopen(1, "w", buffering=1)
+    sys.stderr = os.fdopen(2, "w", buffering=1)
+
+
+def run(args, emitter):
+    session = Session(args.session).ensure()
+    ledger = Ledger(session.dir)
+    emitter.phase("boot")
+    check_inputs(args)
+    if client.supervisor_reachable(session):
+        raise Outcome.infrastructure(f"a supervisor already runs in session {session.dir}",
+                                     "run shutdown for this session first")
+    emitter.info(session=session.dir, console_log=session.console_log, events=session.events,
+                 ledger=ledger.path)
+    create_results_disk(session, ledger, parse_size(args.results_size))
+    argv = vkernel_argv(args, session)
+    emitter.human("starting " + " ".join(argv))
+    sup_pid = start_supervisor(session, argv, ledger)
+    emitter.info(supervisor_pid=sup_pid)
+    wait = args.timeout + args.silence + 60
+    return client.request(session, {"op": "boot", "timeout": args.timeout,
+                                    "silence": args.silence}, emitter, timeout=wait)

@@ -1,0 +1,108 @@
+"""Releasing what a session's ledger holds: ``shutdown``'s last part and ``cleanup --stale``."""
+import os
+import re
+
+from . import hostcmd, procs
+from .ledger import Ledger, LEDGER_NAME
+
+_NOT_THERE = re.compile(r"not (currently )?mounted|not configured|not in use|no such|"
+                        r"does not exist|invalid argument", re.I)
+
+
+def release_entry(entry, env=None):
+    """Undo one ledger entry; returns a short description. Raises when it could not."""
+    kind = entry.get("kind")
+    if kind in ("supervisor", "process"):
+        pid = entry.get("pid")
+        gone = procs.stop(pid) if pid else True
+        if not gone:
+            raise RuntimeError(f"{kind} pid {pid} survived SIGKILL")
+        return f"{kind} pid {pid}" if pid else f"{kind} (never started)"
+    if kind == "vkernel":
+        child = procs.read_pidfile(entry.get("pidfile") or "")
+        parent = entry.get("pid")
+        if child and child != parent:
+            procs.kill(child)
+        if parent:
+            procs.kill(parent)
+        if (child and procs.alive(child)) or (parent and procs.alive(parent)):
+            raise RuntimeError(f"vkernel pids {parent}/{child} survived SIGKILL")
+        return f"vkernel pid {parent}" + (f" (child {child})" if child else "")
+    if kind == "mount":
+        path = entry["path"]
+        try:
+            hostcmd.run(["umount", path], env=env)
+        except hostcmd.CommandFailed as exc:
+            if not _NOT_THERE.search(exc.output):
+                hostcmd.run(["umount", "-f", path], env=env)
+        return f"mount {path}"
+    if kind == "vn":
+        unit = entry["unit"]
+        try:
+            hostcmd.run(["vnconfig", "-u", unit], env=env)
+        except hostcmd.CommandFailed as exc:
+            if not _NOT_THERE.search(exc.output) and vn_in_use(unit, env):
+                raise
+        return f"vn unit {unit}"
+    if kind == "tap":
+        name = entry["name"]
+        try:
+            hostcmd.run(["ifconfig", name, "destroy"], env=env)
+        except hostcmd.CommandFailed as exc:
+            if not _NOT_THERE.search(exc.output):
+                raise
+        return f"tap {name}"
+    if kind == "file":
+        path = entry["path"]
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        return f"file {path}"
+    return f"{kind} (nothing to do)"
+
+
+def vn_in_use(unit, env=None):
+    try:
+        out = hostcmd.run(["vnconfig", "-l"], env=env, check=False)
+    except Exception:  # noqa: BLE001 - no vnconfig: nothing can be in use
+        return False
+    for line in out.splitlines():
+        if line.startswith(unit + ":"):
+            return "not in use" not in line
+    return False
+
+
+def release_all(session_dir, emitter=None, env=None, keep=()):
+    """Release every outstanding entry of a session; returns (released, problems)."""
+    ledger = Ledger(session_dir)
+    released, problems = [], []
+    for entry in ledger.outstanding():
+        if entry.get("kind") in keep:
+            continue
+        try:
+            what = release_entry(entry, env)
+        except Exception as exc:  # noqa: BLE001 - report every entry, release the rest
+            problems.append(f"{entry.get('kind')} #{entry['id']}: {exc}")
+            if emitter:
+                emitter.human(f"could not release {entry.get('kind')} #{entry['id']}: {exc}")
+            continue
+        ledger.release(entry["id"], by="agent")
+        released.append(what)
+        if emitter:
+            emitter.human(f"released {what}")
+    return released, problems
+
+
+def find_sessions(root):
+    """Session dirs under ``root`` (any depth) that hold a ledger."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        if LEDGER_NAME in filenames:
+            yield dirpath
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+
+
+def supervisor_alive(session_dir):
+    ledger = Ledger(session_dir)
+    sup = [e for e in ledger.outstanding() if e.get("kind") == "supervisor"]
+    return any(procs.alive(e.get("pid")) for e in sup)

@@ -1,0 +1,44 @@
+"""vkernel start errors that are the host's fault, each with its one-line fix.
+
+The messages are the vkernel's own (reference/dragonfly.md §2, §3, §7); anything not listed
+here that stops a vkernel is the kernel under test's fault.
+"""
+import re
+
+HOST_PROBLEMS = (
+    (re.compile(r"vm\.vkernel_enable is 0"),
+     "vm.vkernel_enable is 0: the host does not allow vkernels",
+     "run `sysctl vm.vkernel_enable=1` on the host (and add vm.vkernel_enable=1 to "
+     "/etc/sysctl.conf)"),
+    (re.compile(r"Disk image (\S+) is already in use"),
+     "disk image {0} is already in use by another vkernel",
+     "stop the vkernel using it, or run `vkckpt-agent cleanup --stale --root <sessions dir>`"),
+    (re.compile(r"Failed to lock pidfile"),
+     "vkernel pidfile is locked: another vkernel runs in this session",
+     "run `vkckpt-agent shutdown --session <dir>` or `cleanup --stale` before booting again"),
+    (re.compile(r"Must run (\S+) with full path"),
+     "the vkernel was not started by its full path",
+     "pass --kernel as an absolute path"),
+    (re.compile(r"Bad maxmem"),
+     "bad vkernel memory size",
+     "use --memory of at least 64m, in multiples of 2m"),
+    (re.compile(r"Cannot create new memory file"),
+     "the vkernel cannot create its memory file",
+     "pass --memory, and make sure /var/vkernel exists and is writable"),
+    (re.compile(r"is not a tap\(4\) device or socket|Invalid argument to '-I'"),
+     "the network interface given to the vkernel is unusable",
+     "pass --net auto:bridge0 after `kldload if_tap if_bridge`, or a vknetd socket path"),
+    (re.compile(r"Bad ncpus"),
+     "bad vkernel cpu count",
+     "use --cpus between 1 and 16"),
+)
+
+
+def host_problem(message):
+    """``(summary, fix)`` when ``message`` is a host-side vkernel start error, else None."""
+    text = message or ""
+    for pattern, summary, fix in HOST_PROBLEMS:
+        m = pattern.search(text)
+        if m:
+            return summary.format(*m.groups()), fix
+    return None

@@ -1,0 +1,242 @@
+"""``image``: build the vkernel's root image the way test/vkernel/Makefile does.
+
+vnconfig -c -T -S, fdisk -IB, disklabel (auto, then an ``a`` partition), newfs, mount,
+installworld + distribution + installkernel into it, then fstab, ttys (console getty with
+autologin), a minimal rc.conf and the guest suite. The mount and the vn unit are released on
+every path, success or failure. An image is reused when its stamp says it came from the same
+world revision and kernel.
+"""
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+
+from . import cleanup, hostcmd
+from .events import Outcome, result_event
+from .ledger import Ledger
+from .session import Session
+from .sizes import parse_size
+
+GUEST_SUITE_DIR = "usr/vkckpt"
+TTYS_CONSOLE = 'console\t"/usr/libexec/getty al.Pc"\tcons25\ton\tsecure\n'
+RC_CONF = """\
+# written by vkckpt-agent image: boot fast, nothing the tests do not need
+hostname="vkernel"
+sendmail_enable="NONE"
+sshd_enable="NO"
+cron_enable="NO"
+syslogd_enable="NO"
+blanktime="NO"
+dumpdev="NO"
+background_fsck="NO"
+update_motd="NO"
+"""
+
+
+def add_arguments(p):
+    p.add_argument("--src", required=True, help="DragonFly source tree (/usr/src)")
+    p.add_argument("--objdir", required=True, help="MAKEOBJDIRPREFIX of the builds")
+    p.add_argument("--kernconf", default="VKERNEL64")
+    p.add_argument("--image", required=True, help="root image file to create")
+    p.add_argument("--size", default="2g")
+    p.add_argument("--suite", default=None, help="directory copied into the image at /"
+                   + GUEST_SUITE_DIR)
+    p.add_argument("--net", action="store_true", help="configure vke0 with DHCP")
+    p.add_argument("--world-rev", default=None, help="world revision (default: git HEAD of --src)")
+    p.add_argument("--force", action="store_true", help="rebuild even when the stamp matches")
+
+
+def kernel_path(objdir, src, kernconf):
+    return os.path.join(objdir, os.path.abspath(src).lstrip("/"), "sys", kernconf, "kernel.debug")
+
+
+def file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def tree_sha256(path):
+    if not path:
+        return None
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in sorted(os.walk(path)):
+        dirnames.sort()
+        for name in sorted(filenames):
+            full = os.path.join(dirpath, name)
+            h.update(os.path.relpath(full, path).encode() + b"\0")
+            h.update(file_sha256(full).encode())
+    return h.hexdigest()
+
+
+def world_revision(src):
+    try:
+        out = subprocess.run(["git", "-C", src, "rev-parse", "HEAD"], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, check=True)
+        return out.stdout.decode().strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def free_vn_unit(env=None):
+    out = hostcmd.run(["vnconfig", "-l"], env=env)
+    for line in out.splitlines():
+        if "not in use" in line:
+            return line.split(":")[0].strip()
+    raise Outcome.infrastructure("no free vn unit on the host (vnconfig -l shows none "
+                                 "`not in use`)",
+                                 "release stale units: vkckpt-agent cleanup --stale, or "
+                                 "vnconfig -u vnN")
+
+
+def write_fstab(root):
+    path = os.path.join(root, "etc", "fstab")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as fh:
+        fh.write("/dev/vkd0s1a\t/\tufs\trw\t1\t1\n")
+        fh.write("proc\t/proc\tprocfs\trw\t0\t0\n")
+
+
+def edit_ttys(text):
+    """Console getty with autologin; every other getty off."""
+    out = [TTYS_CONSOLE]
+    for line in text.splitlines(keepends=True):
+        words = line.split()
+        if not words or words[0].startswith("#"):
+            out.append(line)
+        elif words[0] == "console":
+            continue
+        else:
+            out.append(line.replace("\ton\t", "\toff\t").replace(" on ", " off "))
+    return "".join(out)
+
+
+def write_ttys(root):
+    path = os.path.join(root, "etc", "ttys")
+    try:
+        with open(path) as fh:
+            text = fh.read()
+    except OSError:
+        text = ""
+    with open(path, "w") as fh:
+        fh.write(edit_ttys(text))
+
+
+def write_rc_conf(root, net):
+    path = os.path.join(root, "etc", "rc.conf")
+    with open(path, "w") as fh:
+        fh.write(RC_CONF)
+        fh.write('network_interfaces="lo0 vke0"\nifconfig_vke0="DHCP"\n' if net
+                 else 'network_interfaces="lo0"\n')
+    loader = os.path.join(root, "boot", "loader.conf")
+    os.makedirs(os.path.dirname(loader), exist_ok=True)
+    with open(loader, "a") as fh:
+        fh.write('vfs.root.mountfrom="ufs:vkd0s1a"\n')
+
+
+def copy_suite(suite, root):
+    if not suite:
+        return
+    dest = os.path.join(root, GUEST_SUITE_DIR)
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(suite, dest)
+
+
+def read_stamp(path):
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
+def run(args, emitter):
+    session = Session(args.session).ensure()
+    ledger = Ledger(session.dir)
+    emitter.phase("image")
+    image = os.path.abspath(args.image)
+    kernel = kernel_path(args.objdir, args.src, args.kernconf)
+    if not os.path.isfile(kernel):
+        raise Outcome.infrastructure(f"no built kernel at {kernel}",
+                                     "run buildkernel KERNCONF=" + args.kernconf + " first")
+    try:
+        size = parse_size(args.size)
+    except ValueError as exc:
+        raise Outcome.infrastructure(str(exc), "pass --size such as 2g") from exc
+    stamp = {"world_revision": args.world_rev or world_revision(args.src),
+             "kernel_sha256": file_sha256(kernel), "suite_sha256": tree_sha256(args.suite),
+             "size": size, "kernconf": args.kernconf, "net": bool(args.net)}
+    stamp_path = image + ".stamp"
+    if (not args.force and os.path.isfile(image) and stamp["world_revision"]
+            and read_stamp(stamp_path) == stamp):
+        emitter.info(image=image, reused=True, **stamp)
+        return result_event("ok", f"reused root image {os.path.basename(image)} "
+                                  f"(world {str(stamp['world_revision'])[:10]})",
+                            details=dict(stamp, image=image, reused=True))
+    try:
+        os.unlink(stamp_path)
+    except FileNotFoundError:
+        pass
+    env = dict(os.environ, MAKEOBJDIRPREFIX=os.path.abspath(args.objdir))
+    mnt = session.file("root")
+    try:
+        build(args, emitter, ledger, image, size, mnt, env)
+    finally:
+        released, problems = cleanup.release_all(session.dir, emitter,
+                                                 keep=("supervisor", "vkernel", "file", "tap"))
+        if problems:
+            raise Outcome.infrastructure(f"could not release after image: {problems[0]}",
+                                         "run vkckpt-agent cleanup --stale")
+    with open(stamp_path, "w") as fh:
+        json.dump(stamp, fh, sort_keys=True)
+    emitter.metric("image_size", os.path.getsize(image), "bytes")
+    return result_event("ok", f"built root image {os.path.basename(image)} ({args.size})",
+                        details=dict(stamp, image=image, reused=False))
+
+
+def build(args, emitter, ledger, image, size, mnt, env):
+    def host(argv):
+        try:
+            return hostcmd.run(argv, emitter=emitter)
+        except hostcmd.CommandFailed as exc:
+            raise Outcome.infrastructure(f"{' '.join(exc.argv[:2])} failed: {exc.last_line()}",
+                                         "check the host's vn/disk setup; see the step log",
+                                         command=exc.argv, output=exc.output[-2000:]) from exc
+
+    def make(argv, cwd, what):
+        rc, tail = hostcmd.stream(["make"] + argv, emitter, env=env, cwd=cwd)
+        if rc != 0:
+            last = next((ln for ln in reversed(tail) if ln.strip()), "(no output)")
+            raise Outcome("failure", f"{what} failed: {last.strip()}", kind="kernel",
+                          details={"tail": tail})
+
+    unit = free_vn_unit()
+    emitter.phase("image:vn")
+    entry = ledger.allocate("vn", unit=unit, file=image)
+    host(["vnconfig", "-c", "-T", "-S", str(size), unit, image])
+    ledger.update(entry, configured=True)
+    host(["fdisk", "-IB", unit])
+    host(["disklabel", "-r", "-w", f"{unit}s1", "auto"])
+    label = host(["disklabel", "-r", f"{unit}s1"])
+    label_file = os.path.join(os.path.dirname(mnt), "label.tmp")
+    with open(label_file, "w") as fh:
+        fh.write(label.rstrip("\n") + "\n  a: * 0 4.2BSD\n")
+    host(["disklabel", "-R", f"{unit}s1", label_file])
+    host(["disklabel", "-B", f"{unit}s1"])
+    host(["newfs", f"/dev/{unit}s1a"])
+    os.makedirs(mnt, exist_ok=True)
+    ledger.allocate("mount", path=mnt, device=f"/dev/{unit}s1a")
+    host(["mount", f"/dev/{unit}s1a", mnt])
+    emitter.phase("image:install")
+    src = os.path.abspath(args.src)
+    make([f"DESTDIR={mnt}", "NO_BACKUP=TRUE", "installworld"], src, "installworld")
+    make([f"DESTDIR={mnt}", "distribution"], os.path.join(src, "etc"), "make distribution")
+    make([f"DESTDIR={mnt}", f"KERNCONF={args.kernconf}", "installkernel"], src, "installkernel")
+    emitter.phase("image:configure")
+    write_fstab(mnt)
+    write_ttys(mnt)
+    write_rc_conf(mnt, args.net)
+    copy_suite(args.suite, mnt)

@@ -1,0 +1,84 @@
+"""The session ledger: every resource the agent allocates, written down before it exists.
+
+``ledger.jsonl`` is append-only and fsync'd line by line. An ``alloc`` record comes first (so a
+crash in the middle of an allocation still leaves a trace), ``update`` records add what is only
+known afterwards (a pid, a tap unit), and a ``release`` record closes the entry. Whatever is
+allocated and not released is what ``shutdown`` and ``cleanup --stale`` must undo.
+"""
+import json
+import os
+import time
+
+LEDGER_NAME = "ledger.jsonl"
+
+# resource kinds, in the order they must be released (processes before the files they hold,
+# mounts before the vn unit under them)
+RELEASE_ORDER = ("supervisor", "vkernel", "process", "mount", "vn", "tap", "file")
+
+
+class Ledger:
+    def __init__(self, session_dir):
+        self.session_dir = os.fspath(session_dir)
+        self.path = os.path.join(self.session_dir, LEDGER_NAME)
+
+    def _append(self, record):
+        record.setdefault("time", round(time.time(), 3))
+        data = (json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n").encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _next_id(self):
+        return max((r.get("id", 0) for r in self.records()), default=0) + 1
+
+    def allocate(self, kind, **attrs):
+        """Record an allocation about to happen; returns the entry id."""
+        entry_id = self._next_id()
+        self._append({"op": "alloc", "id": entry_id, "kind": kind, **attrs})
+        return entry_id
+
+    def update(self, entry_id, **attrs):
+        self._append({"op": "update", "id": entry_id, **attrs})
+
+    def release(self, entry_id, **attrs):
+        self._append({"op": "release", "id": entry_id, **attrs})
+
+    def records(self):
+        """Every parseable record, in order (a torn last line is skipped)."""
+        try:
+            with open(self.path, encoding="utf-8", errors="replace") as fh:
+                lines = fh.readlines()
+        except OSError:
+            return []
+        out = []
+        for line in lines:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict) and isinstance(rec.get("id"), int):
+                out.append(rec)
+        return out
+
+    def entries(self):
+        """``{id: entry}`` with updates merged; released entries carry ``released: True``."""
+        entries = {}
+        for rec in self.records():
+            op, rid = rec.get("op"), rec["id"]
+            fields = {k: v for k, v in rec.items() if k not in ("op", "time")}
+            if op == "alloc":
+                entries[rid] = dict(fields, released=False)
+            elif rid in entries and op == "update":
+                entries[rid].update(fields)
+            elif rid in entries and op == "release":
+                entries[rid]["released"] = True
+        return entries
+
+    def outstanding(self):
+        """Entries not yet released, in release order (latest allocation first within a kind)."""
+        live = [e for e in self.entries().values() if not e["released"]]
+        rank = {k: i for i, k in enumerate(RELEASE_ORDER)}
+        return sorted(live, key=lambda e: (rank.get(e.get("kind"), len(rank)), -e["id"]))

@@ -1,0 +1,130 @@
+"""Processes we did not necessarily start: liveness, waiting for exit, stopping.
+
+Waiting never sleeps: a pidfd (Linux) or a kqueue EVFILT_PROC (DragonFly, the BSDs) wakes us
+when the process exits; only where neither exists do we fall back to short select() timeouts.
+"""
+import errno
+import os
+import select
+import signal
+import time
+
+
+def alive(pid):
+    if not pid or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child of ours counts as gone
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
+
+
+def read_pidfile(path):
+    try:
+        with open(path) as fh:
+            return int(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def wait_exit(pid, timeout):
+    """Wait until ``pid`` is gone or ``timeout`` seconds passed; True when it is gone."""
+    deadline = time.monotonic() + max(0.0, timeout)
+    if not alive(pid):
+        return True
+    waiter = _exit_waiter(pid)
+    try:
+        while alive(pid):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            waiter(min(left, 0.05) if waiter is _select_tick else left)
+        return True
+    finally:
+        close = getattr(waiter, "close", None)
+        if close:
+            close()
+
+
+def _select_tick(seconds):
+    select.select([], [], [], seconds)
+
+
+class _PidfdWaiter:
+    def __init__(self, fd):
+        self.fd = fd
+
+    def __call__(self, seconds):
+        select.select([self.fd], [], [], seconds)
+
+    def close(self):
+        os.close(self.fd)
+
+
+class _KqueueWaiter:
+    def __init__(self, pid):
+        self.kq = select.kqueue()
+        ev = select.kevent(pid, filter=select.KQ_FILTER_PROC, flags=select.KQ_EV_ADD,
+                           fflags=select.KQ_NOTE_EXIT)
+        self.kq.control([ev], 0, 0)
+
+    def __call__(self, seconds):
+        self.kq.control(None, 1, seconds)
+
+    def close(self):
+        self.kq.close()
+
+
+def _exit_waiter(pid):
+    if hasattr(os, "pidfd_open"):
+        try:
+            return _PidfdWaiter(os.pidfd_open(pid))
+        except OSError:
+            pass
+    if hasattr(select, "kqueue"):
+        try:
+            return _KqueueWaiter(pid)
+        except OSError:
+            pass
+    return _select_tick
+
+
+def signal_pid(pid, sig):
+    """Send ``sig``; False when the process is already gone."""
+    if not pid or pid <= 0:
+        return False
+    try:
+        os.kill(pid, sig)
+        return True
+    except ProcessLookupError:
+        return False
+    except OSError as exc:
+        if exc.errno == errno.ESRCH:
+            return False
+        raise
+
+
+def stop(pid, grace=2.0):
+    """SIGTERM, wait ``grace`` seconds, then SIGKILL; True when the process is gone."""
+    if not alive(pid):
+        return True
+    signal_pid(pid, signal.SIGTERM)
+    if wait_exit(pid, grace):
+        return True
+    signal_pid(pid, signal.SIGKILL)
+    return wait_exit(pid, 5.0)
+
+
+def kill(pid):
+    """SIGKILL and wait for it; True when the process is gone."""
+    if not alive(pid):
+        return True
+    signal_pid(pid, signal.SIGKILL)
+    return wait_exit(pid, 5.0)

@@ -21,7 +21,9 @@ class _MonitorObserver(logobserver.LogObserver):
 
     def __init__(self, step):
         super().__init__()
-        self.monitor = BuildLogMonitor()
+        # the master's clock, so stage durations are when output reached the master (and
+        # deterministic under a test reactor)
+        self.monitor = BuildLogMonitor(clock=lambda: step.master.reactor.seconds())
         self._step = step
         self._last_summary = None
 

@@ -27,6 +27,13 @@ WORLD_OK = (
     + banner("buildworld target complete")
 )
 
+# warnings are deduplicated (glob.c:120 appears twice); stage durations come from the clock
+WORLD_OK_RESULTS = [
+    (1000, "unused variable 'x'", "-Wunused-variable", "/usr/src/lib/libc/gen/glob.c", 120, None),
+    (1000, "implicit fallthrough", "-Wimplicit-fallthrough", "/usr/src/bin/ls/ls.c", 77, None),
+] + [(1001, "0.000", f"stage {name}", None, None, None)
+     for name in ("init", "tmp", "1", "4b", "4d", "done")]
+
 WORLD_FAIL_4B = (
     banner("starting buildworld target")
     + banner("stage 4b: building libraries")
@@ -65,6 +72,7 @@ class TestBuildWorld(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):
             ("buildworld compiler warnings", "code_issue", "message"),
             ("buildworld stage durations", "performance", "s"),
         ])
+        self.expect_test_results(WORLD_OK_RESULTS)
         return self.run_step()
 
     def test_quick_uses_quickworld(self):
@@ -84,6 +92,9 @@ class TestBuildWorld(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):
         self.expect_outcome(result=FAILURE)
         self.expect_property("vkckpt_world_state", "failed")
         self.expect_property("vkckpt_world_stage", "4b")
+        self.expect_test_result_sets([("buildworld stage durations", "performance", "s")])
+        self.expect_test_results([(1000, "0.000", "stage init", None, None, None),
+                                  (1000, "0.000", "stage 4b", None, None, None)])
         await self.run_step()
         summary = self.get_nth_step(0).getResultSummary()["step"]
         self.assertIn("stage 4b", summary)
@@ -97,6 +108,11 @@ class TestBuildWorld(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):
             ExpectShell(workdir="wkdir", command=["make", "buildworld"], log_environ=False)
             .stdout(WORLD_OK).exit(0))
         self.expect_outcome(result=WARNINGS)
+        self.expect_test_result_sets([
+            ("buildworld compiler warnings", "code_issue", "message"),
+            ("buildworld stage durations", "performance", "s"),
+        ])
+        self.expect_test_results(WORLD_OK_RESULTS)
         await self.run_step()
 
     async def test_make_missing_is_infrastructure(self):
@@ -132,6 +148,8 @@ class TestBuildKernel(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):
             .exit(0))
         self.expect_outcome(result=SUCCESS)
         self.expect_property("vkckpt_kernel_state", "succeeded")
+        self.expect_test_result_sets([("buildkernel stage durations", "performance", "s")])
+        self.expect_test_results([(1000, "0.000", "stage kernel VKERNEL64", None, None, None)])
         return self.run_step()
 
     async def test_precondition_message_in_summary(self):

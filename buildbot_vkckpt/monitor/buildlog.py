@@ -112,11 +112,12 @@ _PRECONDITIONS = [
 
 _DIAG_FILE = re.compile(r"(?P<file>[^\s:][^:]*?):(?P<line>\d+):(?:(?P<col>\d+):)? "
                         r"(?P<sev>warning|error|fatal error): (?P<msg>.*?)"
-                        r"(?: \[(?P<flag>-W[^\]]*)\])?$")
+                        r"(?: \[(?P<flag>-W[^\]\s]*)\])?$")
 _DIAG_TOOL = re.compile(r"(?P<tool>[^\s:]+): (?:.*?: )?(?P<sev>warning|error|fatal error): "
-                        r"(?P<msg>.*?)(?: \[(?P<flag>-W[^\]]*)\])?$")
-_LINK_REF = re.compile(r"(?:(?P<file>[^\s:][^:]*?):(?:(?P<line>\d+)|\([^)]*\)): )?"
-                       r"(?P<msg>(?:undefined reference to|multiple definition of) .*)$")
+                        r"(?P<msg>.*?)(?: \[(?P<flag>-W[^\]\s]*)\])?$")
+_LINK_WHAT = ("undefined reference to ", "multiple definition of ")
+# the part before ": undefined reference to": "file.c:(.text+0x1a)" or "file.c:12"
+_LINK_WHERE = re.compile(r"(?P<file>[^\s:][^:]*):(?:(?P<line>\d+)|\([^)]*\))")
 _LINK_TOOL = re.compile(r"(?P<tool>\S*ld(?:\.\w+)?): (?P<msg>cannot find .*)$")
 
 
@@ -350,8 +351,12 @@ class BuildLogMonitor:
             scan_from = s - 1                # data[s - 1] is the newline ending the last line
         for m in _LINE_SCAN.finditer(data, scan_from, e):
             starts.add(m.start() + 1)
+        line_end = s
         for m in _DIAG_SCAN.finditer(data, s, e):
+            if m.start() < line_end:
+                continue                     # another marker on a line already taken
             starts.add(data.rfind(b"\n", s, m.start()) + 1 or s)
+            line_end = data.find(b"\n", m.start(), e)
         line_no, last = self._line_no, s
         after_from = s
         for ls in sorted(starts):
@@ -466,7 +471,7 @@ class BuildLogMonitor:
         if text.startswith("*** "):
             return self._make_error(text)
         if text == "Stop.":
-            self._fail(None)
+            self._fail()
             return None
         if text.startswith("make"):
             m = _MAKE_STOPPED.match(text)
@@ -483,7 +488,7 @@ class BuildLogMonitor:
             if m:
                 event = self._precondition_event(message or m.group(0))
                 if text.startswith("Explicit target"):
-                    self._fail(None)             # nothing will be built
+                    self._fail()             # nothing will be built
                 return event
         return self._diagnostic(text)
 
@@ -620,7 +625,7 @@ class BuildLogMonitor:
             self._failing_target = target
             self._error_code = code
             self._signal = sig
-            self._fail(None)
+            self._fail()
         return "make_error", {"target": target, "code": code, "signal": sig,
                               "ignored": ignored, "message": text.strip()}
 
@@ -629,10 +634,10 @@ class BuildLogMonitor:
             self._failing_dir = directory
             if self._failing_target is None and target:
                 self._failing_target = target
-        self._fail(None)
+        self._fail()
         return "make_stopped", {"dir": directory, "target": target}
 
-    def _fail(self, _reason) -> None:
+    def _fail(self) -> None:
         if not self._failed:
             self._failed = True
             if self._stages and self._stages[-1]["duration"] is None:
@@ -662,13 +667,11 @@ class BuildLogMonitor:
             if m:
                 sev, msg, flag = m.group("sev"), m.group("msg"), m.group("flag")
             else:
-                m = _LINK_REF.search(text) or _LINK_TOOL.match(text)
-                if not m:
+                found = self._linker(text)
+                if found is None:
                     return None
-                sev, msg = "linker", m.group("msg")
-                gd = m.groupdict()
-                file = gd.get("file")
-                line = int(gd["line"]) if gd.get("line") else None
+                sev = "linker"
+                file, line, msg = found
         msg = _clip(msg.strip(), _MESSAGE_CLIP)
         # "source_line": Event.to_json puts data next to the event's own "line" (the log line)
         data = {"file": file, "source_line": line, "column": col, "message": msg, "flag": flag,
@@ -685,6 +688,22 @@ class BuildLogMonitor:
         if len(self._errors) < MAX_ERRORS:
             self._errors.append({"file": file, "line": line, "message": msg})
         return "compile_error", data
+
+    @staticmethod
+    def _linker(text: str):
+        """(file, line, message) of a linker error line, or None."""
+        for what in _LINK_WHAT:
+            at = text.find(": " + what)
+            if at < 0 and text.startswith(what):
+                return None, None, text
+            if at >= 0:
+                where = _LINK_WHERE.fullmatch(text, 0, at)
+                if where is None:
+                    return None, None, text[at + 2:]
+                line = where.group("line")
+                return where.group("file"), int(line) if line else None, text[at + 2:]
+        m = _LINK_TOOL.match(text)
+        return (None, None, m.group("msg")) if m else None
 
     # --- report ---------------------------------------------------------------------------------
 

@@ -355,3 +355,27 @@ def test_seeded_random_chunking_of_large_mix():
     expected = whole(data)
     cuts = sorted(rng.randrange(len(data)) for _ in range(300))
     assert run(_chunked(data, cuts)) == expected
+
+
+def test_many_markers_on_one_huge_line_stay_linear():
+    import time
+    line = b": error: x" * 200000                   # 2 MB, 200k markers on one line
+    data = line + b"\n" + b"f.c:1:1: warning: w\n"
+    t0 = time.perf_counter()
+    events, rep = whole(data)
+    assert time.perf_counter() - t0 < 2.0
+    assert [e["kind"] for e in events] == ["warning"] and rep["long_lines"] == 1
+
+
+@pytest.mark.parametrize("line", [
+    b"You " + b"a" * 16000, b"x.c:1: warning: " + b" [-Wa" * 4000, b"a: warning: " + b" [-Wa" * 4000,
+    b"make: stopped making \"" + b"\"" * 16000, b"a" * 16000 + b": error: ",
+    b"You " + b"a: " * 5000, b">>> " + b"a" * 16000 + b" not found in",
+    b"x" + b": undefined reference to " * 600, b"*** [" + b"[" * 16000,
+])
+def test_pathological_lines_classify_quickly(line):
+    import time
+    mon = BuildLogMonitor(clock=lambda: 0.0)
+    t0 = time.perf_counter()
+    mon.feed(line + b"\n")
+    assert time.perf_counter() - t0 < 0.1

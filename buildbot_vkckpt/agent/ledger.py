@@ -24,8 +24,11 @@ class Ledger:
     def _append(self, record):
         record.setdefault("time", round(time.time(), 3))
         data = (json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n").encode()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                data = b"\n" + data  # a torn record from a crash must not swallow this one
             os.write(fd, data)
             os.fsync(fd)
         finally:

@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from buildbot_vkckpt.agent import procs
@@ -118,7 +119,7 @@ def test_supervisor_survives_killing_the_boot_process_group(tmp_path, fake_kerne
                           "--timeout", "5", "--silence", "3"], stdout=subprocess.PIPE,
                          env=env, start_new_session=True)
     for line in p.stdout:
-        if b"supervisor_pid" in line:
+        if b"vkernel_pid" in line:  # the supervisor has started the vkernel
             break
     os.killpg(p.pid, signal.SIGKILL)
     p.wait()
@@ -126,6 +127,12 @@ def test_supervisor_survives_killing_the_boot_process_group(tmp_path, fake_kerne
     sup = [e for e in Ledger(session).outstanding() if e["kind"] == "supervisor"][0]
     assert procs.alive(sup["pid"])
     assert os.getpgid(sup["pid"]) != p.pid
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the boot finishes without its client
+        res, _ = result_of(run_agent("status", "--session", session))
+        if res["details"].get("guest") == "ready":
+            break
+        time.sleep(0.1)
     p = run_agent("exec", "--session", session, "--", "echo still here")
     assert p.returncode == 0, p.stdout
     run_agent("shutdown", "--session", session)

@@ -1,0 +1,85 @@
+"""Pure pieces of the agent: guest protocol, event encoding, ledger, zipapp, cleanup --stale."""
+import hashlib
+import json
+import subprocess
+import sys
+
+from buildbot_vkckpt.agent import events, guest, procs
+from buildbot_vkckpt.agent.ledger import Ledger
+from buildbot_vkckpt.agent.zipapp import build_zipapp
+
+
+def test_guest_login_sequence_and_sentinel():
+    g = guest.GuestShell(token="abcd")
+    assert g.on_event("login_prompt") == b"root\r"
+    assert g.on_event("shell_prompt") == b"exec /bin/sh\r"
+    ps1 = g.on_event("shell_prompt").decode()
+    assert ps1 == "PS1='[vk''ckpt-abcd]# '\r" and g.prompt not in ps1
+    check = g.on_event("shell_prompt").decode()
+    assert check == "echo VKS-abcd-1:$?:\r"
+    assert g.on_line("[vkckpt-abcd]# echo VKS-abcd-1:$?:") is None and g.status is None
+    g.on_line("VKS-abcd-1:0:")
+    g.on_event("shell_prompt")
+    assert g.ready
+    g.command("ls /")
+    assert g.on_line("[vkckpt-abcd]# ls /; echo VKS-abcd-2:$?:") is None
+    assert g.on_line("bin") == "bin"
+    assert g.on_line("kernel message interleaved") is not None
+    g.on_line("etcVKS-abcd-2:3:")
+    g.on_event("shell_prompt")
+    assert g.ready and g.status == 3 and g.output == ["bin", "kernel message interleaved", "etc"]
+
+
+def test_event_lines_stay_short_and_parse():
+    line = events.encode_event({"ev": "result", "status": "failure", "summary": "x" * 10000,
+                                "details": {"tail": ["y" * 3000] * 40}})
+    assert len(line.encode()) < 4000
+    assert json.loads(line[len(events.PREFIX):])["status"] == "failure"
+    assert events.exit_code({"status": "infrastructure"}) == 4
+    assert events.exit_code({"status": "unsupported"}) == 3
+
+
+def test_ledger_alloc_update_release(tmp_path):
+    led = Ledger(tmp_path)
+    a = led.allocate("vn", unit="vn0")
+    b = led.allocate("mount", path="/mnt")
+    led.update(a, configured=True)
+    with open(led.path, "a") as fh:
+        fh.write('{"op": "alloc", "id": ')  # torn last line from a crash
+    assert [e["kind"] for e in led.outstanding()] == ["mount", "vn"]
+    led.release(b)
+    (left,) = led.outstanding()
+    assert left["id"] == a and left["configured"] is True
+
+
+def test_zipapp_is_deterministic_and_runs(tmp_path):
+    h1 = build_zipapp(tmp_path / "a.pyz")
+    h2 = build_zipapp(tmp_path / "b.pyz")
+    assert h1 == h2 == hashlib.sha256((tmp_path / "a.pyz").read_bytes()).hexdigest()
+    p = subprocess.run([sys.executable, str(tmp_path / "a.pyz"), "status", "--session",
+                        str(tmp_path / "s")], stdout=subprocess.PIPE, cwd=tmp_path, timeout=30)
+    assert p.returncode == 0
+    assert b'@@vkckpt {"ev":"result","status":"ok"' in p.stdout
+
+
+def test_cleanup_stale_releases_dead_sessions(tmp_path, run_agent):
+    # an orphan (reaped by init, as a crashed session's processes are), not our child
+    pid = int(subprocess.run(["sh", "-c", "sleep 60 >/dev/null 2>&1 & echo $!"],
+                             stdout=subprocess.PIPE).stdout)
+    try:
+        (tmp_path / "old").mkdir()
+        led = Ledger(tmp_path / "old")
+        led.update(led.allocate("supervisor"), pid=999999)   # dead supervisor
+        proc = led.allocate("process", pid=pid)
+        junk = tmp_path / "old" / "memimg"
+        junk.write_bytes(b"x")
+        led.allocate("file", path=str(junk))
+        p = run_agent("cleanup", "--stale", "--root", tmp_path)
+        assert p.returncode == 0, p.stdout
+        assert not procs.alive(pid)
+        assert not junk.exists()
+        assert Ledger(tmp_path / "old").outstanding() == []
+        assert proc in Ledger(tmp_path / "old").entries()
+        assert b"released 3 stale resource(s) from 1 session(s)" in p.stdout
+    finally:
+        procs.signal_pid(pid, 9)

@@ -46,7 +46,10 @@ main(int argc, char **argv)
 	ckpt_ready();
 	ckpt_wait(NULL, NULL);
 
-	for (tries = 0; tries < 40 && !(timer_seen && read_seen); tries++) {
+	/* The file is always readable, so kevent() returns at once: nap between calls. */
+	for (tries = 0; tries < 200 && !(timer_seen && read_seen); tries++) {
+		if (tries > 0)
+			ckpt_nap_ms(5);
 		n = kevent(kq, NULL, 0, events, 8, &slice);
 		if (n < 0)
 			return ckpt_fail("kevent after restore: %s (kqueue fd %d)",

@@ -3,6 +3,7 @@ import os
 import re
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -51,7 +52,7 @@ def worlddest(host):
 
 
 def kernel_dir(host, kernconf="VKERNEL64", prefix=None):
-    return __import__("pathlib").Path(f"{prefix or host.obj}{host.src}/sys/{kernconf}")
+    return Path(f"{prefix or host.obj}{host.src}/sys/{kernconf}")
 
 
 def built(host, *targets):

@@ -87,7 +87,9 @@ _CTRL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")   # keeps \t
 def _clean(raw: bytes) -> bytes:
     if b"\x1b" in raw:
         raw = _ANSI.sub(b"", raw)
-    return _CTRL.sub(b"", raw)
+    if _CTRL.search(raw):
+        raw = _CTRL.sub(b"", raw)
+    return raw
 
 
 def _text(raw: bytes) -> str:
@@ -116,7 +118,7 @@ _TRIGGER = re.compile(rb"""(?:
 |(?P<mp>DragonFly/MP:)
 |(?P<getty>DragonFly/\S+\ \()
 |(?P<cpu>\s*cpu\d+\ \((?:BSP|AP)\))
-|(?P<disk>v[kc]d\d+:\ )
+|(?P<disk>v[kc]d\d+:\ (?:<|\d+MB|COW))
 |(?P<network>vke\d+:\ )
 |(?P<mounting>Mounting\ root\ from\ )
 |(?P<manual_root>Manual\ root\ filesystem\ specification)
@@ -155,6 +157,13 @@ _PREFIXED = re.compile(rb"""(?:[^\s:]+:\ )?(?:
 |(?P<loader>can't\ (?:find|load)\ )
 |(?P<memfile>Using\ memory\ file)
 )""", re.X)
+
+# A shell prompt nobody told us about (root's "# " before the agent sets its own): kernel
+# messages that land right after it are still read, but only the unmistakable ones.
+_ANY_PROMPT = re.compile(rb"[\w.@:~/-]{0,64}[#$%] ")
+_AFTER_ANY_PROMPT = frozenset({
+    "panic", "fatal_trap", "double_fault", "caught", "debugger", "stopped_at", "sigterm",
+    "ckpt_cont", "restoring", "restored"})
 
 _FRAME = re.compile(
     rb"\s*(?:#\d+\s+(?:0x[0-9a-fA-F]+\s+)?at\s+(?P<fn2>[\w.$]+)(?P<loc2>\+0x[0-9a-fA-F]+)?"
@@ -283,6 +292,7 @@ class ConsoleMonitor:
         if self._shell:
             prompts.insert(0, (self._shell, "shell_prompt"))
         self._prompts = prompts
+        self._prompt_first = frozenset(p[0] for p, _ in prompts)
         if self._prompt is False:      # the current line may now turn out to be the prompt
             self._prompt = None
 
@@ -378,15 +388,24 @@ class ConsoleMonitor:
         m = _ANSI_INCOMPLETE.search(head)   # an escape cut by the chunk boundary: wait for it
         if m:
             head = head[:m.start()]
-        self._decide_prompt(_clean(head), final=False)
+        # Past _HEAD_BYTES of raw bytes (escape sequences only, say) the line is decided.
+        self._decide_prompt(_clean(head), final=len(self._head) >= _HEAD_BYTES)
 
     def _decide_prompt(self, head: bytes, final: bool) -> None:
+        if not head:
+            if final:
+                self._prompt = False
+            return
+        if head[0] not in self._prompt_first:     # the common case: no prompt can start here
+            self._prompt = False
+            return
         undecided = False
+        stripped = head.rstrip() if final else None
         for prompt, kind in self._prompts:
             if kind == "loader_prompt" and not self._preboot:
                 continue
             # At the end of a line, a prompt whose trailing blank was lost still counts.
-            if head.startswith(prompt) or (final and head and head.rstrip() == prompt.rstrip()):
+            if head.startswith(prompt) or (final and stripped == prompt.rstrip()):
                 self._prompt = (kind, head[:len(prompt)])
                 self._on_prompt(kind, prompt, head)
                 return
@@ -558,6 +577,15 @@ class ConsoleMonitor:
             self._trace_open = False
             self._trace_is_first = False
         m = _TRIGGER.match(rest)
+        if m is None:
+            p = _ANY_PROMPT.match(rest)
+            if p:
+                m = _TRIGGER.match(rest, p.end())
+                if m is not None and m.lastgroup in _AFTER_ANY_PROMPT:
+                    rest = rest[p.end():]
+                    m = _TRIGGER.match(rest)
+                else:
+                    m = None
         if m:
             self._panic_cont = 0
             getattr(self, "_k_" + m.lastgroup)(rest, line, m, maybe)

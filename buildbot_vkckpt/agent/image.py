@@ -216,7 +216,7 @@ def build(args, emitter, ledger, image, size, mnt, env):
     unit = free_vn_unit()
     emitter.phase("image:vn")
     entry = ledger.allocate("vn", unit=unit, file=image)
-    host(["vnconfig", "-c", "-T", "-S", str(size), unit, image])
+    host(["vnconfig", "-c", "-T", "-S", args.size, unit, image])  # vnconfig: m is the default unit
     ledger.update(entry, configured=True)
     host(["fdisk", "-IB", unit])
     host(["disklabel", "-r", "-w", f"{unit}s1", "auto"])

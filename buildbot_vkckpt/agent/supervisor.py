@@ -555,7 +555,10 @@ class Supervisor:
         elapsed = time.monotonic() - self.spawned_at
         self.emit({"ev": "metric", "name": "boot_time", "value": round(elapsed, 3),
                    "unit": "s"})
-        what = " ".join(v for v in (self.info.get("version"), self.info.get("kernconf")) if v)
+        version = self.info.get("version")
+        if version and version.startswith("v"):
+            version = "DragonFly " + version
+        what = " ".join(v for v in (version, self.info.get("kernconf")) if v)
         summary = f"booted in {elapsed:.1f} s" + (f" · {what}" if what else "")
         self.finish(result_event("ok", summary, details={
             "boot_time": round(elapsed, 3), "prompt": self.guest.prompt, **self.info}))

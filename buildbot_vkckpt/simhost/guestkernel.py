@@ -1,0 +1,729 @@
+"""The simulated vkernel child: devices, console, boot, login, guest shell, shutdown, panic, ddb.
+
+One process, one event loop (``selectors``): console input on fd 0, console output on fd 1
+(reference/dragonfly.md §4), the guest shell's pty, a unix socket through which the guest's
+DragonFly-only commands (``guestbin``) reach the kernel, and signals through a wakeup pipe.
+
+The guest is a real ``/bin/sh`` on a pty in the guest root directory (the root image unpacked
+next to the image file, see ``simfs``). The kernel is the guest tty's line discipline: it echoes
+what is typed, collects a line and hands it to the shell, so injected faults can replace a
+command word without the echo showing it. Kernel messages (panics, shutdown) go straight to
+fd 1 and interleave with whatever the guest printed.
+"""
+import fcntl
+import heapq
+import itertools
+import os
+import re
+import selectors
+import signal
+import termios
+import time
+
+from . import ddb, guestshell, simfs
+from .hosttools import effective_sysctls
+
+EX_VKERNEL_REBOOT = 32
+COPYRIGHT = [
+    "Copyright (c) 2003-2020 The DragonFly Project.",
+    "Copyright (c) 1992-2003 The FreeBSD Project.",
+    "Copyright (c) 1979, 1980, 1983, 1986, 1988, 1989, 1991, 1992, 1993, 1994",
+    "\tThe Regents of the University of California. All rights reserved.",
+]
+DEFAULT_PANIC = "vm_fault: fault on nofault entry, addr: deadc000"
+MOUNTROOT_HELP = [
+    "",
+    "Manual root filesystem specification:",
+    "  <fstype>:<device>  Specify root (e.g. ufs:da0s1a)",
+    "  ?                  List valid disk boot devices",
+    "  panic              Just panic",
+    "  abort              Abort manual input",
+]
+ERASE = (0x7f, 0x08)
+
+
+class KernelExit(Exception):
+    """Leave the event loop with an exit status (``errx`` before boot, halt, reset)."""
+
+    def __init__(self, code, message=None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Kernel:
+    def __init__(self, opts, host, stdin=0, stdout=1):
+        self.opts = opts
+        self.host = host
+        self.fd_in, self.fd_out = stdin, stdout
+        self.speed = _speed()
+        self.sel = selectors.DefaultSelector()
+        self.timers = []
+        self.seq = itertools.count()
+        self.epoch = 0
+        self.frozen = []           # timers saved while ddb holds the CPUs
+        self.state = "boot"
+        self.resume_state = None
+        self.panicked = None       # ddb trace kind after a panic, None after a console break
+        self.ddb_kind = "console"
+        self.line = bytearray()
+        self.reading_console = False
+        self.console_eof = False
+        self.saved_tc = None
+        self.msgbuf = []
+        self.held = []             # fds whose flocks are the pidfile/disk/memimg locks
+        self.pidfile_held = False
+        self.pending_signals = []
+        self.shell = None
+        self.countdown_aborted = False
+        self.boottime = time.time()
+        self.sysctls = {}
+        self.version = os.environ.get("VKCKPT_KERNEL_VERSION") or _default_version()
+        self.builder = "{}@{}:/usr/obj/usr/src/sys/VKERNEL64".format(
+            os.environ.get("USER") or "root", os.uname().nodename.split(".")[0])
+
+    # --- output -----------------------------------------------------------------------------
+    def write(self, text):
+        data = text.encode() if isinstance(text, str) else text
+        while data:
+            try:
+                n = os.write(self.fd_out, data)
+            except OSError:
+                return  # nobody reads the console any more; the kernel carries on
+            data = data[n:]
+
+    def kprintf(self, line):
+        """A kernel console line, also kept in the message buffer for dmesg."""
+        self.msgbuf.append(line)
+        self.write(line + "\n")
+
+    # --- timers ------------------------------------------------------------------------------
+    def after(self, delay, fn):
+        heapq.heappush(self.timers, (time.monotonic() + delay * self.speed, next(self.seq),
+                                     self.epoch, fn))
+
+    def play(self, steps, then=None):
+        """Print kernel lines with pauses: ``steps`` is [(pause, line-or-callable)]."""
+        t = 0.0
+        for pause, item in steps:
+            t += pause
+            self.after(t, (lambda i=item: i() if callable(i) else self.kprintf(i)))
+        if then:
+            self.after(t, then)
+
+    def cancel_timers(self):
+        self.epoch += 1
+
+    def freeze_timers(self):
+        now = time.monotonic()
+        self.frozen = [(max(0.0, w - now), fn) for w, _, e, fn in self.timers if e == self.epoch]
+        self.cancel_timers()
+
+    def thaw_timers(self):
+        for remaining, fn in self.frozen:
+            heapq.heappush(self.timers, (time.monotonic() + remaining, next(self.seq),
+                                         self.epoch, fn))
+        self.frozen = []
+
+    # --- main loop ---------------------------------------------------------------------------
+    def run(self):
+        try:
+            self.attach_devices()
+            self.console_init()
+            self.install_signals()
+            self.start_boot()
+            while True:
+                self.step()
+        except KernelExit as done:
+            if done.message:
+                self.write_err(f"{self.opts.prog}: {done.message}\n")
+            return done.code
+        finally:
+            self.teardown()
+
+    def write_err(self, text):
+        try:
+            os.write(2, text.encode())
+        except OSError:
+            pass
+
+    def step(self):
+        timeout = None
+        while self.timers and self.timers[0][2] != self.epoch:
+            heapq.heappop(self.timers)
+        if self.timers:
+            timeout = max(0.0, self.timers[0][0] - time.monotonic())
+        for key, _ in self.sel.select(timeout):
+            key.data()
+        self.handle_signals()
+        now = time.monotonic()
+        while self.timers and self.timers[0][0] <= now:
+            _, _, epoch, fn = heapq.heappop(self.timers)
+            if epoch == self.epoch:
+                fn()
+
+    # --- devices (before the console exists) -------------------------------------------------
+    def attach_devices(self):
+        self.write_pidfile()
+        self.init_memory()
+        self.disk_fds = []
+        for path, cow in self.opts.disks:
+            self.open_disk(path, cow)
+        self.guest = guestshell.GuestEnvironment(self)
+
+    def write_pidfile(self):
+        if not self.opts.pidfile:
+            return
+        try:
+            fd = os.open(self.opts.pidfile, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise KernelExit(70, f"{self.opts.pidfile}: {exc.strerror}")
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            self.write_err("Failed to lock pidfile, vkernel already running\n")
+            raise KernelExit(70)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.held.append(fd)
+        self.pidfile_held = True
+
+    def init_memory(self):
+        sysctl = effective_sysctls(self.host)
+        if int(sysctl.get("hw.vmm.enable", 0) or 0) and not self.opts.dflag:
+            self.write("VMM is available\n")
+            self.memsize = self.opts.memsize or 128 << 20
+            return
+        self.write("VMM is not available\n")
+        path = self.opts.memimg
+        if path:
+            fd = self.open_memimg(path, required=True)
+        else:
+            fd = None
+            for i in itertools.count():
+                path = str(self.host.var_vkernel / f"memimg.{i:06d}")
+                fd = self.open_memimg(path, required=(i > 64))
+                if fd is not None:
+                    break
+        size = os.fstat(fd).st_size
+        if self.opts.memsize is None and size == 0:
+            raise KernelExit(1, f"Cannot create new memory file {path} unless system memory "
+                                "size is specified with -m")
+        self.memsize = self.opts.memsize or size
+        os.ftruncate(fd, self.memsize)
+        self.held.append(fd)
+        self.write_err(f"Using memory file: {path}\n")
+        base = 0x800000000
+        self.write(f"KVM mapped at {base:#x}-{base + self.memsize:#x}\n")
+
+    def open_memimg(self, path, required):
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise KernelExit(1, f"Unable to open/create {path}: {exc.strerror}")
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if required:
+                raise KernelExit(1, f"Unable to open/create {path}: {exc.strerror}")
+            return None
+        return fd
+
+    def open_disk(self, path, cow):
+        flags = os.O_RDONLY if cow else os.O_RDWR
+        try:
+            fd = os.open(path, flags)
+        except OSError as exc:
+            raise KernelExit(1, f"Unable to open/create {path}: {exc.strerror}")
+        self.held.append(fd)
+        if not cow:
+            locked = self.host.fault("disk-image-locked") is not None and not self.disk_fds
+            try:
+                if locked:
+                    raise BlockingIOError
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                raise KernelExit(1, f"Disk image {path} is already in use")
+        self.disk_fds.append(fd)
+
+    # --- console -----------------------------------------------------------------------------
+    def console_init(self):
+        """Raw mode with OPOST|ONLCR and ISIG, VINTR/VSUSP off, so ^C reaches the guest."""
+        try:
+            self.saved_tc = termios.tcgetattr(self.fd_in)
+        except termios.error:
+            return  # not a tty: no mode setting, no message (§4)
+        termios.tcsetattr(self.fd_in, termios.TCSANOW, console_mode(self.saved_tc, ddb=False))
+
+    def console_mode(self, in_ddb):
+        if self.saved_tc:
+            try:
+                termios.tcsetattr(self.fd_in, termios.TCSANOW,
+                                  console_mode(self.saved_tc, ddb=in_ddb))
+            except termios.error:
+                pass
+
+    def read_console(self, on):
+        if on and not self.reading_console and not self.console_eof:
+            self.sel.register(self.fd_in, selectors.EVENT_READ, self.on_console)
+            self.reading_console = True
+        elif not on and self.reading_console:
+            self.sel.unregister(self.fd_in)
+            self.reading_console = False
+
+    def on_console(self):
+        try:
+            data = os.read(self.fd_in, 4096)
+        except OSError:
+            data = b""
+        if not data:
+            self.console_eof = True
+            self.read_console(False)
+            if self.state in ("mountroot", "ddb"):
+                self.panic("vconsgetc: EOF on console", "mountroot")
+            return
+        for b in data:
+            self.console_byte(b)
+
+    def console_byte(self, b):
+        """The guest tty's line discipline: echo, erase, line kill, signals, line delivery."""
+        if self.state == "countdown":
+            self.abort_countdown()
+            return
+        if self.state == "halted-wait":
+            self.reboot_now()
+            return
+        if self.state == "shell" and b in (0x03, 0x1a, 0x1c, 0x04):
+            if b == 0x04:
+                self.shell.send(bytes(self.line) + b"\x04")
+            else:
+                self.write("^" + chr(b + 0x40) + "\n")
+                self.shell.send(bytes([b]))
+            self.line.clear()
+            return
+        if b in (0x0d, 0x0a):
+            self.write("\n")
+            line = self.line.decode(errors="replace")
+            self.line.clear()
+            self.console_line(line)
+        elif b in ERASE:
+            if self.line:
+                self.line.pop()
+                if self.state != "password":
+                    self.write("\b \b")
+        elif b == 0x15:
+            if self.state != "password":
+                self.write("\b \b" * len(self.line))
+            self.line.clear()
+        else:
+            self.line.append(b)
+            if self.state != "password":
+                self.write(bytes([b]))
+
+    def console_line(self, line):
+        handler = {"mountroot": self.mountroot_line, "login": self.login_line,
+                   "password": self.password_line, "single": self.single_line,
+                   "shell": self.shell_line, "ddb": self.ddb_line}.get(self.state)
+        if handler:
+            handler(line)
+
+    # --- signals -----------------------------------------------------------------------------
+    def install_signals(self):
+        r, w = os.pipe()
+        os.set_blocking(w, False)
+        os.set_blocking(r, False)
+        self.wakeup = (r, w)
+        signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+        self.sel.register(r, selectors.EVENT_READ, self.drain_wakeup)
+        for sig in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT, signal.SIGTSTP,
+                    signal.SIGWINCH):
+            signal.signal(sig, self.on_signal)
+
+    def on_signal(self, signum, frame):
+        self.pending_signals.append(signum)
+
+    def drain_wakeup(self):
+        try:
+            os.read(self.wakeup[0], 512)
+        except OSError:
+            pass
+
+    def handle_signals(self):
+        while self.pending_signals:
+            sig = self.pending_signals.pop(0)
+            if sig == signal.SIGTERM:
+                self.on_sigterm()
+            elif sig == signal.SIGQUIT:
+                if self.state not in ("ddb", "down", "countdown", "halted-wait"):
+                    self.enter_ddb(ddb.console_break(self.opts.ncpus), panicked=None)
+            elif sig in (signal.SIGINT, signal.SIGTSTP):
+                # vconssignal: restore the tty, then die by the signal's default action
+                self.teardown()
+                signal.signal(sig, signal.SIG_DFL)
+                os.kill(os.getpid(), sig)
+            elif sig == signal.SIGWINCH and self.shell:
+                self.shell.resize_from(self.fd_in)
+
+    def on_sigterm(self):
+        if self.state in ("ddb", "down", "hung", "countdown", "halted-wait"):
+            return  # delivered as a virtual interrupt: nothing services it in these states
+        self.kprintf("Caught SIGTERM from host system. Shutting down...")
+        self.shutdown("halt")
+
+    # --- boot --------------------------------------------------------------------------------
+    def start_boot(self):
+        mem = self.memsize
+        avail = mem - mem // 12
+        steps = [(0.01, line) for line in COPYRIGHT]
+        steps += [(0.005, self.version), (0.0, f"    {self.builder}"),
+                  (0.02, f"real memory = {mem} ({mem // 1024}K bytes)"),
+                  (0.005, f"avail memory = {avail} ({avail // 1024}K bytes)"),
+                  (0.01, "DragonFly/MP: Multiprocessor")]
+        steps += [(0.003, f" cpu{i} ({'BSP' if i == 0 else 'AP'})")
+                  for i in range(self.opts.ncpus)]
+        for i, (path, cow) in enumerate(self.opts.disks):
+            size = os.fstat(self.disk_fds[i]).st_size
+            steps.append((0.01, f"vkd{i}: <Virtual disk> "))
+            steps.append((0.002, f"vkd{i}: {size >> 20}MB ({size // 512} 512 byte sectors)"))
+            if cow:
+                steps.append((0.0, f"vkd{i}: COW disk"))
+        for i, _ in enumerate(self.opts.cdroms):
+            steps.append((0.01, f"vcd{i}: <Virtual CD-ROM> "))
+        self.play(steps, then=self.after_probe)
+
+    def after_probe(self):
+        if self.host.fault("boot-hang") is not None:
+            self.state = "hung"
+            return
+        if self.host.fault("boot-stall") is not None:
+            self.stall()
+            return
+        panic = self.host.fault("boot-panic")
+        if panic is not None:
+            self.after(0.02, lambda: self.panic(panic or DEFAULT_PANIC, "boot"))
+            return
+        self.after(0.02, self.mount_root)
+
+    def stall(self):
+        self.kprintf("vkd0: request timed out, retrying (blkno 16)")
+        self.after(0.1, self.stall)
+
+    def root_candidates(self):
+        if "vfs.root.mountfrom" in self.opts.kenv:
+            return [self.opts.kenv["vfs.root.mountfrom"]]
+        if self.opts.boot_device == "cd":
+            return ["cd9660:vcd0"]
+        return ["ufs:vkd0s0a", "ufs:vkd0s1a"]
+
+    def mount_root(self, candidates=None, quiet_missing=True):
+        for spec in candidates or self.root_candidates():
+            error = self.try_mount(spec, quiet_missing)
+            if error == 0:
+                self.after(0.03, self.run_rc)
+                return
+        self.mountroot_prompt()
+
+    def try_mount(self, spec, quiet_missing):
+        """0 on success, else an errno; prints what vfs_mountroot_try prints."""
+        fstype, _, dev = spec.partition(":")
+        m = re.fullmatch(r"vkd(\d+)s(\d+)([a-p])", dev)
+        path = None
+        if m and int(m.group(1)) < len(self.opts.disks):
+            path = self.opts.disks[int(m.group(1))][0]
+        meta = simfs.read_meta(path) if path else simfs.empty_meta()
+        exists = m is not None and path is not None and simfs.has_partition(
+            meta, m.group(2), m.group(3))
+        if not exists and quiet_missing:
+            return 6
+        self.kprintf(f"Mounting root from {spec}")
+        if not exists or self.host.fault("mountroot") is not None:
+            self.kprintf("Root mount failed: 6")
+            return 6
+        fs = simfs.filesystem(meta, f"s{m.group(2)}{m.group(3)}")
+        if not fs or fs.get("type") != fstype:
+            self.kprintf("Root mount failed: 22")
+            return 22
+        try:
+            self.guest.mount_root(path, f"s{m.group(2)}{m.group(3)}")
+        except (simfs.SimfsError, OSError) as exc:
+            self.kprintf(f"Root mount failed: 5 ({exc})")
+            return 5
+        self.root_spec = spec
+        return 0
+
+    def mountroot_prompt(self):
+        for line in MOUNTROOT_HELP:
+            self.kprintf(line)
+        self.write("\nmountroot> ")
+        self.state = "mountroot"
+        self.read_console(True)
+        if self.console_eof:
+            self.panic("vconsgetc: EOF on console", "mountroot")
+
+    def mountroot_line(self, line):
+        line = line.strip()
+        if line == "?":
+            names = []
+            for i in range(len(self.opts.disks)):
+                names += [f"vkd{i}", f"vkd{i}s1", f"vkd{i}s1a"]
+            self.kprintf(" " + " ".join(names))
+            self.write("\nmountroot> ")
+        elif line == "panic":
+            self.panic("mountroot", "mountroot")
+        elif line == "abort":
+            self.panic("Root mount failed, startup aborted.", "mountroot")
+        elif not line:
+            self.write("mountroot> ")
+        else:
+            self.state = "boot"
+            self.read_console(False)
+            self.mount_root([line], quiet_missing=False)
+
+    def run_rc(self):
+        self.hostname = self.guest.hostname()
+        if self.opts.single_user:
+            self.write("Enter full pathname of shell or RETURN for /bin/sh: ")
+            self.state = "single"
+            self.read_console(True)
+            return
+        root = self.root_spec.partition(":")[2]
+        free = 1013254
+        steps = [(0.01, "Starting file system checks:"),
+                 (0.02, f"/dev/{root}: FILESYSTEM CLEAN; SKIPPING CHECKS"),
+                 (0.005, f"/dev/{root}: clean, {free} free (214 frags, 126630 blocks, "
+                         "0.0% fragmentation)"),
+                 (0.01, "Mounting local file systems:."),
+                 (0.01, f"Setting hostname: {self.hostname}."),
+                 (0.01, "lo0: flags=8049<UP,LOOPBACK,RUNNING,MULTICAST> mtu 16384"),
+                 (0.01, "Starting devd."),
+                 (0.01, "Starting cron."),
+                 (0.01, "Starting background file system checks in 60 seconds."),
+                 (0.01, ""),
+                 (0.0, time.strftime("%a %b %e %H:%M:%S UTC %Y", time.gmtime()))]
+        self.play([(p, (lambda t=t: self.write(t + "\n"))) for p, t in steps],
+                  then=self.start_getty)
+
+    def start_getty(self):
+        getty = self.guest.console_getty()
+        if getty is None:
+            self.state = "idle"   # no getty on the console: the guest runs, nobody logs in
+            return
+        self.write(f"\nDragonFly/x86_64 ({self.hostname}) (ttyv0)\n\n")
+        if getty == "autologin":
+            self.login("root")
+        else:
+            self.write("login: ")
+            self.state = "login"
+            self.read_console(True)
+
+    def login_line(self, line):
+        name = line.strip()
+        if not name:
+            self.write("login: ")
+        elif name == "root":
+            self.login(name)
+        else:
+            self.login_name = name
+            self.write("Password:")
+            self.state = "password"
+
+    def password_line(self, line):
+        self.write("\nLogin incorrect\nlogin: ")
+        self.state = "login"
+
+    def single_line(self, line):
+        self.login("root", motd=False)
+
+    def login(self, user, motd=True):
+        if motd:
+            text = self.guest.motd()
+            if text:
+                self.write(text if text.endswith("\n") else text + "\n")
+        self.shell = self.guest.spawn_shell()
+        self.sel.register(self.shell.master, selectors.EVENT_READ, self.on_shell_output)
+        self.state = "shell"
+        self.read_console(True)
+
+    # --- the guest shell ---------------------------------------------------------------------
+    def on_shell_output(self):
+        data = self.shell.read()
+        if data:
+            self.write(data)
+            return
+        # the login shell exited: init respawns getty on the console
+        self.sel.unregister(self.shell.master)
+        self.shell.close()
+        self.shell = None
+        self.state = "boot"
+        self.after(0.05, self.start_getty)
+
+    def shell_line(self, line):
+        self.shell.send(self.guest.rewrite(line).encode() + b"\n")
+
+    def guest_request(self, request):
+        """A guest command asks the kernel (halt, reboot, sysctl, panic, ...)."""
+        return self.guest.handle(request)
+
+    # --- shutdown ----------------------------------------------------------------------------
+    def shutdown(self, how):
+        """halt (exit 0) or reboot (exit 32): stop the guest, sync, tell the host."""
+        if self.state == "down":
+            return
+        self.state = "down"
+        self.cancel_timers()
+        self.read_console(False)
+        self.stop_guest()
+        steps = [(0.02, "syncing disks... done")]
+        if how == "reboot":
+            steps += [(0.01, "Rebooting..."), (0.01, "cpu reset, rebooting vkernel")]
+            code = EX_VKERNEL_REBOOT
+        else:
+            steps += [(0.01, "The operating system has halted."),
+                      (0.01, "cpu halt, exiting vkernel")]
+            code = 0
+        self.play(steps, then=lambda: self.exit(code))
+
+    def stop_guest(self):
+        if self.shell:
+            try:
+                self.sel.unregister(self.shell.master)
+            except (KeyError, ValueError):
+                pass
+            self.shell.kill()
+            self.shell = None
+
+    def exit(self, code):
+        raise KernelExit(code)
+
+    def reboot_now(self):
+        self.kprintf("Rebooting...")
+        self.kprintf("cpu reset, rebooting vkernel")
+        raise KernelExit(EX_VKERNEL_REBOOT)
+
+    # --- panic and ddb -----------------------------------------------------------------------
+    def panic(self, message, kind, preamble=()):
+        for line in preamble:
+            self.kprintf(line)
+        already = self.state == "ddb"
+        self.state = "panicking"
+        self.cancel_timers()
+        self.enter_ddb(ddb.panic_block(message, kind, self.opts.ncpus), panicked=kind,
+                       nested=already)
+
+    def enter_ddb(self, lines, panicked, nested=False):
+        if not nested:
+            self.resume_state = self.state if panicked is None else None
+            self.freeze_timers()
+        if self.shell:
+            self.shell.freeze(self.sel)
+        if panicked:
+            self.panicked = panicked
+        self.ddb_kind = self.panicked or "console"
+        for line in lines:
+            self.kprintf(line)
+        self.state = "ddb"
+        self.console_mode(in_ddb=True)
+        self.line.clear()
+        self.write(ddb.PROMPT)
+        self.read_console(True)
+
+    def ddb_line(self, line):
+        verb, args = ddb.command(line)
+        if verb == "":
+            pass
+        elif verb == "continue":
+            self.ddb_continue()
+            return
+        elif verb == "trace":
+            for text in ddb.full_trace(self.ddb_kind, bool(self.panicked)):
+                self.kprintf(text)
+        elif verb == "ps":
+            for text in ddb.ps(self.guest.processes()):
+                self.write(text + "\n")
+        elif verb == "reset":
+            self.kprintf("cpu reset, rebooting vkernel")
+            raise KernelExit(EX_VKERNEL_REBOOT)
+        elif verb == "panic":
+            self.panic("from debugger", self.ddb_kind)
+            return
+        else:
+            self.write("No such command\n")
+        self.write(ddb.PROMPT)
+
+    def ddb_continue(self):
+        self.console_mode(in_ddb=False)
+        if self.panicked:
+            self.state = "countdown"
+            self.kprintf("vkernels don't support dumps")
+            self.kprintf("Automatic reboot in 15 seconds - press a key on the console "
+                         "to abort")
+            self.after(1.5, self.reboot_now)
+            return
+        self.state = self.resume_state or "boot"
+        if self.shell:
+            self.shell.thaw(self.sel, self.on_shell_output)
+        self.thaw_timers()
+        self.read_console(self.state in ("mountroot", "login", "password", "single",
+                                         "shell"))
+
+    def abort_countdown(self):
+        self.cancel_timers()
+        self.kprintf("--> Press a key on the console to reboot,")
+        self.kprintf("--> or switch off the system now.")
+        self.state = "halted-wait"
+
+    # --- exit --------------------------------------------------------------------------------
+    def teardown(self):
+        if getattr(self, "_torn_down", False):
+            return
+        self._torn_down = True
+        self.stop_guest()
+        if self.saved_tc:
+            try:
+                termios.tcsetattr(self.fd_in, termios.TCSANOW, self.saved_tc)
+            except termios.error:
+                pass
+        if self.pidfile_held:
+            try:
+                os.unlink(self.opts.pidfile)
+            except OSError:
+                pass
+        for fd in self.held:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.held = []
+        guest = getattr(self, "guest", None)
+        if guest:
+            guest.close()
+
+
+def console_mode(saved, ddb):
+    """init.c's console mode: cfmakeraw + OPOST|ONLCR + ISIG, VINTR/VSUSP disabled."""
+    iflag, oflag, cflag, lflag, ispeed, ospeed, cc = saved
+    cc = list(cc)
+    iflag &= ~(termios.IGNBRK | termios.BRKINT | termios.PARMRK | termios.ISTRIP
+               | termios.INLCR | termios.IGNCR | termios.ICRNL | termios.IXON)
+    oflag = (oflag & ~termios.OPOST) | termios.OPOST | termios.ONLCR
+    lflag &= ~(termios.ECHO | termios.ECHONL | termios.ICANON | termios.ISIG | termios.IEXTEN)
+    if not ddb:
+        lflag |= termios.ISIG  # ^\ still raises SIGQUIT; ddb lets ^C and ^Z through
+    cflag = (cflag & ~(termios.CSIZE | termios.PARENB)) | termios.CS8
+    cc[termios.VMIN], cc[termios.VTIME] = 1, 0
+    cc[termios.VINTR] = cc[termios.VSUSP] = b"\0"
+    return [iflag, oflag, cflag, lflag, ispeed, ospeed, cc]
+
+
+def _speed():
+    try:
+        return max(0.0, float(os.environ.get("VKCKPT_SIM_SPEED", "1")))
+    except ValueError:
+        return 1.0
+
+
+def _default_version():
+    from .vkernel import DEFAULT_VERSION
+    return DEFAULT_VERSION

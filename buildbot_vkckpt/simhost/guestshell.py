@@ -1,0 +1,457 @@
+"""The guest side of the simulated vkernel: root directory, shell, DragonFly-only commands.
+
+The root image's filesystem is unpacked into ``<image>.root/`` (again only when the image
+changed since the last boot, so guest files survive a reboot). Runtime files live in
+``<image>.sim/``: ``bin/`` (first on the guest's PATH) holds ``halt``, ``shutdown``,
+``reboot``, ``sysctl``, ``uname``, ``uptime``, ``dmesg`` — thin wrappers around ``guestbin``
+that ask the kernel over an abstract unix socket — plus ``tar``/``dd`` wrappers that map
+``/dev/vkdN`` to the N-th ``-r`` disk file.
+"""
+import json
+import os
+import re
+import selectors
+import shlex
+import shutil
+import signal
+import socket
+import sys
+import termios
+import time
+import uuid
+
+from . import ddb, simfs
+
+GUEST_COMMANDS = ("halt", "poweroff", "reboot", "shutdown", "sysctl", "uname", "uptime",
+                  "dmesg", "vkckpt-fault")
+FAULTS = {"guest-command-fails": "fail", "panic-in-guest-command": "panic"}
+KEYWORDS = {"if", "then", "else", "elif", "while", "until", "do", "!", "time", "exec",
+            "command", "nohup", "env"}
+
+
+class GuestEnvironment:
+    def __init__(self, kernel):
+        self.kernel = kernel
+        self.root = None
+        self.sim = None
+        self.conns = []
+        self.writable = {"kern.ckptfile": "%N.ckpt", "kern.ckptgroup": 0,
+                         "kern.sugid_coredump": 0, "debug.panic": 0}
+        self.sock_name = f"vkckpt-vkernel-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind("\0" + self.sock_name)
+        self.sock.listen(8)
+        self.sock.setblocking(False)
+        kernel.sel.register(self.sock, selectors.EVENT_READ, self.on_accept)
+
+    # --- root filesystem ---------------------------------------------------------------------
+    def mount_root(self, image, part):
+        image = os.path.abspath(image)
+        self.root = image + ".root"
+        self.sim = image + ".sim"
+        os.makedirs(os.path.join(self.sim, "bin"), exist_ok=True)
+        st = os.stat(image)
+        meta = simfs.read_meta(image)
+        stamp = f"{st.st_mtime_ns} {st.st_size} {json.dumps(meta.get('fs'), sort_keys=True)}"
+        stamp_file = os.path.join(self.sim, "stamp")
+        old = _read(stamp_file)
+        if old != stamp or not os.path.isdir(self.root):
+            if os.path.isdir(self.root):
+                shutil.rmtree(self.root)
+            simfs.unpack(image, part, self.root)
+            with open(stamp_file, "w") as f:
+                f.write(stamp)
+        os.makedirs(os.path.join(self.root, "root"), exist_ok=True)
+        self.write_bin()
+
+    def write_bin(self):
+        bindir = os.path.join(self.sim, "bin")
+        pkg_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        for name in GUEST_COMMANDS:
+            _script(os.path.join(bindir, name),
+                    f"VKCKPT_GUEST_SOCK=@{self.sock_name} PYTHONPATH={shlex.quote(pkg_parent)} "
+                    f"exec {shlex.quote(sys.executable)} -m buildbot_vkckpt.simhost.guestbin "
+                    f"{name} \"$@\"\n")
+        cases = "".join(
+            f"    /dev/vkd{i}) a={shlex.quote(os.path.abspath(p))} ;;\n"
+            f"    *=/dev/vkd{i}) a=\"${{a%%=*}}\"={shlex.quote(os.path.abspath(p))} ;;\n"
+            for i, (p, _) in enumerate(self.kernel.opts.disks))
+        for tool in ("tar", "dd"):
+            real = shutil.which(tool, path="/usr/bin:/bin") or f"/bin/{tool}"
+            _script(os.path.join(bindir, tool),
+                    "# the guest's /dev/vkdN are the vkernel's -r/-R disk files\n"
+                    "for a do\n  shift\n  case $a in\n" + cases + "  esac\n"
+                    "  set -- \"$@\" \"$a\"\ndone\n"
+                    f"exec {real} \"$@\"\n")
+        with open(os.path.join(self.sim, "shrc"), "w") as f:
+            f.write(f"PS1='root@{self.hostname()}:~ # '\nunset ENV\n")
+
+    def etc(self, name):
+        return _read(os.path.join(self.root, "etc", name)) if self.root else None
+
+    def hostname(self):
+        m = re.search(r'^\s*hostname\s*=\s*"?([^"\s#]+)', self.etc("rc.conf") or "", re.M)
+        return m.group(1).split(".")[0] if m else "vkernel"
+
+    def motd(self):
+        return self.etc("motd")
+
+    def console_getty(self):
+        """"autologin", "login", or None when no getty runs on the console (§6)."""
+        ttys = self.etc("ttys")
+        if ttys is None:
+            return "login"
+        entries = {}
+        for line in ttys.splitlines():
+            try:
+                words = shlex.split(line, comments=True)
+            except ValueError:
+                continue
+            if len(words) >= 4:
+                entries[words[0]] = words
+        for name in ("console", "ttyv0"):
+            words = entries.get(name)
+            if words and words[3] == "on" and "getty" in words[1]:
+                kind = words[1].split()[-1]
+                return "autologin" if kind.startswith("al.") else "login"
+        return None
+
+    # --- the shell ---------------------------------------------------------------------------
+    def spawn_shell(self):
+        home = os.path.join(self.root, "root")
+        env = {"HOME": home, "USER": "root", "LOGNAME": "root", "SHELL": "/bin/sh",
+               "TERM": "cons25", "LANG": "C", "PWD": home,
+               "ENV": os.path.join(self.sim, "shrc"),
+               "PATH": os.path.join(self.sim, "bin")
+               + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+        pid, master = os.forkpty()
+        if pid == 0:
+            try:
+                os.chdir(home)
+                os.execve("/bin/sh", ["sh", "-i"], env)
+            finally:
+                os._exit(127)
+        attrs = termios.tcgetattr(master)
+        attrs[1] &= ~termios.OPOST   # the host console's ONLCR translates, once
+        attrs[3] &= ~termios.ECHO    # the kernel echoes (it is the line discipline)
+        termios.tcsetattr(master, termios.TCSANOW, attrs)
+        return ShellPty(pid, master)
+
+    def rewrite(self, line):
+        """Route commands hit by an injected fault through ``vkckpt-fault``."""
+        faults = self.kernel.host.faults()
+        targets = {str(faults[f]): mode for f, mode in FAULTS.items() if faults.get(f)}
+        if not targets:
+            return line
+        helper = shlex.quote(os.path.join(self.sim, "bin", "vkckpt-fault"))
+        for start, end, word in reversed(command_words(line)):
+            if word in targets:
+                line = f"{line[:start]}{helper} {targets[word]} {shlex.quote(word)}{line[end:]}"
+        return line
+
+    def processes(self):
+        """(pid, ppid, pgrp, comm, wmesg) of init and every process of the console session."""
+        procs = [(1, 0, 1, "init", "wait")]
+        shell = self.kernel.shell
+        for pid in session_pids(shell.pid) if shell else []:
+            stat = _read(f"/proc/{pid}/stat") or ""
+            m = re.match(r"\d+ \((.*)\) (\S) (\d+) (\d+)", stat)
+            if m:
+                procs.append((pid, int(m.group(3)), int(m.group(4)), m.group(1),
+                              "ttyin" if m.group(2) == "S" else "run"))
+        return procs
+
+    # --- requests from guest commands --------------------------------------------------------
+    def on_accept(self):
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        conn.settimeout(2)
+        try:
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            request = json.loads(data.decode())
+        except (OSError, ValueError):
+            conn.close()
+            return
+        self.conns.append(conn)   # kept open: halt and panic never answer
+        reply = self.handle(request)
+        if reply is not None:
+            try:
+                conn.sendall(json.dumps(reply).encode() + b"\n")
+            except OSError:
+                pass
+            conn.close()
+            self.conns.remove(conn)
+
+    def handle(self, request):
+        cmd = request.get("cmd")
+        args = [str(a) for a in request.get("args", [])]
+        k = self.kernel
+        if cmd in ("halt", "poweroff", "reboot"):
+            k.shutdown("reboot" if cmd == "reboot" else "halt")
+            return None
+        if cmd == "shutdown":
+            return self.shutdown_cmd(args, request.get("pid", 0))
+        if cmd == "sysctl":
+            return self.sysctl(args)
+        if cmd == "uname":
+            return self.uname(args)
+        if cmd == "uptime":
+            up = int(time.time() - k.boottime)
+            when = time.strftime("%I:%M%p", time.localtime()).lstrip("0")
+            span = f"{up} sec{'s' if up != 1 else ''}" if up < 60 else f"{up // 60} mins"
+            return _ok(f"{when}  up {span}, 1 user, load averages: 0.00, 0.00, 0.00\n")
+        if cmd == "dmesg":
+            return _ok("".join(line + "\n" for line in k.msgbuf))
+        if cmd == "vkckpt-fault" and args:
+            mode, word = args[0], (args[1] if len(args) > 1 else "?")
+            if mode == "panic":
+                k.panic("page fault", "trap",
+                        preamble=ddb.fatal_trap(word, request.get("pid", 0)))
+                return None
+            return {"out": "", "err": f"{word}: Input/output error\n", "rc": 3}
+        return {"out": "", "err": f"{cmd}: not available in this guest\n", "rc": 127}
+
+    def shutdown_cmd(self, args, pid):
+        usage = ("usage: shutdown [-] [-h | -p | -r | -k] [-o [-n]] time "
+                 "[warning-message ...]\n")
+        flags = set()
+        while args and args[0].startswith("-") and len(args[0]) > 1:
+            flags.update(args.pop(0)[1:])
+        if not args or flags - set("hprkon"):
+            return {"out": "", "err": usage, "rc": 1}
+        if "k" in flags:
+            return _ok("Shutdown NOW!\n")
+        if not flags & set("hpr"):
+            return {"out": "", "err": "shutdown: single-user mode is not simulated\n", "rc": 1}
+        how = "reboot" if "r" in flags else "halt"
+        self.kernel.after(0.05, lambda: self.kernel.shutdown(how))
+        return _ok(f"Shutdown NOW!\nshutdown: [pid {pid}]\n")
+
+    def sysctls(self):
+        k = self.kernel
+        release = re.match(r"DragonFly v(\d+\.\d+)", k.version)
+        boot = time.strftime("%a %b %e %H:%M:%S %Y", time.localtime(k.boottime))
+        values = {
+            "kern.ostype": "DragonFly",
+            "kern.osrelease": f"{release.group(1) if release else '5.9'}-DEVELOPMENT",
+            "kern.version": f"{k.version}\n    {k.builder}\n",
+            "kern.hostname": getattr(k, "hostname", "vkernel"),
+            "kern.boottime": f"{{ sec = {int(k.boottime)}, usec = 0 }} {boot}",
+            "hw.ncpu": k.opts.ncpus, "hw.physmem": k.memsize, "hw.machine": "x86_64",
+            "hw.pagesize": 4096, "kern.securelevel": -1,
+        }
+        values.update(self.writable)
+        return values
+
+    def sysctl(self, args):
+        flags = set()
+        while args and args[0].startswith("-"):
+            flags.update(args.pop(0)[1:])
+        values = self.sysctls()
+        out, err, rc = [], [], 0
+        for item in args or sorted(values):
+            name, eq, value = item.partition("=")
+            if name not in values:
+                err.append(f"sysctl: unknown oid '{name}'")
+                rc = 1
+                continue
+            if not eq:
+                out.append(str(values[name]) if "n" in flags else f"{name}: {values[name]}")
+                continue
+            if name not in self.writable:
+                err.append(f"sysctl: oid '{name}' is read only")
+                rc = 1
+                continue
+            old = values[name]
+            try:
+                new = int(value, 0) if isinstance(old, int) else value
+            except ValueError:
+                err.append(f"sysctl: invalid integer '{value}'")
+                rc = 1
+                continue
+            if name == "debug.panic" and new:
+                self.kernel.panic("debug.panic", "syscall")
+                return None
+            self.writable[name] = new
+            if "n" not in flags:
+                out.append(f"{name}: {old} -> {new}")
+        return {"out": "".join(s + "\n" for s in out), "err": "".join(s + "\n" for s in err),
+                "rc": rc}
+
+    def uname(self, args):
+        k = self.kernel
+        flags = set("".join(a.lstrip("-") for a in args if a.startswith("-"))) or {"s"}
+        if "a" in flags:
+            flags = set("snrvm")
+        version = f"{k.version}     {k.builder} "
+        fields = [("s", "DragonFly"), ("n", getattr(k, "hostname", "vkernel")),
+                  ("r", self.sysctls()["kern.osrelease"]), ("v", version),
+                  ("m", "x86_64"), ("p", "x86_64"), ("i", "VKERNEL64")]
+        return _ok(" ".join(v for f, v in fields if f in flags) + "\n")
+
+    def close(self):
+        for conn in self.conns:
+            conn.close()
+        self.conns = []
+        try:
+            self.kernel.sel.unregister(self.sock)
+        except (KeyError, ValueError):
+            pass
+        self.sock.close()
+
+
+class ShellPty:
+    """The login shell on its pty (``ttyv0`` as the guest sees it)."""
+
+    def __init__(self, pid, master):
+        self.pid = pid
+        self.master = master
+        self.frozen = False
+
+    def send(self, data):
+        try:
+            os.write(self.master, data)
+        except OSError:
+            pass
+
+    def read(self):
+        try:
+            return os.read(self.master, 65536)
+        except OSError:
+            return b""
+
+    def signal_all(self, sig):
+        for pid in session_pids(self.pid):
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+
+    def freeze(self, sel):
+        """ddb stopped the CPUs: guest processes stop and their output waits."""
+        if self.frozen:
+            return
+        self.frozen = True
+        self.signal_all(signal.SIGSTOP)
+        try:
+            sel.unregister(self.master)
+        except (KeyError, ValueError):
+            pass
+
+    def thaw(self, sel, callback):
+        if not self.frozen:
+            return
+        self.frozen = False
+        self.signal_all(signal.SIGCONT)
+        sel.register(self.master, selectors.EVENT_READ, callback)
+
+    def resize_from(self, fd):
+        try:
+            import fcntl
+            size = fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8)
+            fcntl.ioctl(self.master, termios.TIOCSWINSZ, size)
+        except OSError:
+            pass
+
+    def kill(self):
+        self.signal_all(signal.SIGKILL)
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        self.close()
+
+    def close(self):
+        if self.master is not None:
+            try:
+                os.close(self.master)
+            except OSError:
+                pass
+            self.master = None
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+
+
+def session_pids(sid):
+    """Every process in session ``sid`` (the login shell's session on ttyv0)."""
+    pids = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if os.getsid(int(name)) == sid:
+                    pids.append(int(name))
+            except OSError:
+                continue
+    return pids
+
+
+def command_words(line):
+    """(start, end, word) of each word in command position of a sh command line."""
+    spans, i, n, expect, skip_next = [], 0, len(line), True, False
+    while i < n:
+        c = line[i]
+        if c in " \t":
+            i += 1
+            continue
+        if c == "#" and expect:
+            break
+        if c in ";&|(){}\n":
+            expect, skip_next = True, False
+            i += 1
+            continue
+        if c in "<>":
+            skip_next = True
+            i += 1
+            continue
+        start, word = i, ""
+        while i < n and line[i] not in " \t;&|(){}<>\n":
+            ch = line[i]
+            if ch in "\"'":
+                j = line.find(ch, i + 1)
+                j = n if j < 0 else j
+                word += line[i + 1:j]
+                i = j + 1
+            elif ch == "\\" and i + 1 < n:
+                word += line[i + 1]
+                i += 2
+            else:
+                word += ch
+                i += 1
+        if skip_next:
+            skip_next = False
+            continue
+        if not expect:
+            continue
+        if re.match(r"[A-Za-z_][A-Za-z0-9_]*=", word) or word in KEYWORDS:
+            continue
+        spans.append((start, i, word))
+        expect = False
+    return spans
+
+
+def _ok(out):
+    return {"out": out, "err": "", "rc": 0}
+
+
+def _read(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _script(path, body):
+    with open(path + ".tmp", "w") as f:
+        f.write("#!/bin/sh\n" + body)
+    os.chmod(path + ".tmp", 0o755)
+    os.replace(path + ".tmp", path)

@@ -18,19 +18,21 @@ def run_scenario(tmp_path, name):
         steps = {s["name"]: s for s in demo.bb.steps(build["buildid"])}
         sets = {name: demo.bb.test_result_sets(s["stepid"]) for name, s in steps.items()}
         props = demo.bb.properties(build["buildid"])
-        return ok, out.getvalue(), steps, sets, props, demo
+        results = {ts["test_result_setid"]: demo.bb.test_results(ts["test_result_setid"])
+                   for step_sets in sets.values() for ts in step_sets}
+        return ok, out.getvalue(), steps, sets, props, results
     finally:
         assert demo.bb.stop() == []
 
 
 def test_clean_build_reports_stages_and_warnings(tmp_path):
-    ok, text, steps, sets, props, demo = run_scenario(tmp_path, "ok")
+    ok, text, steps, sets, props, results = run_scenario(tmp_path, "ok")
     assert ok, text
     assert steps["buildworld"]["results"] == 0
     assert steps["buildkernel"]["results"] == 0
     world_sets = {s["category"]: s for s in sets["buildworld"]}
     assert set(world_sets) == {"code_issue", "performance"}
-    perf = demo.bb.test_results(world_sets["performance"]["test_result_setid"])
+    perf = results[world_sets["performance"]["test_result_setid"]]
     assert any(r["test_name"] == "stage 4b" for r in perf)
     assert all(isinstance(r["value"], str) for r in perf)
     assert props["vkckpt_world_state"] == "succeeded"
@@ -39,7 +41,7 @@ def test_clean_build_reports_stages_and_warnings(tmp_path):
 
 
 def test_stage_failure_is_named(tmp_path):
-    ok, text, steps, sets, props, demo = run_scenario(tmp_path, "world-fail")
+    ok, text, steps, sets, props, results = run_scenario(tmp_path, "world-fail")
     assert ok, text
     assert steps["buildworld"]["results"] == 2
     assert "stage 4b" in steps["buildworld"]["state_string"]

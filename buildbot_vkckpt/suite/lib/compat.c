@@ -53,6 +53,7 @@ sys_checkpoint(int type, int fd, pid_t pid, int retval)
 {
 	char marker[PATH_MAX + 32], token[PATH_MAX + 64], name[32];
 	int own = 0, len;
+	long waited;
 	pid_t child;
 
 	(void)retval;
@@ -82,8 +83,12 @@ sys_checkpoint(int type, int fd, pid_t pid, int retval)
 		return -1;
 	if (child == 0) {
 		snprintf(marker, sizeof(marker), "%s/.thaw.%ld", thaw_dir, (long)getpid());
-		while (access(marker, F_OK) != 0)
+		/* Parked like an image on disk; give up after 10 minutes unthawed. */
+		for (waited = 0; access(marker, F_OK) != 0; waited += 2) {
+			if (waited > 600000)
+				_exit(1);
 			nap_ms(2);
+		}
 		unlink(marker);
 		return 1;	/* checkpt(1) thaws with retval 1 */
 	}

@@ -142,6 +142,7 @@ wait_for() { "$util" wait "$@"; }
 # One test's state, reset by run_test.
 w=""
 inc=0
+cycles=0
 failure=""
 
 note() { printf '%s %s\n' "$(now)" "$*" >>"$w/runner.log"; }
@@ -167,21 +168,30 @@ exit_status() { cat "$w/exit.$1" 2>/dev/null || echo "?"; }
 # The pid a test reported in FILE ("ready PID" / "resumed N PID").
 reported_pid() { awk '{ print $NF; exit }' "$1"; }
 
-# Kill whatever of this test is still running.
+# Kill whatever of this test is still running: incarnations without an exit
+# status, and the process named by the newest ready/resumed file (under an
+# emulation that need not be a child of ours).
 kill_leftovers() {
-	for p in "$w"/pid.* "$w"/ready "$w"/resumed.*; do
+	for p in "$w"/pid.*; do
 		[ -f "$p" ] || continue
-		case $p in
-		*/pid.*) k=${p##*.}; [ -f "$w/exit.$k" ] && continue; pid=$(cat "$p") ;;
-		*) [ -f "$w/result" ] && [ -f "$w/exit.$inc" ] && continue; pid=$(reported_pid "$p") ;;
-		esac
-		case $pid in ''|*[!0-9]*) continue ;; esac
-		if kill -0 "$pid" 2>/dev/null; then
-			note "killing leftover pid $pid"
-			kill -9 "$pid" 2>/dev/null
-		fi
+		[ -f "$w/exit.${p##*.}" ] && continue
+		kill_pid "$(cat "$p")"
 	done
+	if [ ! -f "$w/result" ] || [ ! -f "$w/exit.$inc" ]; then
+		last=""
+		[ -f "$w/ready" ] && last="$w/ready"
+		[ -f "$w/resumed.$cycles" ] && last="$w/resumed.$cycles"
+		[ -z "$last" ] || kill_pid "$(reported_pid "$last")"
+	fi
 	wait 2>/dev/null
+}
+
+kill_pid() {
+	case $1 in ''|*[!0-9]*) return 0 ;; esac
+	if kill -0 "$1" 2>/dev/null; then
+		note "killing leftover pid $1"
+		kill -9 "$1" 2>/dev/null
+	fi
 }
 
 # checkpoint_cycle I: checkpoint the running incarnation, restore it.

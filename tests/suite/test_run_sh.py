@@ -121,3 +121,21 @@ def test_results_disk_is_a_tar_of_the_results(run_suite, tmp_path):
         assert {"./results.tap", "./memory/result", "./memory/output.log",
                 "./pipe/runner.log"} <= names
         assert tar.extractfile("./results.tap").read().decode() == run.tap
+
+
+def test_programs_that_die_are_reported_with_their_status(run_suite, bindir, tmp_path):
+    fake = tmp_path / "fakeprogs"
+    fake.mkdir()
+    (fake / "ckpt_util").symlink_to(bindir / "ckpt_util")
+    scripts = {
+        "memory": "echo dying >&2\nexit 3\n",
+        "files": 'echo "ready $$" > ready\nwhile [ ! -f go ]; do sleep 0.01; done\nexit 7\n',
+    }
+    for name, body in scripts.items():
+        (fake / name).write_text("#!/bin/sh\n" + body)
+        (fake / name).chmod(0o755)
+    run = run_suite("--nocr", "--only", "memory,files", "--bin", str(fake))
+    assert run.proc.returncode == 1
+    memory, files = run.report.results
+    assert memory.message == "exited with status 3 before ready: dying"
+    assert files.message == "exited with status 7 without a result"

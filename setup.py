@@ -12,6 +12,13 @@ VERSION = re.search(r'__version__ = "([^"]+)"',
 STEPS = {
     "BuildWorld": "buildbot_vkckpt.steps.build:BuildWorld",
     "BuildKernel": "buildbot_vkckpt.steps.build:BuildKernel",
+    "CleanupStaleSessions": "buildbot_vkckpt.steps.vkernel:CleanupStaleSessions",
+    "VkernelPreflight": "buildbot_vkckpt.steps.vkernel:VkernelPreflight",
+    "MakeRootImage": "buildbot_vkckpt.steps.vkernel:MakeRootImage",
+    "BootVkernel": "buildbot_vkckpt.steps.vkernel:BootVkernel",
+    "RunInVkernel": "buildbot_vkckpt.steps.vkernel:RunInVkernel",
+    "ShutdownVkernel": "buildbot_vkckpt.steps.vkernel:ShutdownVkernel",
+    "CollectArtifacts": "buildbot_vkckpt.steps.vkernel:CollectArtifacts",
 }
 
 setup(

@@ -18,14 +18,16 @@ def result_name(value):
 
 def factory_source(host, **params):
     """master.cfg text that builds the plugin's factory against the simulated host."""
-    args = {"repourl": f"file://{host.src}", "objdir": str(host.obj), "jobs": 2}
+    args = {"repourl": f"file://{host.src}", "objdir": str(host.obj), "jobs": 2,
+            "timeouts": {"boot": 20, "command": 30}}
     args.update(params)
     arg_text = ", ".join(f"{k}={v!r}" for k, v in args.items())
     return (
-        "from buildbot_vkckpt.factory import VkernelCheckpointFactory\n"
+        "from buildbot_vkckpt.factory import HOST_LOCK, VkernelCheckpointFactory\n"
         f"factory = VkernelCheckpointFactory({arg_text})\n"
         f"c['builders'].append(util.BuilderConfig(name={BUILDER!r}, "
-        "workernames=[w.name for w in c['workers']], factory=factory))\n"
+        "workernames=[w.name for w in c['workers']], factory=factory,\n"
+        "    locks=[HOST_LOCK.access('exclusive')]))\n"
         f"c['schedulers'].append(schedulers.ForceScheduler(name='force', "
         f"builderNames=[{BUILDER!r}]))\n")
 

@@ -2,5 +2,9 @@
 transport or the worker, turn monitor events into results, summaries, logs, properties and
 test results). Parsing lives in :mod:`buildbot_vkckpt.monitor`."""
 from buildbot_vkckpt.steps.build import BuildKernel, BuildWorld
+from buildbot_vkckpt.steps.vkernel import (BootVkernel, CleanupStaleSessions, CollectArtifacts,
+                                           MakeRootImage, RunInVkernel, ShutdownVkernel,
+                                           VkernelPreflight)
 
-__all__ = ["BuildWorld", "BuildKernel"]
+__all__ = ["BuildWorld", "BuildKernel", "CleanupStaleSessions", "VkernelPreflight",
+           "MakeRootImage", "BootVkernel", "RunInVkernel", "ShutdownVkernel", "CollectArtifacts"]

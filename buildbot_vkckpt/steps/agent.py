@@ -1,0 +1,196 @@
+"""Base of every step that runs an agent subcommand on the DragonFly host.
+
+The agent (``buildbot_vkckpt/agent``, a zipapp) is uploaded to the worker when its hash changed
+(its file name carries the hash), then run as ``python3 vkckpt-agent-<sha>.pyz SUBCOMMAND
+--session DIR ...`` — always as an argv list. Its ``@@vkckpt`` events are read by
+:class:`~buildbot_vkckpt.monitor.agentlog.AgentLogMonitor`; the final ``result`` event becomes the
+step's summary, and the exit code its result (0 SUCCESS, 1 FAILURE, 2 WARNINGS, 3 SKIPPED,
+4 EXCEPTION). Guest console lines go to a ``console`` log as they arrive.
+"""
+import os
+import tempfile
+
+from buildbot.process import buildstep, logobserver, remotecommand, remotetransfer
+from buildbot.process.results import (CANCELLED, EXCEPTION, FAILURE, SKIPPED, SUCCESS,
+                                      WARNINGS)
+
+from buildbot_vkckpt.monitor.agentlog import HUMAN_PREFIX, PREFIX, AgentLogMonitor
+
+AGENT_RESULTS = {0: SUCCESS, 1: FAILURE, 2: WARNINGS, 3: SKIPPED, 4: EXCEPTION}
+SESSIONS_DIR = "vkckpt-sessions"
+IMAGE_NAME = "vkckpt-root.img"
+
+_zipapp_cache = {}
+
+
+def agent_zipapp():
+    """Build the agent zipapp once per master process; returns (path, sha256)."""
+    if "path" not in _zipapp_cache:
+        from buildbot_vkckpt.agent.zipapp import build_zipapp
+        path = os.path.join(tempfile.mkdtemp(prefix="vkckpt-agent-"), "vkckpt-agent.pyz")
+        _zipapp_cache["sha"] = build_zipapp(path)
+        _zipapp_cache["path"] = path
+    return _zipapp_cache["path"], _zipapp_cache["sha"]
+
+
+class _AgentObserver(logobserver.LogObserver):
+    """Feeds the agent monitor; copies guest console lines into the ``console`` log."""
+
+    def __init__(self, step):
+        super().__init__()
+        self.monitor = AgentLogMonitor()
+        self._step = step
+        self._partial = ""
+
+    def outReceived(self, data):
+        self.monitor.feed(data.encode("utf-8", "surrogateescape"))
+        text = self._partial + data
+        lines = text.split("\n")
+        self._partial = lines.pop()
+        console = [ln for ln in lines
+                   if not ln.startswith(PREFIX.decode()) and not ln.startswith(HUMAN_PREFIX)
+                   and not ln.startswith("$ ")]
+        if console:
+            self._step.console_lines("\n".join(console) + "\n")
+
+    def finishReceived(self):
+        self.monitor.close()
+
+
+class AgentStep(buildstep.ShellMixin, buildstep.CommandMixin, buildstep.BuildStep):
+    """Runs one agent subcommand; subclasses set ``subcommand`` and implement ``agent_args``."""
+
+    subcommand = None
+    console_log = True
+    renderables = ["python"]
+
+    def __init__(self, python="python3", **kwargs):
+        self.python = python
+        kwargs.setdefault("logEnviron", False)
+        kwargs.setdefault("decodeRC", dict(AGENT_RESULTS))
+        kwargs = self.setupShellMixin(kwargs, prohibitArgs=["command"])
+        super().__init__(**kwargs)
+        self.observer = _AgentObserver(self)
+        self.addLogObserver("stdio", self.observer)
+        self._console_log = None
+        self._pending_console = []
+
+    # --- paths on the worker (relative to the builder directory, made absolute there) -------
+    def builddir(self):
+        return self.getProperty("builddir") or "."
+
+    def worker_path(self, *parts):
+        return self.build.path_module.join(self.builddir(), *parts)
+
+    def session_dir(self):
+        return self.worker_path(SESSIONS_DIR, f"build-{self.getProperty('buildnumber')}")
+
+    def agent_args(self):
+        return []
+
+    # --- console log -----------------------------------------------------------------------
+    def console_lines(self, text):
+        if self._console_log is not None:
+            self._console_log.addStdout(text)
+        else:
+            self._pending_console.append(text)
+
+    # --- summaries -------------------------------------------------------------------------
+    def getCurrentSummary(self):
+        events = self.observer.monitor.events
+        for ev in reversed(events):
+            if ev.get("ev") == "phase":
+                return {"step": f"{self.name}: {ev.get('name')}"}
+        return super().getCurrentSummary()
+
+    def getResultSummary(self):
+        text = getattr(self, "_final_summary", None)
+        if not text:
+            return super().getResultSummary()
+        summary = {"step": text}
+        if self.results not in (SUCCESS, SKIPPED, None):
+            summary["build"] = f"{self.name}: {text}"
+        return summary
+
+    def describe_result(self, result_event, rc):
+        if not result_event:
+            if rc in AGENT_RESULTS:
+                return f"agent exited {rc} without a result"
+            return (f"infrastructure: agent exited {rc} without a result "
+                    f"(is {self.python} installed on the host?)")
+        summary = result_event.get("summary") or ""
+        kind = result_event.get("kind")
+        if kind and not summary.startswith(kind):
+            summary = f"{kind}: {summary}"
+        if result_event.get("fix"):
+            summary += f" (fix: {result_event['fix']})"
+        return summary
+
+    # --- run -------------------------------------------------------------------------------
+    async def ensure_agent(self):
+        local, sha = agent_zipapp()
+        dest = self.worker_path(f"vkckpt-agent-{sha[:12]}.pyz")
+        if await self.pathExists(dest):
+            return dest
+        with open(local, "rb") as fp:
+            args = {"maxsize": None, "reader": remotetransfer.FileReader(fp),
+                    "blocksize": 64 * 1024, "workdir": self.workdir, "mode": 0o644,
+                    "workerdest": dest}
+            cmd = remotecommand.RemoteCommand("downloadFile", args)
+            await self.runCommand(cmd)
+        if cmd.didFail():
+            raise buildstep.BuildStepFailed(f"could not upload the agent to {dest}")
+        return dest
+
+    async def run(self):
+        if self.console_log:
+            self._console_log = await self.addLog("console")
+            for text in self._pending_console:
+                self._console_log.addStdout(text)
+        agent = await self.ensure_agent()
+        argv = [self.python, agent, self.subcommand, "--session", self.session_dir()]
+        argv += [str(a) for a in self.agent_args()]
+        cmd = await self.makeRemoteShellCommand(command=argv)
+        await self.runCommand(cmd)
+        self.observer.monitor.close()
+        if cmd.results() == CANCELLED:
+            self._final_summary = "cancelled"
+            return CANCELLED
+        result_event = self.observer.monitor.result
+        rc = cmd.rc
+        result = AGENT_RESULTS.get(rc, EXCEPTION)
+        if self.timed_out:
+            result = FAILURE
+            tail = " | ".join(self.observer.monitor.console_tail(3))
+            self._final_summary = (f"timeout in {self.subcommand}: no output for "
+                                   f"{self.timeout} s; last console lines: {tail}")
+        else:
+            self._final_summary = self.describe_result(result_event, rc)
+        await self.publish(result_event or {}, result)
+        return result
+
+    async def publish(self, result_event, result):
+        """Subclasses add properties, logs and test results from the agent's events."""
+        details = result_event.get("details") or {}
+        backtrace = details.get("backtrace")
+        if backtrace:
+            await self.addCompleteLog("backtrace", "\n".join(map(str, backtrace)) + "\n")
+        block = details.get("panic_block") or details.get("block")
+        if block:
+            text = "\n".join(block) if isinstance(block, list) else str(block)
+            await self.addCompleteLog("panic", text + "\n")
+        tail = details.get("tail")
+        if result not in (SUCCESS, SKIPPED) and tail:
+            text = "\n".join(tail) if isinstance(tail, list) else str(tail)
+            await self.addCompleteLog("last-console-lines", text + "\n")
+
+    def metrics(self):
+        return {ev["name"]: ev.get("value") for ev in self.observer.monitor.events
+                if ev.get("ev") == "metric" and "name" in ev}
+
+    def infos(self):
+        merged = {}
+        for ev in self.observer.monitor.events:
+            if ev.get("ev") == "info":
+                merged.update({k: v for k, v in ev.items() if k != "ev"})
+        return merged

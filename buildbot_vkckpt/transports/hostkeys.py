@@ -25,8 +25,11 @@ def parse_public_key(text):
     try:
         blob = base64.b64decode(data, validate=True)
         return paramiko.PKey.from_type_string(key_type, blob)
-    except (binascii.Error, paramiko.SSHException, ValueError, TypeError) as e:
-        raise HostKeyFormatError(f"cannot read a {key_type} public key from it ({e})") from None
+    except binascii.Error:
+        raise HostKeyFormatError(f"the key data after {key_type} is not base64") from None
+    except Exception as e:      # paramiko raises several unrelated types for bad key blobs
+        raise HostKeyFormatError(f"cannot read a {key_type} public key from it "
+                                 f"({type(e).__name__})") from None
 
 
 def known_hosts_name(host, port):

@@ -1,0 +1,65 @@
+"""The host-side wrapper, run locally through /bin/sh exactly as sshd would run it."""
+import subprocess
+import time
+
+import pytest
+
+from buildbot_vkckpt.transports.remote_exec import command_line
+from tests.transports.helpers import alive, read_pid, wait_for
+
+
+def sh(argv, **kwargs):
+    return subprocess.run(["sh", "-c", command_line("python3", argv)], capture_output=True,
+                          text=True, stdin=subprocess.PIPE, timeout=20, **kwargs)
+
+
+def test_command_line_uses_only_shell_safe_characters():
+    line = command_line("python3", ["sh", "-c", "$(reboot); `halt` 'x' \"y\" \\ \n !"])
+    assert set(line) <= set("python3 -c'importbase64;exec(.b64decode\")") | set(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+
+
+@pytest.mark.parametrize("argv,status", [(["true"], 0), (["sh", "-c", "exit 3"], 3),
+                                         (["/nonexistent/tool"], 127),
+                                         (["sh", "-c", "kill -KILL $$"], 137)])
+def test_exit_status_is_passed_through(argv, status):
+    assert sh(argv).returncode == status
+
+
+def test_command_stdin_is_not_the_channel():
+    # the command must not eat the channel's stdin (that is how the wrapper sees the close)
+    proc = subprocess.Popen(["sh", "-c", command_line("python3", ["sh", "-c", "cat; echo done"])],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc.stdin.write("input for nobody\n")
+    proc.stdin.flush()
+    assert proc.stdout.read() == "done\n"
+    assert proc.wait(10) == 0
+    proc.stdin.close()
+
+
+def test_channel_close_stops_the_process_group(tmp_path):
+    pidfile = tmp_path / "pid"
+    proc = subprocess.Popen(["sh", "-c", command_line(
+        "python3", ["sh", "-c", f"sleep 60 & echo $! > {pidfile}; wait"])],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    pid = read_pid(str(pidfile))
+    assert alive(pid)
+    started = time.monotonic()
+    proc.stdin.close()                          # what sshd does when the channel closes
+    assert proc.wait(10) == 128 + 1             # the shell died of SIGHUP
+    assert wait_for(lambda: not alive(pid), 5)
+    assert time.monotonic() - started < 2
+
+
+def test_a_command_ignoring_sighup_is_killed_after_the_grace_period(tmp_path, monkeypatch):
+    from buildbot_vkckpt.transports import remote_exec
+    monkeypatch.setattr(remote_exec, "_SOURCE",
+                        remote_exec._SOURCE.replace("GRACE_SECONDS = 5", "GRACE_SECONDS = 0.3"))
+    pidfile = tmp_path / "pid"
+    proc = subprocess.Popen(["sh", "-c", remote_exec.command_line(
+        "python3", ["sh", "-c", f"trap '' HUP; echo $$ > {pidfile}; while :; do sleep 0.05; done"])],
+        stdin=subprocess.PIPE)
+    pid = read_pid(str(pidfile))
+    proc.stdin.close()
+    assert proc.wait(10) == 128 + 9
+    assert wait_for(lambda: not alive(pid), 5)

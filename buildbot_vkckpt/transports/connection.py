@@ -10,6 +10,7 @@ test host must fail the step at once.
 """
 import concurrent.futures
 import dataclasses
+import logging
 import os
 import queue
 import socket
@@ -27,6 +28,9 @@ from buildbot_vkckpt.transports.errors import (AuthenticationFailed, HostLost, H
 PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr",
                      "aes256-ctr")
 WINDOW_SIZE = 8 * 1024 * 1024
+# paramiko reports a dropped connection on its logger; without a handler Python would print it
+# to the master's stderr. We report it ourselves as HostLost.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 MAX_PACKET_SIZE = 256 * 1024
 
 

@@ -404,7 +404,8 @@ class Kernel:
         if panic is not None:
             self.after(0.02, lambda: self.panic(panic or DEFAULT_PANIC, "boot"))
             return
-        self.after(0.02, self.mount_root)
+        self.after(0.02, lambda: self.mount_root(
+            quiet_missing="vfs.root.mountfrom" not in self.opts.kenv))
 
     def stall(self):
         self.kprintf("vkd0: request timed out, retrying (blkno 16)")

@@ -72,17 +72,24 @@ class GuestEnvironment:
                     f"VKCKPT_GUEST_SOCK=@{self.sock_name} PYTHONPATH={shlex.quote(pkg_parent)} "
                     f"exec {shlex.quote(sys.executable)} -m buildbot_vkckpt.simhost.guestbin "
                     f"{name} \"$@\"\n")
-        cases = "".join(
-            f"    /dev/vkd{i}) a={shlex.quote(os.path.abspath(p))} ;;\n"
-            f"    *=/dev/vkd{i}) a=\"${{a%%=*}}\"={shlex.quote(os.path.abspath(p))} ;;\n"
-            for i, (p, _) in enumerate(self.kernel.opts.disks))
+        cases = ""
+        for i, (path, _) in enumerate(self.kernel.opts.disks):
+            q = shlex.quote(os.path.abspath(path))
+            keep = f'keep="$keep {q}:$(stat -c %s {q})"'
+            cases += (f"    /dev/vkd{i}) a={q}; {keep} ;;\n"
+                      f"    *=/dev/vkd{i}) a=\"${{a%%=*}}\"={q}; {keep} ;;\n")
         for tool in ("tar", "dd"):
             real = shutil.which(tool, path="/usr/bin:/bin") or f"/bin/{tool}"
             _script(os.path.join(bindir, tool),
-                    "# the guest's /dev/vkdN are the vkernel's -r/-R disk files\n"
-                    "for a do\n  shift\n  case $a in\n" + cases + "  esac\n"
+                    "# the guest's /dev/vkdN are the vkernel's disk files; writing one must\n"
+                    "# not shrink it (a device keeps its size), so sizes are put back after\n"
+                    "keep=\nfor a do\n  shift\n  case $a in\n" + cases + "  esac\n"
                     "  set -- \"$@\" \"$a\"\ndone\n"
-                    f"exec {real} \"$@\"\n")
+                    f"{real} \"$@\"\nrc=$?\n"
+                    "for k in $keep; do\n"
+                    "  f=${k%:*} s=${k##*:}\n"
+                    "  [ \"$(stat -c %s \"$f\")\" -lt \"$s\" ] && truncate -s \"$s\" \"$f\"\n"
+                    "done\nexit $rc\n")
         with open(os.path.join(self.sim, "shrc"), "w") as f:
             f.write(f"PS1='root@{self.hostname()}:~ # '\nunset ENV\n")
 

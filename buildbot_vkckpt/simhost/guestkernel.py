@@ -57,7 +57,7 @@ class Kernel:
         self.host = host
         self.fd_in, self.fd_out = stdin, stdout
         self.speed = _speed()
-        self.sel = selectors.DefaultSelector()
+        self.sel = selectors.PollSelector()  # epoll refuses /dev/null and files as stdin
         self.timers = []
         self.seq = itertools.count()
         self.epoch = 0

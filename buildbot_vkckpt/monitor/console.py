@@ -99,52 +99,59 @@ def _text(raw: bytes) -> str:
 # --- what a kernel line looks like --------------------------------------------------------
 # One anchored alternation; the name of the matching group picks the handler. Order matters
 # only where two alternatives could match the same line (getty banner vs. DragonFly/MP).
-_TRIGGER = re.compile(rb"""(?:
- (?P<panic>panic:(?:\ |$))
-|(?P<cpuid>cpuid\ =\ \d+)
-|(?P<trace>Trace\ beginning\ at\ frame)
-|(?P<debugger>Debugger\(")
-|(?P<stopping>CPU\d+\ stopping\ CPUs)
-|(?P<stopped_at>Stopped\ at\s)
-|(?P<fatal_trap>Fatal\ trap\ \d+)
-|(?P<double_fault>(?i:(?:fatal\ )?double\ fault)\b)
-|(?P<caught>CAUGHT\ SIG\ \d+)
-|(?P<vmm>VMM\ is\ (?:not\ )?available)
-|(?P<kvm>KVM\ mapped\ at)
-|(?P<tap>TAP\ UNIT\ \d+)
-|(?P<copyright>Copyright\ \(c\)\ \d{4})
-|(?P<version>DragonFly\ v\d)
-|(?P<memory>(?:real|avail)\ memory\s*=\s*\d+)
-|(?P<mp>DragonFly/MP:)
-|(?P<getty>DragonFly/\S+\ \()
-|(?P<cpu>\s*cpu\d+\ \((?:BSP|AP)\))
-|(?P<disk>v[kc]d\d+:\ (?:<|\d+MB|COW))
-|(?P<network>vke\d+:\ )
-|(?P<mounting>Mounting\ root\ from\ )
-|(?P<manual_root>Manual\ root\ filesystem\ specification)
-|(?P<rootfail>Root\ mount\ failed|can't\ find\ rootvp)
-|(?P<syncing>syncing\ disks)
-|(?P<halted>The\ operating\ system\ has\ halted)
-|(?P<cpu_halt>cpu\ halt,\ exiting\ vkernel)
-|(?P<rebooting>Rebooting\.\.\.)
-|(?P<cpu_reset>cpu\ reset,\ rebooting\ vkernel)
-|(?P<sigterm>Caught\ SIGTERM\ from\ host\ system)
-|(?P<autoreboot>Automatic\ reboot\ in\ )
-|(?P<nodumps>vkernels\ don't\ support\ dumps)
-|(?P<ckpt_cont>Checkpointing\ and\ continuing\ is\ not\ supported)
-|(?P<restoring>Restoring\ vmspaces)
-|(?P<restored>Restored\ from\ checkpoint)
-|(?P<ckpt_open>checkpoint\ failed\ with\ open)
-|(?P<thaw_unknown>Unknown\ error\ restoring\ checkpoint)
-|(?P<procmsg>pid\ \d+\ \(.*\),\ uid\ \d+:\ )
-|(?P<warning>WARNING:\ |Warning:\ |lock\ order\ reversal)
-|(?P<netif>Couldn't\ reopen\ device\ file|Couldn't\ reinitialize\ network\ interface
-          |tap-?\d+:\ ioctl\()
-|(?P<usage>Usage:\ \S+\ \[-hsUvdt\])
-|(?P<unprefixed>(?=vm\.vkernel_enable|Must\ run|Bad\ maxmem|Bad\ ncpus|Cannot\ create
-  |Disk\ image|Failed\ to\ lock|Invalid\ argument|\S+\ is\ not\ a\ tap|Couldn't\ save
-  |thaw\ failed|can't\ (?:find|load)|Using\ memory))
-)""", re.X)
+KERNEL_PATTERNS = [   # (handler name, verbose regex matched at the start of a line)
+    ("panic", rb"panic:(?:\ |$)"),
+    ("cpuid", rb"cpuid\ =\ \d+"),
+    ("trace", rb"Trace\ beginning\ at\ frame"),
+    ("debugger", rb'Debugger\("'),
+    ("stopping", rb"CPU\d+\ stopping\ CPUs"),
+    ("stopped_at", rb"Stopped\ at\s"),
+    ("fatal_trap", rb"Fatal\ trap\ \d+"),
+    ("double_fault", rb"(?i:(?:fatal\ )?double\ fault)\b"),
+    ("caught", rb"CAUGHT\ SIG\ \d+"),
+    ("vmm", rb"VMM\ is\ (?:not\ )?available"),
+    ("kvm", rb"KVM\ mapped\ at"),
+    ("tap", rb"TAP\ UNIT\ \d+"),
+    ("copyright", rb"Copyright\ \(c\)\ \d{4}"),
+    ("version", rb"DragonFly\ v\d"),
+    ("memory", rb"(?:real|avail)\ memory\s*=\s*\d+"),
+    ("mp", rb"DragonFly/MP:"),
+    ("getty", rb"DragonFly/\S+\ \("),
+    ("cpu", rb"\s*cpu\d+\ \((?:BSP|AP)\)"),
+    ("disk", rb"v[kc]d\d+:\ (?:<|\d+MB|COW)"),
+    ("network", rb"vke\d+:\ "),
+    ("mounting", rb"Mounting\ root\ from\ "),
+    ("manual_root", rb"Manual\ root\ filesystem\ specification"),
+    ("rootfail", rb"Root\ mount\ failed|can't\ find\ rootvp"),
+    ("syncing", rb"syncing\ disks"),
+    ("halted", rb"The\ operating\ system\ has\ halted"),
+    ("cpu_halt", rb"cpu\ halt,\ exiting\ vkernel"),
+    ("rebooting", rb"Rebooting\.\.\."),
+    ("cpu_reset", rb"cpu\ reset,\ rebooting\ vkernel"),
+    ("sigterm", rb"Caught\ SIGTERM\ from\ host\ system"),
+    ("autoreboot", rb"Automatic\ reboot\ in\ "),
+    ("nodumps", rb"vkernels\ don't\ support\ dumps"),
+    ("ckpt_cont", rb"Checkpointing\ and\ continuing\ is\ not\ supported"),
+    ("restoring", rb"Restoring\ vmspaces"),
+    ("restored", rb"Restored\ from\ checkpoint"),
+    ("ckpt_open", rb"checkpoint\ failed\ with\ open"),
+    ("thaw_unknown", rb"Unknown\ error\ restoring\ checkpoint"),
+    ("procmsg", rb"pid\ \d+\ \(.*\),\ uid\ \d+:\ "),
+    ("warning", rb"WARNING:\ |Warning:\ |lock\ order\ reversal"),
+    ("netif", rb"Couldn't\ reopen\ device\ file|"
+                rb"Couldn't\ reinitialize\ network\ interface|"
+                rb"tap-?\d+:\ ioctl\("),
+    ("usage", rb"Usage:\ \S+\ \[-hsUvdt\]"),
+    ("unprefixed", rb"(?=vm\.vkernel_enable|Must\ run|Bad\ maxmem|Bad\ ncpus|"
+                    rb"Cannot\ create|Disk\ image|Failed\ to\ lock|"
+                    rb"Invalid\ argument|Couldn't\ save|thaw\ failed|"
+                    rb"can't\ (?:find|load)|Using\ memory)"),
+]
+_TRIGGER = re.compile(b"|".join(b"(?P<%s>%s)" % (n.encode(), p)
+                               for n, p in KERNEL_PATTERNS), re.X)
+# First bytes a _TRIGGER match can start with: other lines skip the regex (tests keep the two
+# in step). Leading blanks are for " cpu0 (BSP)".
+_TRIGGER_FIRST = frozenset(bytes([c]) for c in b"pcTDCSFdfVKrav MRsAUWlBItu\t ")
 
 # Messages the vkernel binary or checkpt print through err(3)/warn(3), so possibly behind a
 # "<program>: " prefix (the program may be a path such as /var/vkernel/boot/kernel/kernel).
@@ -415,12 +422,18 @@ class ConsoleMonitor:
             self._prompt = False
 
     def _complete(self, raw: bytes) -> None:
+        # The hot path: every line passes here, so the common case is kept short.
         self._cur = (self._line_off, self._line_no)
         line = _clean(raw)
-        if self._prompt is None:
-            self._decide_prompt(line, final=True)
         prompt = self._prompt
-        self._head = bytearray()
+        if prompt is None:
+            if line and line[0] not in self._prompt_first:
+                prompt = False
+            else:
+                self._decide_prompt(line, final=True)
+                prompt = self._prompt
+        if self._head:
+            self._head = bytearray()
         self._prompt = None
         self._line_no += 1
         self._line_off = self._pos
@@ -432,7 +445,7 @@ class ConsoleMonitor:
             self._stall_track(line)
         if self._block_open and not prompt and len(self._block) < MAX_BLOCK_LINES:
             self._block.append(_text(line))
-        self._tail.append(line[:TEXT_CHARS * 2])
+        self._tail.append(line if len(line) <= TEXT_CHARS * 2 else line[:TEXT_CHARS * 2])
         self._kernel_line(rest, line)
         if prompt and prompt[0] == "ddb_prompt":
             self._ddb_command(rest, line)
@@ -576,8 +589,8 @@ class ConsoleMonitor:
                 return
             self._trace_open = False
             self._trace_is_first = False
-        m = _TRIGGER.match(rest)
-        if m is None:
+        m = _TRIGGER.match(rest) if rest[:1] in _TRIGGER_FIRST else None
+        if m is None and (b"# " in rest or b"$ " in rest or b"% " in rest):
             p = _ANY_PROMPT.match(rest)
             if p:
                 m = _TRIGGER.match(rest, p.end())
@@ -590,7 +603,7 @@ class ConsoleMonitor:
             self._panic_cont = 0
             getattr(self, "_k_" + m.lastgroup)(rest, line, m, maybe)
             return
-        if b": " in rest:
+        if b": " in rest or b" is not a tap(4)" in rest:
             m = _PREFIXED.match(rest)
             if m:
                 self._panic_cont = 0

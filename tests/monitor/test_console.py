@@ -443,3 +443,38 @@ def test_property_random_small_chunks(data, seed):
         pos += rnd.randint(1, 7)
         cuts.append(min(pos, len(data)))
     assert run(data, cuts) == run(data)
+
+
+# --- the pattern table stays consistent ----------------------------------------------------
+TRIGGER_EXAMPLES = {
+    "panic": b"panic: x", "cpuid": b"cpuid = 0", "trace": b"Trace beginning at frame 0x1",
+    "debugger": b'Debugger("panic")', "stopping": b"CPU0 stopping CPUs: 0x1",
+    "stopped_at": b"Stopped at\tDebugger+0x7c:", "fatal_trap": b"Fatal trap 9: x",
+    "double_fault": b"Fatal double fault", "caught": b"CAUGHT SIG 3 RIP 0x1",
+    "vmm": b"VMM is available", "kvm": b"KVM mapped at 0x1-0x2", "tap": b"TAP UNIT 0",
+    "copyright": b"Copyright (c) 2003-2020 The DragonFly Project.",
+    "version": b"DragonFly v5.8.1-RELEASE #1", "memory": b"avail memory = 1 (1K bytes)",
+    "mp": b"DragonFly/MP: Multiprocessor", "getty": b"DragonFly/x86_64 (h) (ttyv0)",
+    "cpu": b" cpu1 (AP)", "disk": b"vkd0: COW disk", "network": b"vke0: MAC address",
+    "mounting": b"Mounting root from ufs:vkd0s1a",
+    "manual_root": b"Manual root filesystem specification:", "rootfail": b"can't find rootvp",
+    "syncing": b"syncing disks... done", "halted": b"The operating system has halted.",
+    "cpu_halt": b"cpu halt, exiting vkernel", "rebooting": b"Rebooting...",
+    "cpu_reset": b"cpu reset, rebooting vkernel",
+    "sigterm": b"Caught SIGTERM from host system. Shutting down...",
+    "autoreboot": b"Automatic reboot in 15 seconds", "nodumps": b"vkernels don't support dumps",
+    "ckpt_cont": b"Checkpointing and continuing is not supported. Use SIGCKPTEXIT instead.",
+    "restoring": b"Restoring vmspaces...", "restored": b"Restored from checkpoint...",
+    "ckpt_open": b"checkpoint failed with open - error: 2",
+    "thaw_unknown": b"Unknown error restoring checkpoint", "procmsg": b"pid 1 (a), uid 0: x",
+    "warning": b"lock order reversal", "netif": b"tap-1: ioctl(SIOCAIFADDR) failed",
+    "usage": b"Usage: vkernel [-hsUvdt] [-c file]", "unprefixed": b"Bad ncpus",
+}
+
+
+def test_every_kernel_pattern_has_an_example_that_passes_the_first_byte_filter():
+    from buildbot_vkckpt.monitor import console
+    assert set(TRIGGER_EXAMPLES) == set(console._TRIGGER.groupindex)
+    for name, line in TRIGGER_EXAMPLES.items():
+        assert console._TRIGGER.match(line).lastgroup == name, name
+        assert line[:1] in console._TRIGGER_FIRST, name

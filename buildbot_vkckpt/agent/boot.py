@@ -56,7 +56,8 @@ def check_inputs(args):
 
 def create_results_disk(session, ledger, size):
     """A sparse second disk (vkd1) that the guest writes its results tar to."""
-    entry = ledger.allocate("file", path=session.results_img, role="results disk")
+    # kept on release: collect (which runs after shutdown) reads the guest's tar from it
+    entry = ledger.allocate("file", path=session.results_img, role="results disk", keep=True)
     with open(session.results_img, "wb") as fh:
         fh.truncate(size)
     return entry

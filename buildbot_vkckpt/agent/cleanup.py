@@ -54,6 +54,8 @@ def release_entry(entry, env=None):
         return f"tap {name}"
     if kind == "file":
         path = entry["path"]
+        if entry.get("keep"):
+            return f"file {path} (kept)"
         try:
             os.unlink(path)
         except FileNotFoundError:

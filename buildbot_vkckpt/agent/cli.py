@@ -14,10 +14,11 @@ SUBCOMMANDS = {
     "exec": ("execcmd", "run one command in the guest"),
     "shutdown": ("shutdown", "stop the vkernel and release everything the session holds"),
     "cleanup": ("cleanupcmd", "release what crashed earlier sessions left behind"),
+    "ddb": ("ddbcmd", "break into the vkernel's debugger and run ddb commands"),
     "status": ("status", "show the session's state"),
     "collect": ("collect", "copy console log, ledger, events and results for upload"),
 }
-NEEDS_SESSION = {"image", "boot", "exec", "shutdown", "status", "collect"}
+NEEDS_SESSION = {"image", "boot", "exec", "ddb", "shutdown", "status", "collect"}
 
 
 def build_parser():

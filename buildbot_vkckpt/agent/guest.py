@@ -19,6 +19,7 @@ PS1_SENT = "ps1-sent"        # set the unique prompt, waiting for it
 CHECK_SENT = "check-sent"    # sentinel round trip in progress
 READY = "ready"
 RUNNING = "running"          # a command is running
+INTERRUPTED = "interrupted"  # ^C sent to a running command, waiting for the prompt
 
 
 class GuestShell:
@@ -64,6 +65,8 @@ class GuestShell:
         if self.state == PS1_SENT:
             self.state = CHECK_SENT
             return self._sentinel_command().encode() + CR
+        if self.state == INTERRUPTED:
+            return self.start_check()  # the prompt came back: prove the shell is in step
         if self.state in (CHECK_SENT, RUNNING) and self.status is not None:
             self.state = READY
         return b""
@@ -102,6 +105,13 @@ class GuestShell:
         self.status = None
         self.output = []
         return f"{cmd}; {self._sentinel_command()}".encode() + CR
+
+    def interrupt(self):
+        """^C for the running command; the shell is ready again after a fresh sentinel."""
+        self.state = INTERRUPTED
+        self.status = None
+        self._sentinel = None
+        return b"\x03"
 
     def start_check(self):
         """Re-check a shell that should be ready (e.g. after a previous client went away)."""

@@ -23,7 +23,16 @@ def alive(pid):
         done, _ = os.waitpid(pid, os.WNOHANG)
         return done == 0
     except ChildProcessError:
-        return True
+        return not _zombie(pid)
+
+
+def _zombie(pid):
+    """Someone else's exited, not yet reaped process (Linux /proc; elsewhere: unknown)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rpartition(b")")[2].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False
 
 
 def read_pidfile(path):

@@ -25,11 +25,14 @@ from ..monitor.console import ConsoleMonitor
 from . import procs
 from .diagnosis import host_problem
 from .events import Outcome, append_journal, result_event
-from .guest import BOOTING, LOGIN_SENT, PS1_SENT, READY, SH_SENT, GuestShell
+from .guest import BOOTING, LOGIN_SENT, PS1_SENT, READY, RUNNING, SH_SENT, GuestShell
 from .ledger import Ledger
 from .session import Session, bind_socket
 
 DDB_WAIT = 10.0          # seconds to wait for db> (and the trace) after a panic
+HANG_DDB_WAIT = 3.0      # a hung boot gets this long to enter ddb and print its trace
+TERM_SILENCE = 3.0       # after SIGTERM, a vkernel that prints nothing this long gets SIGKILL
+INTERRUPT_WAIT = 5.0     # a timed-out guest command gets this long to give the shell back
 IDLE_EXIT = 120.0        # a supervisor nobody asked to boot goes away after this
 TAIL = 20
 MAX_PARTIAL = 16384
@@ -77,6 +80,7 @@ class Supervisor:
         self.crash = None                      # {"kind", "message", ...} after a panic/trap
         self.trace_state = None                # None, "sent", "done"
         self.trace_lines = []
+        self.capturing = False                 # a ddb command's output is being collected
         self.frames = []
         self.ddb_deadline = None
         self.failure = None                    # result of a failure that had no client
@@ -152,10 +156,12 @@ class Supervisor:
         if op is None:
             return
         yield op.stage_deadline
-        if op.kind == "boot" and self.spawned_at is not None:
+        if op.kind == "shutdown" and op.stage == "term":
+            yield self.term_silence_deadline()
+        if op.kind == "boot" and self.spawned_at is not None and op.stage is None:
             yield self.last_output + op.params["silence"]
             yield self.last_progress + op.params["timeout"]
-        elif op.kind in ("exec", "ddb"):
+        elif op.kind == "exec" and op.stage is None or op.kind == "ddb":
             yield op.started + op.params["timeout"]
 
     def close(self):
@@ -337,18 +343,40 @@ class Supervisor:
         procs.signal_pid(self.proc.pid, signal.SIGTERM)
         self.op.stage = "term"
         self.op.stage_deadline = now + max(2.0, self.op.params["timeout"] / 2)
+        self.op.params["term_sent"] = now
 
     def start_ddb(self, sock, req, now):
         if self.proc is None or self.exit_status is not None:
             self.send(sock, {"result": Outcome.infrastructure(
                 "no vkernel runs in this session", "boot the vkernel first").to_event()})
             return
-        self.op = Op("ddb", sock, {"timeout": float(req.get("timeout", 30)),
-                                   "cmd": req.get("cmd") or "trace"}, now)
+        if self.crash is not None:
+            self.send(sock, {"result": self.crash_result() or Outcome.infrastructure(
+                "the vkernel crashed; its trace is being captured", "run shutdown").to_event()})
+            return
+        cmds = req.get("cmd") or "trace"
+        cmds = [cmds] if isinstance(cmds, str) else [str(c) for c in cmds]
+        if any("\r" in c or "\n" in c for c in cmds):
+            self.send(sock, {"result": Outcome.infrastructure(
+                "a ddb command is one line", "pass one command per argument").to_event()})
+            return
+        self.op = Op("ddb", sock, {"timeout": float(req.get("timeout", 30)), "cmds": cmds,
+                                   "stay": bool(req.get("stay"))}, now)
         self.op.stage = "enter"
+        self.op.results = []
+        self.enter_ddb()
+
+    def enter_ddb(self):
+        """^\\ on a real console: SIGQUIT to the vkernel child (its parent ignores it)."""
         self.trace_lines = []
+        self.emit({"ev": "phase", "name": "ddb"})
         child = procs.read_pidfile(self.session.pidfile)
         procs.signal_pid(child or self.proc.pid, signal.SIGQUIT)
+
+    def ddb_command(self, cmd):
+        self.trace_lines = []
+        self.capturing = True
+        self.write_console(cmd.encode() + b"\r")
 
     # --- the vkernel ----------------------------------------------------------------------
     def spawn(self):
@@ -425,6 +453,9 @@ class Supervisor:
             op = self.op
         if op is None:
             return
+        if op.kind == "boot" and op.stage == "hang-ddb":  # SIGQUIT killed it: no ddb
+            self.finish_timeout(op.params["why"], backtrace=self.backtrace()[:60])
+            return
         if op.kind == "shutdown":
             how = "halted cleanly" if self.halt_seen else f"stopped ({op.stage})"
             self.finish(result_event("ok", f"vkernel {how}", details={
@@ -487,8 +518,7 @@ class Supervisor:
             self.last_progress = time.monotonic()
         self.tail.append(line)
         self.to_op({"out": line})
-        if self.trace_state == "sent" or (self.op and self.op.kind == "ddb"
-                                          and self.op.stage == "capture"):
+        if self.capturing:
             self.trace_lines.append(line)
         m = _MEMFILE.search(line)
         if m:
@@ -548,6 +578,9 @@ class Supervisor:
         if kind == "shell_prompt" and self.guest.state == READY and self.op is not None:
             if self.op.kind == "boot":
                 self.booted()
+            elif self.op.kind == "exec" and self.op.stage == "interrupt":
+                self.finish_timeout(self.op.params["why"], interrupted=True,
+                                    output_tail=self.guest.output[-TAIL:])
             elif self.op.kind == "exec":
                 self.executed()
 
@@ -594,29 +627,45 @@ class Supervisor:
         self.write_state()
 
     def on_ddb_prompt(self):
+        self.capturing = False
         if self.crash is not None:
             if self.trace_state is None:
                 self.trace_state = "sent"
-                self.trace_lines = []
-                self.write_console(b"trace\r")
+                self.ddb_command("trace")
             elif self.trace_state == "sent":
                 self.trace_state = "done"
                 self.crash_done()
             return
         op = self.op
-        if op is not None and op.kind == "ddb":
-            if op.stage == "enter":
-                op.stage = "capture"
-                self.trace_lines = []
-                self.write_console(op.params["cmd"].encode() + b"\r")
-            elif op.stage == "capture":
-                lines = [ln for ln in self.trace_lines if ln.strip() and "db>" not in ln]
-                self.finish(result_event("ok", f"ddb {op.params['cmd']}: {len(lines)} lines",
-                                         details={"lines": lines}))
+        if op is not None and op.kind == "boot" and op.stage == "hang-ddb":
+            if not self.trace_lines:
+                self.ddb_command("trace")
+            else:
+                self.finish_timeout(op.params["why"], backtrace=self.backtrace()[:60])
+        elif op is not None and op.kind == "ddb":
+            if op.stage == "capture":
+                op.results.append({"cmd": op.params["cmds"][len(op.results)],
+                                   "lines": self.ddb_output()})
+            op.stage = "capture"
+            if len(op.results) < len(op.params["cmds"]):
+                self.ddb_command(op.params["cmds"][len(op.results)])
+                return
+            if not op.params["stay"]:
+                self.write_console(b"continue\r")
+            lines = [ln for r in op.results for ln in r["lines"]]
+            names = ", ".join(r["cmd"] for r in op.results)
+            self.finish(result_event("ok", f"ddb {names}: {len(lines)} lines"
+                                     + ("" if op.params["stay"] else " · continued"),
+                                     details={"lines": lines, "commands": op.results}))
+
+    def ddb_output(self):
+        """What the last ddb command printed, without its echo and the prompt."""
+        lines = [ln for ln in self.trace_lines if ln.strip()
+                 and not ln.lstrip().startswith("db>")]
+        return lines
 
     def backtrace(self):
-        lines = [ln for ln in self.trace_lines
-                 if ln.strip() and not ln.lstrip().startswith("db>") and ln.strip() != "trace"]
+        lines = [ln for ln in self.ddb_output() if ln.strip() != "trace"]
         return lines or [f for f in self.frames if f]
 
     def crash_result(self):
@@ -648,15 +697,24 @@ class Supervisor:
         op = self.op
         if op is None:
             return
-        if op.kind == "boot" and self.spawned_at is not None:
+        if op.kind == "boot" and op.stage == "hang-ddb":
+            if now >= op.stage_deadline:
+                self.finish_timeout(op.params["why"], backtrace=self.backtrace()[:60])
+        elif op.kind == "boot" and self.spawned_at is not None:
             silence, timeout = op.params["silence"], op.params["timeout"]
             if now - self.last_output >= silence:
                 self.timeout(f"no console output for {silence:g} s")
             elif now - self.last_progress >= timeout:
                 self.timeout(f"no boot progress for {timeout:g} s")
+        elif op.kind == "exec" and op.stage == "interrupt":
+            if now >= op.stage_deadline:
+                self.finish_timeout(op.params["why"], interrupted=False)
         elif op.kind in ("exec", "ddb") and now - op.started >= op.params["timeout"]:
             self.timeout(f"still running after {op.params['timeout']:g} s")
-        elif op.kind == "shutdown" and op.stage_deadline and now >= op.stage_deadline:
+        elif op.kind == "shutdown" and op.stage_deadline and (
+                now >= op.stage_deadline
+                # a hung guest, or one sitting in ddb, never services SIGTERM (reference §8)
+                or op.stage == "term" and now >= self.term_silence_deadline()):
             if op.stage == "halt":
                 self.sigterm(now)
             elif op.stage == "term":
@@ -669,12 +727,37 @@ class Supervisor:
                     "the vkernel survived SIGKILL", "check the host for a stuck process",
                     pid=self.proc.pid).to_event())
 
+    def term_silence_deadline(self):
+        return max(self.op.params["term_sent"], self.last_output or 0.0) + TERM_SILENCE
+
     def timeout(self, why):
+        """A phase ran out of time. A hung boot is first looked at in ddb (SIGQUIT, then
+        ``trace``, bounded by HANG_DDB_WAIT); a guest command is interrupted with ^C so the
+        shell stays usable (bounded by INTERRUPT_WAIT)."""
+        op = self.op
+        now = time.monotonic()
+        why = f"{why}; last line: {self.last_line()}"
+        if op is not None and op.kind == "boot" and self.exit_status is None:
+            op.params["why"] = why
+            op.params["tail"] = self.tail_lines()
+            op.stage, op.stage_deadline = "hang-ddb", now + HANG_DDB_WAIT
+            self.enter_ddb()
+            return
+        if op is not None and op.kind == "exec" and self.guest.state == RUNNING:
+            op.params["why"] = why
+            op.stage, op.stage_deadline = "interrupt", now + INTERRUPT_WAIT
+            self.emit({"ev": "info", "interrupt": "^C", "cmd": op.params["cmd"]})
+            self.write_console(self.guest.interrupt())
+            return
+        self.finish_timeout(why)
+
+    def finish_timeout(self, why, **details):
         op = self.op
         phase = op.kind if op is not None else "session"
-        self.finish(Outcome.timeout(f"timeout in {phase}: {why}; last line: {self.last_line()}",
-                                    phase=phase, tail=self.tail_lines(),
-                                    guest=self.guest.state).to_event())
+        tail = op.params.get("tail") if op is not None else None
+        self.finish(Outcome.timeout(f"timeout in {phase}: {why}", phase=phase,
+                                    tail=tail or self.tail_lines(), guest=self.guest.state,
+                                    **details).to_event())
         if phase == "boot":
             self.stop_vkernel()
 

@@ -27,3 +27,22 @@ def run_agent(tmp_path):
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e,
                               timeout=60, **kw)
     return run
+
+
+@pytest.fixture(scope="session")
+def built_host(tmp_path_factory):
+    """World, VKERNEL64 and a root image built once on a simulated host, shared by tests."""
+    from .simsupport import BuiltHost
+    return BuiltHost(tmp_path_factory.mktemp("dfly"))
+
+
+@pytest.fixture
+def sim(built_host, tmp_path):
+    """One session on the shared simulated host; after the test nothing of it may be left."""
+    from .simsupport import SimSession
+    s = SimSession(built_host, tmp_path)
+    try:
+        yield s
+    finally:
+        s.reset_host()
+    s.check_no_leak()

@@ -1,4 +1,5 @@
 """One demo run: simulated host + real master and worker + one forced build + report."""
+import os
 import sys
 import time
 from pathlib import Path
@@ -106,6 +107,22 @@ class DemoRun:
             self.say("  (none)")
         self.say(f"\nweb UI: {self.bb.url}#/builders/{build['builderid']}/builds/{build['number']}")
 
+    def leaks(self):
+        """Whatever the session left on the simulated host: vn units, mounts, processes."""
+        state = self.host.load_state()
+        found = [f"{unit} covering {path}" for unit, path in state.get("vn", {}).items() if path]
+        found += [f"mount {point}" for point in state.get("mounts", {})]
+        root = str(self.host.root).encode()
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as fp:
+                    cmdline = fp.read()
+            except OSError:
+                continue
+            if root in cmdline and (b"simhost.vkernel" in cmdline or b"supervisor" in cmdline):
+                found.append(f"process {pid}: {cmdline.replace(bytes(1), b' ').decode()[:120]}")
+        return found
+
     def check(self, build, steps):
         by_name = {s["name"]: s for s in steps}
         ok = True
@@ -126,6 +143,9 @@ class DemoRun:
         if result_name(build["results"]) != self.scenario.build_result:
             self.say(f"unexpected: build ended {result_name(build['results'])}, "
                      f"expected {self.scenario.build_result}")
+            ok = False
+        for leak in self.leaks():
+            self.say(f"unexpected: left behind on the host: {leak}")
             ok = False
         if self.scenario.summary_mentions:
             failed = [s for s in steps if s["results"] not in (0, 1, 3, None)]

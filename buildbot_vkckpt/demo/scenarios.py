@@ -65,7 +65,7 @@ SCENARIOS = {s.name: s for s in [
     Scenario("panic-in-guest-command", "the kernel panics while the guest command runs",
              faults={"panic-in-guest-command": "uname"},
              expect={"guest-command": "failure", **CLEANUP_OK},
-             summary_mentions="panic", build_result="failure"),
+             summary_mentions="ddb trace captured", build_result="failure"),
     Scenario("disk-image-locked", "another process holds the root image lock",
              faults={"disk-image-locked": ""},
              expect={"boot": "exception", "guest-command": "skipped-or-absent", **CLEANUP_OK},

@@ -25,7 +25,8 @@ Prompts (the line has no trailing newline yet)
 Boot
     ``milestone`` (name, ...) for: ``memory_file`` (path), ``vmm`` (available), ``kvm_mapped``,
     ``tap_unit`` (unit), ``copyright``, ``real_memory``/``avail_memory`` (bytes), ``mp``, ``cpu``
-    (cpu, role), ``disk`` (device), ``network`` (device), ``mounting_root`` (root), ``root_mount_failed`` (one candidate failed), ``loader_error`` (reason),
+    (cpu, role), ``disk`` (device), ``network`` (device), ``mounting_root`` (root),
+    ``root_mount_failed`` (one root candidate failed), ``loader_error`` (reason),
     ``manual_root``, ``sigterm_shutdown``, ``no_dumps``, ``automatic_reboot``;
     ``version`` (version, kernconf: e.g. ``VKERNEL64`` or None); ``getty_banner`` (arch,
     hostname, tty).

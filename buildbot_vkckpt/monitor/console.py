@@ -1,4 +1,4 @@
-"""Incremental monitor of a DragonFly vkernel console (``reference/dragonfly.md`` §2-§8, §15-§19).
+"""Incremental monitor of a DragonFly vkernel console (reference/dragonfly.md §2-§8, §15-§19).
 
 Feed it the console bytes as they arrive; it returns :class:`Event` records at once, including
 for prompts that have no trailing newline (they are recognised on the partial last line, in the

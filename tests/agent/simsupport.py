@@ -71,10 +71,10 @@ def parse_run(returncode, stdout, stderr):
     return AgentRun(returncode, text, stderr.decode("utf-8", "replace"), mon.result, mon.events)
 
 
-def run_agent(env, *argv, timeout=AGENT_TIMEOUT):
+def run_agent(env, *argv, timeout=AGENT_TIMEOUT, preexec_fn=None):
     proc = subprocess.run([sys.executable, "-m", "buildbot_vkckpt.agent", *map(str, argv)],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                          timeout=timeout, cwd=str(REPO))
+                          timeout=timeout, cwd=str(REPO), preexec_fn=preexec_fn)
     return parse_run(proc.returncode, proc.stdout, proc.stderr)
 
 
@@ -112,9 +112,10 @@ class SimSession:
     def env(self):
         return sim_env(self.host, **self.extra_env)
 
-    def agent(self, *argv, session=None, timeout=AGENT_TIMEOUT):
+    def agent(self, *argv, session=None, timeout=AGENT_TIMEOUT, env=None, preexec_fn=None):
         session = session or self.session
-        return run_agent(self.env(), argv[0], "--session", session, *argv[1:], timeout=timeout)
+        return run_agent(env or self.env(), argv[0], "--session", session, *argv[1:],
+                         timeout=timeout, preexec_fn=preexec_fn)
 
     def boot_argv(self, timeout=5, silence=3, image=None, session=None):
         return ["boot", "--session", session or self.session, "--kernel", self.built.kernel,

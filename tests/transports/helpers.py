@@ -73,9 +73,17 @@ def wait_for(predicate, timeout=10.0):
     return predicate()
 
 
+def _text(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        return ""
+
+
 def read_pid(path, timeout=10.0):
-    assert wait_for(lambda: os.path.exists(path) and open(path).read().strip(), timeout), path
-    return int(open(path).read().strip())
+    assert wait_for(lambda: _text(path), timeout), path
+    return int(_text(path))
 
 
 def fingerprint(public_key_path):

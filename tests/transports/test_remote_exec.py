@@ -8,9 +8,14 @@ from buildbot_vkckpt.transports.remote_exec import command_line
 from tests.transports.helpers import alive, read_pid, wait_for
 
 
-def sh(argv, **kwargs):
-    return subprocess.run(["sh", "-c", command_line("python3", argv)], capture_output=True,
-                          text=True, stdin=subprocess.PIPE, timeout=20, **kwargs)
+def sh(argv):
+    """Run like sshd does: stdin stays open (an EOF there means the channel closed)."""
+    proc = subprocess.Popen(["sh", "-c", command_line("python3", argv)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = proc.stdout.read(), proc.stderr.read()
+    status = proc.wait(20)
+    proc.stdin.close()
+    return subprocess.CompletedProcess(argv, status, out, err)
 
 
 def test_command_line_uses_only_shell_safe_characters():

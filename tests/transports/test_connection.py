@@ -2,6 +2,8 @@
 import os
 import time
 
+from pathlib import Path
+
 import pytest
 
 from buildbot_vkckpt.transports.errors import (AuthenticationFailed, CommandInterrupted,
@@ -202,10 +204,10 @@ def test_sftp_copies_only_when_absent(sshd, conn, tmp_path):
     path = conn[0].put_file_if_absent(conn[1], str(local), remote_dir, "agent-0123.pyz",
                                       10).result(10)
     assert path == f"{remote_dir}/agent-0123.pyz"
-    assert open(path, "rb").read() == local.read_bytes()
+    assert Path(path).read_bytes() == local.read_bytes()
     assert os.stat(path).st_mode & 0o777 == 0o755
-    open(path, "wb").write(b"already there")
+    Path(path).write_bytes(b"already there")
     assert conn[0].put_file_if_absent(conn[1], str(local), remote_dir, "agent-0123.pyz",
                                       10).result(10) == path
-    assert open(path, "rb").read() == b"already there"
+    assert Path(path).read_bytes() == b"already there"
     assert [n for n in os.listdir(remote_dir) if "partial" in n] == []

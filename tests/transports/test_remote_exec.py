@@ -12,9 +12,9 @@ def sh(argv):
     """Run like sshd does: stdin stays open (an EOF there means the channel closed)."""
     proc = subprocess.Popen(["sh", "-c", command_line("python3", argv)], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    out, err = proc.stdout.read(), proc.stderr.read()
-    status = proc.wait(20)
-    proc.stdin.close()
+    with proc.stdout, proc.stderr, proc.stdin:
+        out, err = proc.stdout.read(), proc.stderr.read()
+        status = proc.wait(20)
     return subprocess.CompletedProcess(argv, status, out, err)
 
 
@@ -40,6 +40,7 @@ def test_command_stdin_is_not_the_channel():
     assert proc.stdout.read() == "done\n"
     assert proc.wait(10) == 0
     proc.stdin.close()
+    proc.stdout.close()
 
 
 def test_channel_close_stops_the_process_group(tmp_path):

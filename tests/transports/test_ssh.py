@@ -4,6 +4,8 @@ import hashlib
 import queue
 import threading
 
+from pathlib import Path
+
 import pytest
 from buildbot import config
 from buildbot.process.properties import Properties
@@ -184,7 +186,7 @@ def test_ensure_file_is_content_addressed(setup, tmp_path):
     digest = hashlib.sha256(local.read_bytes()).hexdigest()
     path = step.master.reactor.drive(transport.ensure_file(step, str(local), digest))
     assert path == f"{tmp_path}/remote/vkckpt-agent-{digest[:12]}.pyz"
-    assert open(path, "rb").read() == b"zipapp v1"
+    assert Path(path).read_bytes() == b"zipapp v1"
     with pytest.raises(ValueError):
         step.master.reactor.drive(transport.ensure_file(step, str(local), "abc"))
 

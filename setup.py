@@ -10,6 +10,8 @@ VERSION = re.search(r'__version__ = "([^"]+)"',
 
 # Every step is registered so that `from buildbot.plugins import steps; steps.BuildWorld` works.
 STEPS = {
+    "BuildPlan": "buildbot_vkckpt.steps.plan:BuildPlan",
+    "RecordStage": "buildbot_vkckpt.steps.plan:RecordStage",
     "BuildWorld": "buildbot_vkckpt.steps.build:BuildWorld",
     "BuildKernel": "buildbot_vkckpt.steps.build:BuildKernel",
     "CleanupStaleSessions": "buildbot_vkckpt.steps.vkernel:CleanupStaleSessions",

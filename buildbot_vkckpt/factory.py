@@ -3,11 +3,16 @@
 ``VkernelCheckpointFactory`` validates its parameters at config time, so a wrong value fails
 ``buildbot checkconfig`` with the parameter named instead of failing a build hours later.
 """
+import re
+
 from buildbot import config
+from buildbot.interfaces import IRenderable
 from buildbot.plugins import steps as bb_steps
 from buildbot.plugins import util
 
+from buildbot_vkckpt import changes
 from buildbot_vkckpt.steps.build import BuildKernel, BuildWorld
+from buildbot_vkckpt.steps.plan import BuildPlan, RecordStage, planned, reused_description
 from buildbot_vkckpt.steps.vkernel import (BootVkernel, CleanupStaleSessions, CollectArtifacts,
                                            MakeRootImage, RunInVkernel, ShutdownVkernel,
                                            VkernelPreflight, check_size)
@@ -15,99 +20,184 @@ from buildbot_vkckpt.steps.vkernel import (BootVkernel, CleanupStaleSessions, Co
 # One vkernel session per host at a time: builds of every builder on a worker share it.
 HOST_LOCK = util.WorkerLock("vkckpt-host")
 
+OWNER = "VkernelCheckpointFactory"
+TEST_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
+TRANSPORTS = ("worker",)
 
-def _positive_int(name, value, allow_none=True):
+
+def _error(name, text):
+    config.error(f"{OWNER}: {name} {text}")
+
+
+def _positive_int(name, value, allow_none=True, minimum=1, maximum=None):
     if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        config.error(f"VkernelCheckpointFactory: {name} must be a positive integer, "
-                     f"not {value!r}")
+        return True
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum \
+            or (maximum is not None and value > maximum):
+        if maximum is not None:
+            wanted = f"an integer from {minimum} to {maximum}"
+        else:
+            wanted = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        _error(name, f"must be {wanted}, not {value!r}")
+        return False
+    return True
 
 
 def _non_empty_str(name, value):
+    if IRenderable.providedBy(value):
+        return True
     if not isinstance(value, str) or not value.strip():
-        config.error(f"VkernelCheckpointFactory: {name} must be a non-empty string, "
-                     f"not {value!r}")
+        _error(name, f"must be a non-empty string, not {value!r}")
+        return False
+    return True
+
+
+def _check_transport(transport):
+    if transport is None or transport in TRANSPORTS:
+        return
+    from buildbot_vkckpt.transports.ssh import SSHTransport
+    if not isinstance(transport, SSHTransport):
+        _error("transport", f"must be None or 'worker' (run on the Buildbot worker) or an "
+                            f"SSHTransport, not {transport!r}")
 
 
 class VkernelCheckpointFactory(util.BuildFactory):
-    """Check out DragonFly, build world and the vkernel.
+    """Plan, check out DragonFly, build world and the vkernel, make the image, boot, test.
 
-    Parameters:
+    Parameters (see docs/configuration.rst):
       repourl     git URL of the DragonFly source repository (required)
       branch      branch to build when the change names none (default ``master``)
       kernconf    kernel configuration (default ``VKERNEL64``)
       jobs        ``make -j`` (default: the make default)
-      objdir      MAKEOBJDIRPREFIX on the worker; keep it outside the build directory so
-                  incremental builds can reuse it
+      objdir      MAKEOBJDIRPREFIX on the worker, an absolute path; keep it outside the build
+                  directory so later builds can reuse world and kernel
       make        the make program (default ``make``)
       make_vars   dict of extra make variables (``{"NO_MODULES": True}`` gives ``-DNO_MODULES``)
       incremental pass ``-DNO_CLEAN``
       timeouts    dict phase -> seconds: ``world``, ``kernel``, ``image`` (without output),
-                  ``boot`` (without console progress), ``command`` (per guest command)
-      memory      vkernel memory (``-m``, default ``256m``; at least 64m, multiple of 2m)
-      cpus        vkernel CPUs (``-n``, default 2)
+                  ``boot`` (without console progress), ``command`` (per guest command),
+                  ``suite`` (guest checkpoint suite), ``cycle`` (one vkernel checkpoint cycle)
+      memory      vkernel memory (``-m``, default ``256m``; at least 64m)
+      cpus        vkernel CPUs (``-n``, 1-16, default 2)
       network     ``-I`` argument for the vkernel (e.g. ``auto:bridge0``); default none
       image_size  root image size (default ``2g``)
       guest_commands  list of shell lines run in the booted guest, one step each
+      cycles      vkernel checkpoint/restore cycles per build (default 3; 0 = none)
+      guest_tests names of the guest suite's tests to run (default None: all)
+      require_checkpoint_support  a host without vkernel checkpoint support fails the build
+                  instead of skipping the cycles (default False)
+      transport   how agent commands reach the host: None / ``"worker"`` (the Buildbot
+                  worker) or an :class:`~buildbot_vkckpt.transports.ssh.SSHTransport`
+      suite_prefix  where the guest suite lives in the tree, for the build plan
+                  (default ``test/vkckpt/``; None: no such rule)
+      plan        compute a build plan from the changes and skip what it allows (default True)
     """
 
-    TIMEOUT_PHASES = ("world", "kernel", "image", "boot", "command")
+    TIMEOUT_PHASES = ("world", "kernel", "image", "boot", "command", "suite", "cycle")
 
     def __init__(self, repourl, branch="master", kernconf="VKERNEL64", jobs=None,
                  objdir="/usr/obj", make="make", make_vars=None, incremental=False,
                  timeouts=None, memory="256m", cpus=2, network=None, image_size="2g",
-                 guest_commands=("uname -a",)):
+                 guest_commands=("uname -a",), cycles=3, guest_tests=None,
+                 require_checkpoint_support=False, transport=None,
+                 suite_prefix=changes.DEFAULT_SUITE_PREFIX, plan=True):
         super().__init__()
         _non_empty_str("repourl", repourl)
         _non_empty_str("branch", branch)
-        _non_empty_str("kernconf", kernconf)
+        if _non_empty_str("kernconf", kernconf) and isinstance(kernconf, str) \
+                and not re.fullmatch(r"[A-Za-z0-9_.-]+", kernconf):
+            _error("kernconf", f"must be a kernel configuration name, not {kernconf!r}")
         _positive_int("jobs", jobs)
         _non_empty_str("make", make)
-        if objdir is not None:
-            _non_empty_str("objdir", objdir)
+        if _non_empty_str("objdir", objdir) and isinstance(objdir, str) \
+                and not objdir.startswith("/"):
+            _error("objdir", f"must be an absolute path (MAKEOBJDIRPREFIX), not {objdir!r}")
         if make_vars is not None and not isinstance(make_vars, dict):
-            config.error("VkernelCheckpointFactory: make_vars must be a dict")
+            _error("make_vars", "must be a dict of make variables")
+            make_vars = None
+        if timeouts is not None and not isinstance(timeouts, dict):
+            _error("timeouts", f"must be a dict of phase -> seconds, not {timeouts!r}")
+            timeouts = None
         timeouts = dict(timeouts or {})
         for phase, seconds in timeouts.items():
             if phase not in self.TIMEOUT_PHASES:
-                config.error(f"VkernelCheckpointFactory: timeouts has unknown phase {phase!r} "
-                             f"(known: {', '.join(self.TIMEOUT_PHASES)})")
+                _error("timeouts", f"has unknown phase {phase!r} "
+                                   f"(known: {', '.join(self.TIMEOUT_PHASES)})")
             _positive_int(f"timeouts[{phase!r}]", seconds, allow_none=False)
 
-        check_size("VkernelCheckpointFactory", "memory", memory, 64)
-        check_size("VkernelCheckpointFactory", "image_size", image_size, 64)
-        _positive_int("cpus", cpus, allow_none=False)
+        check_size(OWNER, "memory", memory, 64)
+        check_size(OWNER, "image_size", image_size, 64)
+        _positive_int("cpus", cpus, allow_none=False, maximum=16)
         if network is not None:
             _non_empty_str("network", network)
-        if isinstance(guest_commands, str) or not all(
-                isinstance(c, str) and c.strip() for c in guest_commands):
-            config.error("VkernelCheckpointFactory: guest_commands must be a list of "
-                         "non-empty shell lines")
+        if isinstance(guest_commands, str) or not isinstance(guest_commands, (list, tuple)) \
+                or not all(isinstance(c, str) and c.strip() for c in guest_commands):
+            _error("guest_commands", "must be a list of non-empty shell lines")
+            guest_commands = ()
+        _positive_int("cycles", cycles, allow_none=False, minimum=0)
+        if guest_tests is not None and (
+                isinstance(guest_tests, str) or not isinstance(guest_tests, (list, tuple))
+                or not guest_tests
+                or not all(isinstance(t, str) and TEST_NAME.match(t) for t in guest_tests)):
+            _error("guest_tests", "must be None (all tests) or a non-empty list of test "
+                                  f"names, not {guest_tests!r}")
+        if not isinstance(require_checkpoint_support, bool):
+            _error("require_checkpoint_support",
+                   f"must be True or False, not {require_checkpoint_support!r}")
+        _check_transport(transport)
+        if suite_prefix is not None:
+            _non_empty_str("suite_prefix", suite_prefix)
+
+        # what later pipeline steps (suite, cycles, transport) read
+        self.settings = dict(
+            repourl=repourl, branch=branch, kernconf=kernconf, jobs=jobs, objdir=objdir,
+            timeouts=timeouts, memory=memory, cpus=cpus, network=network,
+            image_size=image_size, cycles=cycles,
+            guest_tests=list(guest_tests) if guest_tests else None,
+            require_checkpoint_support=require_checkpoint_support, transport=transport,
+            suite_prefix=suite_prefix)
 
         make_args = dict(jobs=jobs, objdir=objdir, make=make, make_vars=make_vars,
                          incremental=incremental)
         session = dict(objdir=objdir, kernconf=kernconf)
+
+        def stage_step(stage, **kwargs):
+            # skipped (not hidden) when the plan reuses this stage
+            if plan:
+                kwargs.update(doStepIf=planned(stage))
+                if stage != "tests":
+                    kwargs.update(descriptionDone=reused_description(stage))
+            return kwargs
+
+        if plan:
+            self.addStep(BuildPlan(suite_prefix=suite_prefix, **session))
         self.addStep(bb_steps.Git(repourl=repourl, branch=branch, mode="incremental",
                                   name="checkout", haltOnFailure=True))
         # the host is checked before an hour of buildworld is spent on it
         self.addStep(CleanupStaleSessions(haltOnFailure=True))
         self.addStep(VkernelPreflight(memory=memory, image_size=image_size,
                                       haltOnFailure=True))
-        self.addStep(BuildWorld(haltOnFailure=True,
-                                timeout=timeouts.get("world", 1200), **make_args))
+        self.addStep(BuildWorld(haltOnFailure=True, timeout=timeouts.get("world", 1200),
+                                **stage_step("world", **make_args)))
+        if plan:
+            self.addStep(RecordStage("world", **session))
         self.addStep(BuildKernel(kernconf=kernconf, haltOnFailure=True,
-                                 timeout=timeouts.get("kernel", 1200), **make_args))
+                                 timeout=timeouts.get("kernel", 1200),
+                                 **stage_step("kernel", **make_args)))
+        if plan:
+            self.addStep(RecordStage("kernel", **session))
         self.addStep(MakeRootImage(image_size=image_size, network=bool(network),
                                    haltOnFailure=True, timeout=timeouts.get("image", 1200),
-                                   **session))
+                                   **stage_step("image", **session)))
+        if plan:
+            self.addStep(RecordStage("image", **session))
         self.addStep(BootVkernel(memory=memory, cpus=cpus, network=network,
                                  boot_timeout=timeouts.get("boot", 300), haltOnFailure=True,
-                                 **session))
+                                 **stage_step("tests", **session)))
         for i, line in enumerate(guest_commands):
             self.addStep(RunInVkernel(command=line, name=f"guest-command-{i + 1}"
                                       if len(guest_commands) > 1 else "guest-command",
                                       guest_timeout=timeouts.get("command", 600),
-                                      haltOnFailure=True))
+                                      haltOnFailure=True, **stage_step("tests")))
         self.addStep(ShutdownVkernel())
         self.addStep(CollectArtifacts())

@@ -2,9 +2,10 @@
 transport or the worker, turn monitor events into results, summaries, logs, properties and
 test results). Parsing lives in :mod:`buildbot_vkckpt.monitor`."""
 from buildbot_vkckpt.steps.build import BuildKernel, BuildWorld
+from buildbot_vkckpt.steps.plan import BuildPlan, RecordStage
 from buildbot_vkckpt.steps.vkernel import (BootVkernel, CleanupStaleSessions, CollectArtifacts,
                                            MakeRootImage, RunInVkernel, ShutdownVkernel,
                                            VkernelPreflight)
 
-__all__ = ["BuildWorld", "BuildKernel", "CleanupStaleSessions", "VkernelPreflight",
+__all__ = ["BuildPlan", "RecordStage", "BuildWorld", "BuildKernel", "CleanupStaleSessions", "VkernelPreflight",
            "MakeRootImage", "BootVkernel", "RunInVkernel", "ShutdownVkernel", "CollectArtifacts"]

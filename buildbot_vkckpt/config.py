@@ -1,0 +1,198 @@
+"""``add_to_config``: the plugin in an existing ``master.cfg`` with one call.
+
+It appends to ``c`` (creating keys that are missing) and never replaces or reorders what the
+master already has. Every name it adds starts with ``builder_prefix``; a name that is already
+taken is a config error, so a second call or a clash with the master's own entries is caught
+by ``buildbot checkconfig``.
+"""
+import functools
+import re
+from dataclasses import dataclass, field
+
+from buildbot import config as bb_config
+from buildbot.plugins import changes as bb_changes
+from buildbot.plugins import schedulers, util
+
+from buildbot_vkckpt import changes
+from buildbot_vkckpt.factory import HOST_LOCK, VkernelCheckpointFactory
+
+OWNER = "add_to_config"
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
+TIME = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)\Z")
+
+
+@dataclass
+class Added:
+    """What add_to_config put into the config (names, for the caller and for tests)."""
+    builders: list = field(default_factory=list)
+    schedulers: list = field(default_factory=list)
+    change_sources: list = field(default_factory=list)
+    builder_for_branch: dict = field(default_factory=dict)
+
+
+def _error(text):
+    bb_config.error(f"{OWNER}: {text}")
+
+
+def safe_name(branch):
+    """A branch as part of a builder or scheduler name: other characters become ``_``."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", branch)
+
+
+def builder_name(prefix, branch):
+    return f"{prefix}-{safe_name(branch)}"
+
+
+def _as_list(c, key):
+    value = c.get(key)
+    if value is None:
+        c[key] = []
+    elif not isinstance(value, list):
+        c[key] = list(value) if isinstance(value, tuple) else [value]
+    return c[key]
+
+
+def _worker_names(workers):
+    names = []
+    for w in workers if isinstance(workers, (list, tuple)) else [workers]:
+        name = w if isinstance(w, str) else getattr(w, "workername", getattr(w, "name", None))
+        if not isinstance(name, str) or not name:
+            _error(f"workers must be worker names or Worker objects, not {w!r}")
+            continue
+        names.append(name)
+    if not names:
+        _error("workers must name at least one worker")
+    return names
+
+
+def _check_branches(branches):
+    if isinstance(branches, str) or not isinstance(branches, (list, tuple)) or not branches:
+        _error(f"branches must be a non-empty list of branch names, not {branches!r}")
+        return []
+    good = []
+    for b in branches:
+        if not isinstance(b, str) or not b.strip() or b != b.strip():
+            _error(f"branches has an invalid branch name {b!r}")
+        elif b in good:
+            _error(f"branches lists {b!r} twice")
+        else:
+            good.append(b)
+    return good
+
+
+def _nightly_time(nightly):
+    match = TIME.match(nightly) if isinstance(nightly, str) else None
+    if not match:
+        _error(f"nightly must be None or a time 'HH:MM', not {nightly!r}")
+        return None
+    return int(match.group(1)), int(match.group(2))
+
+
+def _taken(entries, attr="name"):
+    return {getattr(e, attr, None) for e in entries}
+
+
+def add_to_config(c, workers, repourl, branches=("master",), poll=True, tree_stable_timer=300,
+                  nightly=None, builder_prefix="vkckpt", poll_interval=300, project=None,
+                  **factory_kwargs):
+    """Add the vkernel checkpoint test to the config dict ``c``; returns :class:`Added`.
+
+    workers            names (or Worker objects) of the DragonFly hosts that build
+    repourl            git URL of the DragonFly repository
+    branches           one builder and one SingleBranchScheduler per branch
+    poll               True: a GitPoller on ``repourl``; False: changes arrive from elsewhere
+                       (the ``base`` web change hook is switched on when ``c['www']`` exists,
+                       or a PBChangeSource / other hook the master already has)
+    tree_stable_timer  seconds without new changes before a build starts (None: at once)
+    nightly            None or ``"HH:MM"``: a full build of every branch each night
+    builder_prefix     prefix of every builder, scheduler and change source name
+    poll_interval      seconds between polls (poll=True)
+    project            if set, the poller tags changes with it and the schedulers only take
+                       changes of that project (recommended on a master with other projects)
+    factory_kwargs     passed to :class:`VkernelCheckpointFactory` (``branch`` is per builder)
+    """
+    if not isinstance(c, dict):
+        _error(f"c must be the BuildmasterConfig dict, not {type(c).__name__}")
+        return Added()
+    if not isinstance(builder_prefix, str) or not NAME.match(builder_prefix):
+        _error(f"builder_prefix must be a name of letters, digits, '_', '.', '-', "
+               f"not {builder_prefix!r}")
+        builder_prefix = "vkckpt"
+    if "branch" in factory_kwargs:
+        _error("pass branches=[...], not branch= (each branch gets its own builder)")
+        factory_kwargs.pop("branch")
+    if tree_stable_timer is not None and (isinstance(tree_stable_timer, bool) or
+                                          not isinstance(tree_stable_timer, (int, float))
+                                          or tree_stable_timer < 0):
+        _error(f"tree_stable_timer must be None or seconds >= 0, not {tree_stable_timer!r}")
+        tree_stable_timer = None
+    if isinstance(poll_interval, bool) or not isinstance(poll_interval, int) \
+            or poll_interval < 1:
+        _error(f"poll_interval must be a positive number of seconds, not {poll_interval!r}")
+        poll_interval = 300
+    if project is not None and (not isinstance(project, str) or not project):
+        _error(f"project must be None or a non-empty string, not {project!r}")
+        project = None
+    worker_names = _worker_names(workers)
+    branch_list = _check_branches(branches)
+    at = _nightly_time(nightly) if nightly is not None else None
+
+    builders = _as_list(c, "builders")
+    scheds = _as_list(c, "schedulers")
+    sources = _as_list(c, "change_source")
+    added = Added()
+
+    taken_builders = _taken(builders)
+    for branch in branch_list:
+        name = builder_name(builder_prefix, branch)
+        if name in taken_builders:
+            _error(f"a builder named {name!r} already exists (called twice? use another "
+                   f"builder_prefix)")
+            continue
+        taken_builders.add(name)
+        factory = VkernelCheckpointFactory(repourl, branch=branch, **factory_kwargs)
+        builders.append(util.BuilderConfig(
+            name=name, workernames=list(worker_names), factory=factory,
+            locks=[HOST_LOCK.access("exclusive")], tags=[builder_prefix, branch]))
+        added.builders.append(name)
+        added.builder_for_branch[branch] = name
+
+    suite_prefix = factory_kwargs.get("suite_prefix", changes.DEFAULT_SUITE_PREFIX)
+    important = functools.partial(changes.is_important, suite_prefix=suite_prefix)
+    filter_args = {"project": project} if project else {}
+    new_scheds = []
+    for branch, name in added.builder_for_branch.items():
+        new_scheds.append(schedulers.SingleBranchScheduler(
+            name=f"{builder_prefix}-push-{safe_name(branch)}", builderNames=[name],
+            change_filter=util.ChangeFilter(branch=branch, **filter_args),
+            treeStableTimer=tree_stable_timer, fileIsImportant=important))
+    if added.builders:
+        new_scheds.append(schedulers.ForceScheduler(name=f"{builder_prefix}-force",
+                                                    builderNames=list(added.builders)))
+    if at and added.builders:
+        new_scheds.append(schedulers.Nightly(
+            name=f"{builder_prefix}-nightly", builderNames=list(added.builders),
+            hour=at[0], minute=at[1], reason="nightly full build (vkckpt)"))
+    taken_scheds = _taken(scheds)
+    for sched in new_scheds:
+        if sched.name in taken_scheds:
+            _error(f"a scheduler named {sched.name!r} already exists (called twice? use "
+                   f"another builder_prefix)")
+            continue
+        scheds.append(sched)
+        added.schedulers.append(sched.name)
+
+    if poll and branch_list:
+        name = f"{builder_prefix}-poller"
+        if name in _taken(sources):
+            _error(f"a change source named {name!r} already exists")
+        else:
+            sources.append(bb_changes.GitPoller(
+                repourl, branches=list(branch_list), workdir=f"gitpoller-{builder_prefix}",
+                pollInterval=poll_interval, pollAtLaunch=True, name=name,
+                project=project))
+            added.change_sources.append(name)
+    elif not poll and isinstance(c.get("www"), dict):
+        # the mirror's post-receive hook posts to /change_hook/base; keep any existing setting
+        c["www"].setdefault("change_hook_dialects", {}).setdefault("base", True)
+    return added

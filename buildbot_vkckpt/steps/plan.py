@@ -1,0 +1,249 @@
+"""BuildPlan, the first step of a build, and RecordStage, which marks a stage as reusable.
+
+BuildPlan turns the build's changes into a plan (:func:`buildbot_vkckpt.changes.plan_for_changes`)
+and publishes it as properties (``vkckpt_plan``, ``vkckpt_build_world``, ...). The build steps
+read those through :func:`planned` in their ``doStepIf``, so a stage the plan leaves out shows
+as *skipped*.
+
+A stage may only be left out when its output from an earlier build really is on the worker.
+Each stage's output carries a small JSON *marker*, written by RecordStage right after the stage
+succeeded and deleted by BuildPlan before the stage is rebuilt — so a failed or interrupted
+rebuild leaves no marker, and a directory wiped by hand takes its marker with it:
+
+``world``   ``<objdir>/world_x86_64/.vkckpt-world.json`` (inside the world stage directory;
+            the marker names its builder, because builders may share an objdir)
+``kernel``  ``<objdir><srcdir>/sys/<KERNCONF>/.vkckpt-kernel.json`` next to ``kernel.debug``
+``image``   ``<builddir>/vkckpt-root.img.vkckpt.json`` next to the root image
+
+When a marker is missing or belongs to another builder, BuildPlan puts the stage back into the
+plan and says why.
+"""
+import json
+import posixpath
+
+from buildbot.process import buildstep, remotecommand, remotetransfer
+from buildbot.process.results import SKIPPED, SUCCESS, WARNINGS
+
+from buildbot_vkckpt import changes
+from buildbot_vkckpt.steps.agent import IMAGE_NAME
+
+WORLD_DIR = "world_x86_64"  # DragonFly's WORLDDEST under MAKEOBJDIRPREFIX (x86_64 only)
+STAGES = ("world", "kernel", "image")
+PLAN_PROPERTY = {"world": "vkckpt_build_world", "kernel": "vkckpt_build_kernel",
+                 "image": "vkckpt_build_image", "tests": "vkckpt_run_tests"}
+MARKER_MAX_BYTES = 64 * 1024
+
+
+def planned(stage):
+    """``doStepIf`` for a step of ``stage``: run unless the plan says it is not needed.
+
+    Without a plan property (no BuildPlan step in the factory) the step runs."""
+    prop = PLAN_PROPERTY[stage]
+
+    def do_step_if(step):
+        return step.getProperty(prop, True) is not False
+
+    do_step_if.__name__ = f"planned_{stage}"
+    return do_step_if
+
+
+def reused_description(stage):
+    """``descriptionDone`` of a build step: shown only when the plan skipped it."""
+    from buildbot.process.properties import Interpolate
+    return Interpolate(f"{stage} reused from build %(prop:vkckpt_{stage}_from_build:-?)s")
+
+
+def hide_when_skipped(results, step):
+    return results == SKIPPED
+
+
+class _StageFiles:
+    """Where a stage's marker and output live on the worker, for one build."""
+
+    def __init__(self, step, objdir, kernconf):
+        self.step = step
+        self.objdir = objdir
+        self.kernconf = kernconf
+
+    def builddir(self):
+        return self.step.getProperty("builddir") or "."
+
+    def srcdir(self):
+        return posixpath.join(self.builddir(), self.step.workdir or "build")
+
+    def output(self, stage):
+        """The file whose presence the stage's reuse needs (None: the marker is enough)."""
+        if stage == "kernel":
+            return posixpath.join(self.kernel_dir(), "kernel.debug")
+        if stage == "image":
+            return posixpath.join(self.builddir(), IMAGE_NAME)
+        return None
+
+    def kernel_dir(self):
+        return posixpath.join(self.objdir, self.srcdir().lstrip("/"), "sys", self.kernconf)
+
+    def marker(self, stage):
+        if stage == "world":
+            return posixpath.join(self.objdir, WORLD_DIR, ".vkckpt-world.json")
+        if stage == "kernel":
+            return posixpath.join(self.kernel_dir(), ".vkckpt-kernel.json")
+        return posixpath.join(self.builddir(), IMAGE_NAME + ".vkckpt.json")
+
+
+class _MarkerStep(buildstep.CommandMixin, buildstep.BuildStep):
+    renderables = ["objdir", "kernconf"]
+
+    def __init__(self, objdir="/usr/obj", kernconf="VKERNEL64", **kwargs):
+        self.objdir = objdir
+        self.kernconf = kernconf
+        super().__init__(**kwargs)
+
+    def files(self):
+        return _StageFiles(self, str(self.objdir), str(self.kernconf))
+
+    async def read_marker(self, path):
+        """The marker's JSON object, or None when it is missing or garbage."""
+        writer = remotetransfer.StringFileWriter()
+        cmd = remotecommand.RemoteCommand("uploadFile", {
+            "workersrc": path, "workdir": self.workdir or "build", "writer": writer,
+            "maxsize": MARKER_MAX_BYTES, "blocksize": 16 * 1024, "keepstamp": False})
+        await self.runCommand(cmd)
+        if cmd.didFail():
+            return None
+        try:
+            data = json.loads(writer.buffer)
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) else None
+
+    async def remove(self, path):
+        cmd = remotecommand.RemoteCommand("rmfile", {"path": path, "logEnviron": False})
+        await self.runCommand(cmd)
+        return not cmd.didFail()
+
+
+class BuildPlan(_MarkerStep):
+    """Computes the plan from the build's changes and checks what can really be reused."""
+
+    name = "plan"
+    renderables = ["suite_prefix"]
+
+    def __init__(self, suite_prefix=changes.DEFAULT_SUITE_PREFIX, **kwargs):
+        self.suite_prefix = suite_prefix
+        kwargs.setdefault("haltOnFailure", True)
+        super().__init__(**kwargs)
+        self._summary = None
+
+    def getResultSummary(self):
+        if self._summary:
+            return {"step": self._summary}
+        return super().getResultSummary()
+
+    async def run(self):
+        plan = changes.plan_for_changes(self.build.allChanges(), self.suite_prefix)
+        files = self.files()
+        reused_from = {}
+        if not plan.nothing():
+            plan, reused_from = await self.check_reuse(plan, files)
+        # a stage that will be rebuilt loses its marker first: a failed rebuild leaves none
+        for stage in STAGES:
+            if getattr(plan, stage):
+                await self.remove(files.marker(stage))
+
+        for key, value in plan.to_properties().items():
+            self.setProperty(key, value, self.name)
+        for stage, source in reused_from.items():
+            self.setProperty(f"vkckpt_{stage}_from_build", source.get("build"), self.name)
+        if "world" in reused_from and reused_from["world"].get("revision"):
+            self.setProperty("vkckpt_world_revision", reused_from["world"]["revision"],
+                             self.name)
+        self._summary = summary(plan, reused_from)
+        await self.addCompleteLog(
+            "plan", self._summary + "\n" + "".join(f"  {r}\n" for r in plan.reasons))
+        return SUCCESS
+
+    async def check_reuse(self, plan, files):
+        """The plan with every stage whose earlier output is not usable put back in, and
+        {stage: marker} for the stages that are reused."""
+        stages, reasons, reused_from = plan.stages, list(plan.reasons), {}
+        for stage in STAGES:  # world first: rebuilding it brings the image back in
+            if getattr(changes.Plan.from_stages(stages), stage):
+                continue
+            marker, why = await self.reusable(stage, files)
+            if marker is None:
+                stages |= getattr(changes.Stage, stage.upper())
+                reasons.insert(0, f"{stage} rebuilt anyway: {why}")
+            else:
+                reused_from[stage] = marker
+        # the image check ran before a later stage could have brought the image back in
+        final = changes.Plan.from_stages(stages, reasons[:changes.MAX_REASONS])
+        return final, {s: m for s, m in reused_from.items() if not getattr(final, s)}
+
+    async def reusable(self, stage, files):
+        """(marker, None) when ``stage``'s output from an earlier build can be reused here,
+        else (None, why not)."""
+        marker = await self.read_marker(files.marker(stage))
+        if marker is None:
+            return None, f"no finished {stage} from an earlier build on this worker"
+        builder = self.build.builder.name
+        if marker.get("builder") != builder:
+            return None, (f"the {stage} in {self.objdir} was last built by builder "
+                          f"{marker.get('builder')!r}, not {builder!r}")
+        output = files.output(stage)
+        if output and not await self.pathExists(output):
+            return None, f"{output} is missing"
+        return marker, None
+
+
+def summary(plan, reused_from):
+    """``plan: kernel + image + tests; world reused from build 41`` (stages grouped by the
+    build they come from)."""
+    text = f"plan: {plan.describe()}"
+    groups = {}
+    for stage in STAGES:
+        if stage in reused_from:
+            groups.setdefault(reused_from[stage].get("build"), []).append(stage)
+    parts = [f"{_join(names)} reused from build {number}" for number, names in groups.items()]
+    return "; ".join([text] + parts)
+
+
+def _join(names):
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+class RecordStage(_MarkerStep):
+    """Writes a stage's marker after the stage was built successfully in this build."""
+
+    def __init__(self, stage, **kwargs):
+        if stage not in STAGES:
+            from buildbot import config
+            config.error(f"RecordStage: stage must be one of {', '.join(STAGES)}, not {stage!r}")
+        self.stage = stage
+        kwargs.setdefault("name", f"record-{stage}")
+        kwargs.setdefault("doStepIf", planned(stage))
+        kwargs.setdefault("hideStepIf", hide_when_skipped)
+        kwargs.setdefault("flunkOnFailure", False)
+        kwargs.setdefault("warnOnFailure", True)
+        super().__init__(**kwargs)
+
+    async def run(self):
+        path = self.files().marker(self.stage)
+        marker = {"stage": self.stage, "builder": self.build.builder.name,
+                  "build": self.getProperty("buildnumber"),
+                  "revision": self.getProperty("got_revision") or self.getProperty("revision"),
+                  "branch": self.getProperty("branch")}
+        cmd = remotecommand.RemoteCommand("downloadFile", {
+            "workerdest": path, "workdir": self.workdir or "build", "mode": 0o644,
+            "reader": remotetransfer.StringFileReader(json.dumps(marker, sort_keys=True)),
+            "maxsize": None, "blocksize": 16 * 1024})
+        await self.runCommand(cmd)
+        if cmd.didFail():
+            self._summary = f"could not record {self.stage} at {path}: it will be rebuilt"
+            return WARNINGS
+        self._summary = f"{self.stage} of build {marker['build']} recorded for reuse"
+        return SUCCESS
+
+    def getResultSummary(self):
+        if getattr(self, "_summary", None):
+            return {"step": self._summary}
+        return super().getResultSummary()

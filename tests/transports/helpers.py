@@ -1,5 +1,4 @@
 """Small helpers shared by the transport tests."""
-import os
 import subprocess
 import threading
 import time

@@ -1,7 +1,6 @@
 """The thread layer (HostConnection + CommandRun) against a real sshd on 127.0.0.1."""
 import os
 import time
-
 from pathlib import Path
 
 import pytest

@@ -3,7 +3,6 @@ callFromThread crossing; the network side is the real sshd."""
 import hashlib
 import queue
 import threading
-
 from pathlib import Path
 
 import pytest

@@ -178,11 +178,9 @@ class RunInVkernel(AgentStep):
         return ["--timeout", self.guest_timeout, "--"] + cmd
 
 
-class ShutdownVkernel(AgentStep):
-    """Halts the guest (or stops the vkernel) and releases everything in the session ledger."""
-
-    name = "shutdown"
-    subcommand = "shutdown"
+class _AlwaysRunStep(AgentStep):
+    """Runs after a failure or a stop too; its own failure only warns, since the build's
+    verdict belongs to the steps that tested the kernel."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("alwaysRun", True)
@@ -191,7 +189,14 @@ class ShutdownVkernel(AgentStep):
         super().__init__(**kwargs)
 
 
-class CollectArtifacts(AgentStep):
+class ShutdownVkernel(_AlwaysRunStep):
+    """Halts the guest (or stops the vkernel) and releases everything in the session ledger."""
+
+    name = "shutdown"
+    subcommand = "shutdown"
+
+
+class CollectArtifacts(_AlwaysRunStep):
     """Collects the console log, ledger, events and results tar, and uploads them to the
     master (``artifacts/<builder>/<build>/`` under the master's base directory)."""
 
@@ -203,9 +208,6 @@ class CollectArtifacts(AgentStep):
 
     def __init__(self, master_dest=None, **kwargs):
         self.master_dest = master_dest
-        kwargs.setdefault("alwaysRun", True)
-        kwargs.setdefault("flunkOnFailure", False)
-        kwargs.setdefault("warnOnFailure", True)
         super().__init__(**kwargs)
 
     def collect_dir(self):

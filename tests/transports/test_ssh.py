@@ -12,7 +12,7 @@ from buildbot.plugins import util
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
-from buildbot_vkckpt.transports import (AuthenticationFailed, CommandInterrupted,
+from buildbot_vkckpt.transports import (AuthenticationFailed, CommandInterrupted, HostLost,
                                         HostKeyRejected, SSHTransport, redact)
 from buildbot_vkckpt.transports.ssh import REGISTRY
 from tests.transports.helpers import alive, read_pid, wait_for
@@ -210,3 +210,14 @@ def test_bad_configuration_names_the_parameter(kwargs, parameter):
 def test_describe():
     assert SSHTransport("dfly-test", 2222, "vk", key=util.Secret("k")).describe() == \
         "ssh vk@dfly-test:2222"
+
+
+def test_host_lost_mid_command_reaches_the_step_and_the_next_run_reconnects(setup, sshd):
+    step, transport = setup
+    out, _, _, on_out, on_err = collect(step)
+    with pytest.raises(HostLost, match="closed"):
+        step.master.reactor.drive(
+            transport.run(step, ["sh", "-c", "echo up; sleep 30"], on_out, on_err),
+            until=lambda: out and (sshd.kill_sessions() or True))
+    assert out == ["up\n"]
+    assert step.master.reactor.drive(transport.run(step, ["true"], on_out, on_err)) == 0

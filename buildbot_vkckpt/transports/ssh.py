@@ -164,7 +164,8 @@ class SSHTransport:
                                                               self.user):
             error("user", f"must be a login name, not {self.user!r}")
         if self.key is None:
-            error("key", "is required: the private key text, e.g. key=util.Secret('vkckpt_ssh_key')")
+            error("key", "is required: the private key text, "
+                  "e.g. key=util.Secret('vkckpt_ssh_key')")
         elif not isinstance(self.key, str) and not _is_renderable(self.key):
             error("key", "must be the private key text or a renderable such as util.Secret(...)")
         elif isinstance(self.key, str) and "PRIVATE KEY" not in self.key:

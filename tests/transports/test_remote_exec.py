@@ -63,7 +63,8 @@ def test_a_command_ignoring_sighup_is_killed_after_the_grace_period(tmp_path, mo
                         remote_exec._SOURCE.replace("GRACE_SECONDS = 5", "GRACE_SECONDS = 0.3"))
     pidfile = tmp_path / "pid"
     proc = subprocess.Popen(["sh", "-c", remote_exec.command_line(
-        "python3", ["sh", "-c", f"trap '' HUP; echo $$ > {pidfile}; while :; do sleep 0.05; done"])],
+        "python3",
+        ["sh", "-c", f"trap '' HUP; echo $$ > {pidfile}; while :; do sleep 0.05; done"])],
         stdin=subprocess.PIPE)
     pid = read_pid(str(pidfile))
     proc.stdin.close()

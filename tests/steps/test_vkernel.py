@@ -1,0 +1,130 @@
+"""The agent-driven session steps with Buildbot's step-testing mixin: argv, exit-code mapping,
+summaries with kind and fix, console log."""
+import json
+
+from buildbot.process.results import EXCEPTION, FAILURE, SKIPPED, SUCCESS
+from buildbot.test.reactor import TestReactorMixin
+from buildbot.test.steps import ExpectShell, ExpectStat, TestBuildStepMixin
+from twisted.trial import unittest
+
+from buildbot_vkckpt.steps.agent import agent_zipapp
+from buildbot_vkckpt.steps.vkernel import (BootVkernel, RunInVkernel, ShutdownVkernel,
+                                           VkernelPreflight)
+
+BUILDDIR = "/w/vk"
+SESSION = f"{BUILDDIR}/vkckpt-sessions/build-7"
+
+
+def agent_path():
+    return f"{BUILDDIR}/vkckpt-agent-{agent_zipapp()[1][:12]}.pyz"
+
+
+def result(status, summary, kind=None, fix=None, **details):
+    ev = {"ev": "result", "status": status, "kind": kind, "summary": summary, "fix": fix,
+          "details": details}
+    return "@@vkckpt " + json.dumps(ev) + "\n"
+
+
+class AgentStepCase(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):
+    def setUp(self):
+        self.setup_test_reactor()
+        return self.setup_test_build_step()
+
+    def setup(self, step):
+        self.setup_step(step)
+        self.build.setProperty("builddir", BUILDDIR, "Worker")
+        self.build.setProperty("buildnumber", 7, "Build")
+
+    def expect_agent(self, args, stdout, rc, timeout=1200):
+        self.expect_commands(
+            ExpectStat(file=agent_path(), log_environ=False).stat_file().exit(0),
+            ExpectShell(workdir="wkdir", log_environ=False, timeout=timeout,
+                        command=["python3", agent_path()] + args)
+            .stdout(stdout).exit(rc))
+
+    def summary(self):
+        return self.get_nth_step(0).getResultSummary()["step"]
+
+
+class TestPreflight(AgentStepCase):
+    async def test_host_not_ready_is_exception_with_fix(self):
+        self.setup(VkernelPreflight())
+        self.expect_agent(
+            ["preflight", "--session", SESSION, "--memory", "256m", "--image-size", "2g",
+             "--workdir", BUILDDIR],
+            result("infrastructure", "host not ready: vm.vkernel_enable is 0",
+                   kind="infrastructure", fix="sysctl vm.vkernel_enable=1"), 4)
+        self.expect_outcome(result=EXCEPTION)
+        await self.run_step()
+        self.assertEqual(self.summary(), "infrastructure: host not ready: vm.vkernel_enable is 0 "
+                                         "(fix: sysctl vm.vkernel_enable=1)")
+
+    def test_too_little_memory_is_config_error(self):
+        from buildbot.config.errors import ConfigErrors
+        with self.assertRaises(ConfigErrors) as ctx:
+            VkernelPreflight(memory="32m")
+        self.assertIn("memory", str(ctx.exception))
+
+
+class TestBoot(AgentStepCase):
+    async def test_panic_is_failure_with_backtrace_log(self):
+        self.setup(BootVkernel(objdir="/usr/obj", boot_timeout=30, silence=10))
+        console = "Mounting root from ufs:vkd0s1a\npanic: vm_fault: fault on nofault entry\n"
+        self.expect_agent(
+            ["boot", "--session", SESSION,
+             "--kernel", f"/usr/obj{BUILDDIR}/wkdir/sys/VKERNEL64/kernel.debug",
+             "--image", f"{BUILDDIR}/vkckpt-root.img", "--memory", "256m", "--cpus", "2",
+             "--timeout", "30", "--silence", "10"],
+            console + result("failure", "panic: vm_fault: fault on nofault entry · ddb trace "
+                             "captured", kind="kernel", backtrace=["vm_fault", "trap_pfault"]),
+            1, timeout=90)  # Buildbot's silence timeout is a backstop above the agent's
+        self.expect_outcome(result=FAILURE)
+        self.expect_property("vkckpt_session", SESSION)
+        self.expect_log_file("backtrace", "vm_fault\ntrap_pfault\n")
+        self.expect_log_file("console", console)
+        await self.run_step()
+        self.assertTrue(self.summary().startswith("kernel: panic: vm_fault"))
+
+
+class TestRunInVkernel(AgentStepCase):
+    async def test_guest_exit_status_fails_the_step(self):
+        self.setup(RunInVkernel(command="uname -a", guest_timeout=30))
+        self.expect_agent(["exec", "--session", SESSION, "--timeout", "30", "--", "uname -a"],
+                          "uname: bad\n" + result("failure", "guest command exited 3",
+                                                  kind="kernel"), 1)
+        self.expect_outcome(result=FAILURE)
+        await self.run_step()
+        self.assertEqual(self.summary(), "kernel: guest command exited 3")
+
+    async def test_unsupported_is_skipped(self):
+        self.setup(RunInVkernel(command=["ls", "-l", "$(reboot)"]))
+        self.expect_agent(["exec", "--session", SESSION, "--timeout", "600", "--",
+                           "ls", "-l", "$(reboot)"],
+                          result("unsupported", "not here", kind="unsupported"), 3)
+        self.expect_outcome(result=SKIPPED)
+        await self.run_step()
+
+    async def test_agent_without_result_names_the_interpreter(self):
+        self.setup(RunInVkernel(command="true", python="python3.11"))
+        self.expect_commands(
+            ExpectStat(file=agent_path(), log_environ=False).stat_file().exit(0),
+            ExpectShell(workdir="wkdir", log_environ=False,
+                        command=["python3.11", agent_path(), "exec", "--session", SESSION,
+                                 "--timeout", "600", "--", "true"])
+            .stderr("python3.11: not found\n").exit(127))
+        self.expect_outcome(result=EXCEPTION)
+        await self.run_step()
+        self.assertIn("python3.11", self.summary())
+
+
+class TestShutdown(AgentStepCase):
+    async def test_always_runs_and_only_warns(self):
+        step = ShutdownVkernel()
+        self.assertTrue(step.alwaysRun)
+        self.assertFalse(step.flunkOnFailure)
+        self.setup(step)
+        self.expect_agent(["shutdown", "--session", SESSION],
+                          result("ok", "vkernel halted cleanly · released 2 resource(s)"), 0)
+        self.expect_outcome(result=SUCCESS)
+        await self.run_step()
+        self.assertEqual(self.summary(), "vkernel halted cleanly · released 2 resource(s)")

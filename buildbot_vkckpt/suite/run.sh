@@ -108,8 +108,17 @@ emit() {
 	printf '%s\n' "$*"
 }
 
+# save_results: the results (TAP included) onto the results disk, if one was
+# given; also on a bail-out, so the host learns why the suite could not run.
+save_results() {
+	[ -n "$disk" ] || return 0
+	tar cf "$disk" -C "$results" . || { echo "run.sh: cannot write results to $disk" >&2; exit 4; }
+	sync
+}
+
 bail() {
 	emit "Bail out! $*"
+	save_results
 	exit 4
 }
 
@@ -312,6 +321,7 @@ run_test() {
 on_signal() {
 	[ -z "$w" ] || kill_leftovers
 	emit "Bail out! interrupted"
+	save_results
 	exit 4
 }
 trap on_signal INT TERM HUP
@@ -325,8 +335,5 @@ for t in $tests; do
 done
 emit "# $npass of $ntests ok; $nfail unexpected failures"
 
-if [ -n "$disk" ]; then
-	tar cf "$disk" -C "$results" . || { echo "run.sh: cannot write results to $disk" >&2; exit 4; }
-	sync
-fi
+save_results
 [ "$nfail" = 0 ]

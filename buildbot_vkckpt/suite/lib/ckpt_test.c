@@ -78,6 +78,19 @@ write_event(const char *name, const char *text)
 	free(tmp);
 }
 
+/* Is NAME one of the comma-separated LIST? */
+static int
+name_listed(const char *name, const char *list)
+{
+	size_t n = strlen(name);
+	const char *p;
+
+	for (p = list; p != NULL; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+		if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+			return 1;
+	return 0;
+}
+
 void
 ckpt_test_init(int argc, char **argv)
 {
@@ -108,6 +121,9 @@ ckpt_test_init(int argc, char **argv)
 	s = getenv("CKPT_FAULT");
 	fault_corrupt = s != NULL && strcmp(s, "corrupt") == 0;
 	fault_hang = s != NULL && strcmp(s, "hang") == 0;
+	s = getenv("CKPT_FAULT_ONLY");	/* NAME,...: the fault is for these tests */
+	if (s != NULL && *s != '\0' && !name_listed(progname, s))
+		fault_corrupt = fault_hang = 0;
 	s = getenv("CKPT_EXPECT_RESTORES");
 	if (s != NULL && *s != '\0')
 		expect_restores = strtol(s, NULL, 10);

@@ -26,6 +26,7 @@ ckpt_compat_init(const char *workdir)
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/timerfd.h>
 
 /*
@@ -36,8 +37,14 @@ ckpt_compat_init(const char *workdir)
  * resume).  The child has a new pid, as a restored process has checkpt's pid.
  * Fork keeps memory, fds, handlers and the mask, but not threads, pending
  * signals or interval timers: only some tests are meaningful under it.
+ *
+ * CKPT_EMULATE=dragonfly is the same fork with stock DragonFly's rules for
+ * what a restore brings back (sys_checkpoint(2)): the real interval timer is
+ * carried over, and every descriptor above 2 that is not a regular file still
+ * linked, or a directory, is closed (pipes, sockets, kqueues, deleted files).
+ * The simulated guest runs its programs this way.
  */
-static int emulate;
+static int emulate, dragonfly_rules;
 static char thaw_dir[PATH_MAX];
 
 static void
@@ -48,12 +55,30 @@ nap_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
+/* What a stock DragonFly restore would not bring back goes away. */
+static void
+restore_like_dragonfly(const struct itimerval *timer)
+{
+	struct stat st;
+	int fd;
+
+	for (fd = 3; fd < 1024; fd++) {
+		if (fstat(fd, &st) != 0)
+			continue;
+		if (S_ISDIR(st.st_mode) || (S_ISREG(st.st_mode) && st.st_nlink > 0))
+			continue;
+		close(fd);
+	}
+	setitimer(ITIMER_REAL, timer, NULL);
+}
+
 int
 sys_checkpoint(int type, int fd, pid_t pid, int retval)
 {
 	char marker[PATH_MAX + 32], token[PATH_MAX + 64], name[32];
 	int own = 0, len;
 	long waited;
+	struct itimerval timer;
 	pid_t child;
 
 	(void)retval;
@@ -78,6 +103,7 @@ sys_checkpoint(int type, int fd, pid_t pid, int retval)
 			return -1;
 		own = 1;
 	}
+	getitimer(ITIMER_REAL, &timer);
 	child = fork();
 	if (child < 0)
 		return -1;
@@ -90,6 +116,8 @@ sys_checkpoint(int type, int fd, pid_t pid, int retval)
 			nap_ms(2);
 		}
 		unlink(marker);
+		if (dragonfly_rules)
+			restore_like_dragonfly(&timer);
 		return 1;	/* checkpt(1) thaws with retval 1 */
 	}
 	len = snprintf(token, sizeof(token), "VKCKPT-EMULATED %ld %s/.thaw.%ld\n",
@@ -118,7 +146,10 @@ ckpt_compat_init(const char *workdir)
 	const char *mode = getenv("CKPT_EMULATE");
 	struct sigaction sa;
 
-	if (mode == NULL || strcmp(mode, "fork") != 0)
+	if (mode == NULL)
+		return;
+	dragonfly_rules = strcmp(mode, "dragonfly") == 0;
+	if (strcmp(mode, "fork") != 0 && !dragonfly_rules)
 		return;
 	emulate = 1;
 	snprintf(thaw_dir, sizeof(thaw_dir), "%s", workdir);

@@ -26,6 +26,9 @@ def add_arguments(p):
     p.add_argument("--silence", type=float, default=120.0,
                    help="fail when the console is silent for this long (s)")
     p.add_argument("--results-size", default="64m")
+    p.add_argument("--console-times", action="store_true",
+                   help="record when each console read arrived (console.times: monotonic "
+                        "time, offset, length), for benchmarks")
 
 
 def vkernel_argv(args, session):
@@ -126,4 +129,6 @@ def run(args, emitter):
     emitter.info(supervisor_pid=sup_pid)
     wait = args.timeout + args.silence + 60
     return client.request(session, {"op": "boot", "timeout": args.timeout,
-                                    "silence": args.silence}, emitter, timeout=wait)
+                                    "silence": args.silence,
+                                    "console_times": args.console_times},
+                          emitter, timeout=wait)

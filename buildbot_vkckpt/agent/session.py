@@ -4,6 +4,7 @@ import os
 import socket
 
 CONSOLE_LOG = "console.log"
+CONSOLE_TIMES = "console.times"
 EVENTS = "events.jsonl"
 SOCKET = "supervisor.sock"
 PIDFILE = "vkernel.pid"

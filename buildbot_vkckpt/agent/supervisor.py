@@ -27,7 +27,7 @@ from .diagnosis import host_problem
 from .events import Outcome, append_journal, result_event
 from .guest import BOOTING, LOGIN_SENT, PS1_SENT, READY, RUNNING, SH_SENT, GuestShell
 from .ledger import Ledger
-from .session import Session, bind_socket
+from .session import CONSOLE_TIMES, Session, bind_socket
 
 DDB_WAIT = 10.0          # seconds to wait for db> (and the trace) after a panic
 HANG_DDB_WAIT = 3.0      # a hung boot gets this long to enter ddb and print its trace
@@ -74,6 +74,8 @@ class Supervisor:
         self.vk_entry = None
         self.master = None
         self.console = None
+        self.console_bytes = 0                 # bytes read from the console so far
+        self.times = None                      # console.times, when asked to record arrivals
         self.partial = b""
         self.partial_prompt = False            # a generic prompt on this partial line was used
         self.tail = collections.deque(maxlen=200)
@@ -169,6 +171,8 @@ class Supervisor:
             self.drop(sock)
         if self.console:
             self.console.close()
+        if self.times:
+            self.times.close()
         try:
             os.unlink(self.session.socket_path)
         except OSError:
@@ -290,6 +294,8 @@ class Supervisor:
             return
         self.op = Op("boot", sock, {"timeout": float(req.get("timeout", 600)),
                                     "silence": float(req.get("silence", 120))}, now)
+        if req.get("console_times"):
+            self.times = open(self.session.file(CONSOLE_TIMES), "a", buffering=1)
         try:
             self.spawn()
         except OSError as exc:
@@ -489,6 +495,9 @@ class Supervisor:
         self.console.write(data)
         self.console.flush()
         self.last_output = time.monotonic()
+        if self.times is not None:  # "arrival offset length", for benchmarks/session.py
+            self.times.write(f"{self.last_output:.6f} {self.console_bytes} {len(data)}\n")
+        self.console_bytes += len(data)
         self.partial += data
         *complete, self.partial = self.partial.split(b"\n")
         if len(self.partial) > MAX_PARTIAL:

@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "ddb": ("ddbcmd", "break into the vkernel's debugger and run ddb commands"),
     "status": ("status", "show the session's state"),
     "collect": ("collect", "copy console log, ledger, events and results for upload"),
+    "results": ("results", "print the guest suite's TAP from the results disk as events"),
 }
 NEEDS_SESSION = {"image", "boot", "exec", "ddb", "shutdown", "status", "collect"}
 

@@ -12,6 +12,7 @@ COMMANDS = {
     "demo": "buildbot_vkckpt.demo",
     "classify": "buildbot_vkckpt.classify",
     "simhost": "buildbot_vkckpt.simhost.cli",
+    "inspect": "buildbot_vkckpt.inspect",
 }
 
 

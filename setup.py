@@ -21,6 +21,7 @@ STEPS = {
     "RunInVkernel": "buildbot_vkckpt.steps.vkernel:RunInVkernel",
     "ShutdownVkernel": "buildbot_vkckpt.steps.vkernel:ShutdownVkernel",
     "CollectArtifacts": "buildbot_vkckpt.steps.vkernel:CollectArtifacts",
+    "GuestCheckpointSuite": "buildbot_vkckpt.steps.suite:GuestCheckpointSuite",
 }
 
 setup(

@@ -6,6 +6,8 @@ from buildbot_vkckpt.steps.plan import BuildPlan, RecordStage
 from buildbot_vkckpt.steps.vkernel import (BootVkernel, CleanupStaleSessions, CollectArtifacts,
                                            MakeRootImage, RunInVkernel, ShutdownVkernel,
                                            VkernelPreflight)
+from buildbot_vkckpt.steps.suite import GuestCheckpointSuite
 
 __all__ = ["BuildPlan", "RecordStage", "BuildWorld", "BuildKernel", "CleanupStaleSessions", "VkernelPreflight",
-           "MakeRootImage", "BootVkernel", "RunInVkernel", "ShutdownVkernel", "CollectArtifacts"]
+           "MakeRootImage", "BootVkernel", "RunInVkernel", "ShutdownVkernel", "CollectArtifacts",
+           "GuestCheckpointSuite"]

@@ -5,7 +5,12 @@ changed since the last boot, so guest files survive a reboot). Runtime files liv
 ``<image>.sim/``: ``bin/`` (first on the guest's PATH) holds ``halt``, ``shutdown``,
 ``reboot``, ``sysctl``, ``uname``, ``uptime``, ``dmesg`` — thin wrappers around ``guestbin``
 that ask the kernel over an abstract unix socket — plus ``tar``/``dd`` wrappers that map
-``/dev/vkdN`` to the N-th ``-r`` disk file.
+``/dev/vkdN`` to the N-th ``-r`` disk file, and ``checkpt``.
+
+Process checkpoints inside the guest: guest programs are Linux processes, so the suite's fork
+emulation stands in for the guest kernel (``CKPT_EMULATE=dragonfly`` in the shell's environment:
+``kill -34`` makes a suite program checkpoint itself with DragonFly's restore rules), and the
+guest's ``checkpt -r FILE`` is the suite's ``lib/emulated_checkpt.sh``.
 """
 import json
 import os
@@ -25,6 +30,10 @@ from . import ddb, simfs
 GUEST_COMMANDS = ("halt", "poweroff", "reboot", "shutdown", "sysctl", "uname", "uptime",
                   "dmesg", "vkckpt-fault")
 FAULTS = {"guest-command-fails": "fail", "panic-in-guest-command": "panic"}
+# guest-test-fails[=NAME,...]: these suite tests corrupt their state before verifying
+GUEST_TEST_FAULT = "guest-test-fails"
+GUEST_TEST_FAULT_DEFAULT = "memory"
+SUITE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "suite")
 KEYWORDS = {"if", "then", "else", "elif", "while", "until", "do", "!", "time", "exec",
             "command", "nohup", "env"}
 
@@ -90,6 +99,10 @@ class GuestEnvironment:
                     "  f=${k%:*} s=${k##*:}\n"
                     "  [ \"$(stat -c %s \"$f\")\" -lt \"$s\" ] && truncate -s \"$s\" \"$f\"\n"
                     "done\nexit $rc\n")
+        _script(os.path.join(bindir, "checkpt"),
+                "# process restore in the guest: the suite's fork emulation (see the module doc)\n"
+                f"exec /bin/sh {shlex.quote(os.path.join(SUITE_DIR, 'lib', 'emulated_checkpt.sh'))}"
+                " \"$@\"\n")
         with open(os.path.join(self.sim, "shrc"), "w") as f:
             f.write(f"PS1='root@{self.hostname()}:~ # '\nunset ENV\n")
 
@@ -131,6 +144,7 @@ class GuestEnvironment:
                "ENV": os.path.join(self.sim, "shrc"),
                "PATH": os.path.join(self.sim, "bin")
                + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+        env.update(self.checkpoint_env())
         pid, master = os.forkpty()
         if pid == 0:
             try:
@@ -143,6 +157,16 @@ class GuestEnvironment:
         attrs[3] &= ~termios.ECHO    # the kernel echoes (it is the line discipline)
         termios.tcsetattr(master, termios.TCSANOW, attrs)
         return ShellPty(pid, master)
+
+    def checkpoint_env(self):
+        """What stands in for the guest kernel's process checkpointing (fork emulation), and
+        the ``guest-test-fails`` fault, read when the shell starts."""
+        env = {"CKPT_EMULATE": "dragonfly"}
+        tests = self.kernel.host.fault(GUEST_TEST_FAULT)
+        if tests is not None:
+            env["CKPT_FAULT"] = "corrupt"
+            env["CKPT_FAULT_ONLY"] = str(tests or GUEST_TEST_FAULT_DEFAULT)
+        return env
 
     def rewrite(self, line):
         """Route commands hit by an injected fault through ``vkckpt-fault``."""

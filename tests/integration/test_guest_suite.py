@@ -1,0 +1,94 @@
+"""GuestCheckpointSuite on a real master and worker, inside the simulated vkernel: the suite is
+built in the guest, checkpointed and restored there, and its per-test results reach the master
+through the results disk. One master serves both builds (clean, then ``guest-test-fails``)."""
+import pytest
+
+from buildbot_vkckpt.demo.localbb import LocalBuildbot
+from buildbot_vkckpt.simhost import tree
+from buildbot_vkckpt.simhost.host import SimHost
+from buildbot_vkckpt.suite import list_tests, suite_dir
+
+pytestmark = pytest.mark.integration
+
+BUILDER = "suite"
+# what stock DragonFly restores, as the simulated guest models it
+PASSING = {"files", "fpu", "itimer", "memory", "mmap_private", "mmap_shared_anon",
+           "mmap_shared_file", "selfckpt", "signals"}
+
+
+def master_body(host):
+    session = f"objdir={str(host.obj)!r}"
+    return f"""
+from buildbot_vkckpt.steps import (BootVkernel, BuildKernel, BuildWorld, GuestCheckpointSuite,
+                                   MakeRootImage, ShutdownVkernel)
+f = util.BuildFactory()
+f.addStep(steps.Git(repourl={f"file://{host.src}"!r}, branch="master", mode="incremental",
+                    name="checkout", haltOnFailure=True))
+f.addStep(BuildWorld(jobs=2, {session}, haltOnFailure=True))
+f.addStep(BuildKernel(jobs=2, {session}, haltOnFailure=True))
+f.addStep(MakeRootImage(suite_dir={str(suite_dir())!r}, {session}, haltOnFailure=True))
+f.addStep(BootVkernel(boot_timeout=20, {session}, haltOnFailure=True))
+f.addStep(GuestCheckpointSuite(iterations=2, build_timeout=120, run_timeout=120))
+f.addStep(ShutdownVkernel())
+c['builders'].append(util.BuilderConfig(name={BUILDER!r},
+                     workernames=[w.name for w in c['workers']], factory=f))
+c['schedulers'].append(schedulers.ForceScheduler(name='force', builderNames=[{BUILDER!r}]))
+"""
+
+
+@pytest.fixture(scope="module")
+def bb(tmp_path_factory):
+    base = tmp_path_factory.mktemp("guest-suite")
+    host = SimHost(base / "host")
+    host.create()
+    tree.create_source_tree(host)
+    bb = LocalBuildbot(base / "bb", worker_env=host.env())
+    bb.create(master_body(host))
+    bb.start()
+    bb.host = host
+    try:
+        yield bb
+    finally:
+        assert bb.stop() == []
+
+
+def run_build(bb):
+    build = bb.wait_build(bb.force(BUILDER, reason="guest suite"), timeout=120)
+    steps = {s["name"]: s for s in bb.steps(build["buildid"])}
+    suite = steps["guest-suite"]
+    sets = bb.test_result_sets(suite["stepid"])
+    results = {r["test_name"]: r for ts in sets for r in bb.test_results(ts["test_result_setid"])}
+    logs = {lg["name"]: lg for lg in bb.logs(suite["stepid"])}
+    return build, steps, sets, results, logs
+
+
+def test_suite_results_reach_the_master_per_test(bb):
+    build, steps, sets, results, logs = run_build(bb)
+    suite = steps["guest-suite"]
+    assert suite["results"] == 0, suite["state_string"]
+    assert suite["state_string"] == "9 passed, 0 failed, 6 xfail · 2 iterations"
+    assert [(s["category"], s["value_unit"]) for s in sets] == [("pass_fail", "boolean")]
+    assert sets[0]["tests_passed"] == 15 and sets[0]["tests_failed"] == 0
+    assert set(results) == {t.name for t in list_tests()}
+    assert all(r["value"] == "1" and r["duration_ns"] for r in results.values())
+    assert {"results.tap", "results.html", "build", "stdio", "results", "console"} <= set(logs)
+    tap = bb.log_text(logs["results.tap"]["logid"])
+    passed = {line.split(" - ")[1] for line in tap.splitlines() if line.startswith("ok ")}
+    assert passed == PASSING
+    assert "read from the pipe (fd 3): Bad file descriptor" in tap
+    assert steps["shutdown"]["results"] == 0
+
+
+def test_guest_test_fails_fault_names_the_test(bb):
+    bb.host.set_faults({"guest-test-fails": "memory"})
+    try:
+        build, steps, sets, results, logs = run_build(bb)
+    finally:
+        bb.host.set_faults({})
+    suite = steps["guest-suite"]
+    assert suite["results"] == 2, suite["state_string"]
+    assert "failed: memory" in suite["state_string"]
+    assert "8 passed, 1 failed, 6 xfail" in suite["state_string"]
+    assert results["memory"]["value"] == "0" and results["files"]["value"] == "1"
+    assert "== memory/output.log" in bb.log_text(logs["test-logs"]["logid"])
+    assert build["results"] == 2 and steps["shutdown"]["results"] == 0

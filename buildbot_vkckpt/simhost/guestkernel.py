@@ -20,10 +20,12 @@ import signal
 import termios
 import time
 
-from . import ddb, guestshell, simfs
+from . import ckptfile, ckptkeeper, ddb, guestshell, simfs
 from .hosttools import effective_sysctls
 
 EX_VKERNEL_REBOOT = 32
+SIGCKPTEXIT = 34   # SIGCKPT (33) is reserved by glibc on Linux and cannot be caught here
+CKPT_CONTINUE_MSG = "Checkpointing and continuing is not supported. Use SIGCKPTEXIT instead."
 COPYRIGHT = [
     "Copyright (c) 2003-2020 The DragonFly Project.",
     "Copyright (c) 1992-2003 The FreeBSD Project.",
@@ -126,12 +128,16 @@ class Kernel:
         self.frozen = []
 
     # --- main loop ---------------------------------------------------------------------------
-    def run(self):
+    def run(self, resume=None):
+        """Boot, or with ``resume=(state, pty_master)`` continue a checkpointed guest."""
         try:
-            self.attach_devices()
-            self.console_init()
-            self.install_signals()
-            self.start_boot()
+            if resume:
+                self.resume(*resume)
+            else:
+                self.attach_devices()
+                self.console_init()
+                self.install_signals()
+                self.start_boot()
             while True:
                 self.step()
         except KernelExit as done:
@@ -193,6 +199,7 @@ class Kernel:
         sysctl = effective_sysctls(self.host)
         if int(sysctl.get("hw.vmm.enable", 0) or 0) and not self.opts.dflag:
             self.write("VMM is available\n")
+            self.memimg_path = None
             self.memsize = self.opts.memsize or 128 << 20
             return
         self.write("VMM is not available\n")
@@ -213,6 +220,7 @@ class Kernel:
         self.memsize = self.opts.memsize or size
         os.ftruncate(fd, self.memsize)
         self.held.append(fd)
+        self.memimg_path = os.path.abspath(path)
         self.write_err(f"Using memory file: {path}\n")
         base = 0x800000000
         self.write(f"KVM mapped at {base:#x}-{base + self.memsize:#x}\n")
@@ -340,6 +348,9 @@ class Kernel:
         for sig in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT, signal.SIGTSTP,
                     signal.SIGWINCH):
             signal.signal(sig, self.on_signal)
+        if self.host.fault("stock-vkernel") is None:
+            # the GSoC 2013 handler (§19); a stock vkernel leaves 34 to the host's SA_CKPT
+            signal.signal(SIGCKPTEXIT, self.on_signal)
 
     def on_signal(self, signum, frame):
         self.pending_signals.append(signum)
@@ -365,9 +376,11 @@ class Kernel:
                 os.kill(os.getpid(), sig)
             elif sig == signal.SIGWINCH and self.shell:
                 self.shell.resize_from(self.fd_in)
+            elif sig == SIGCKPTEXIT and self.state not in ("down", "wedged"):
+                self.checkpoint_exit()
 
     def on_sigterm(self):
-        if self.state in ("ddb", "down", "hung", "countdown", "halted-wait"):
+        if self.state in ("ddb", "down", "hung", "countdown", "halted-wait", "wedged"):
             return  # delivered as a virtual interrupt: nothing services it in these states
         self.kprintf("Caught SIGTERM from host system. Shutting down...")
         self.shutdown("halt")
@@ -675,6 +688,112 @@ class Kernel:
         self.kprintf("--> or switch off the system now.")
         self.state = "halted-wait"
 
+    # --- checkpoint (the GSoC 2013 handler, reference/dragonfly.md §19) -----------------------
+    def checkpoint_exit(self):
+        """SIGCKPTEXIT: freeze, write the file named by the host's kern.ckptfile, exit 0."""
+        self.cancel_timers()
+        self.read_console(False)
+        if self.shell:
+            self.shell.freeze(self.sel)
+        comm = self.opts.prog[:16]
+        template = str(effective_sysctls(self.host).get("kern.ckptfile") or "%N.ckpt")
+        name, warnings = ckptfile.expand_name(template, comm, os.getpid(), os.getuid())
+        for w in warnings:
+            self.write_err(w + "\n")
+        path = os.path.join(os.getcwd(), name)
+        keeper = f"vkckpt-ckpt-{os.getpid()}-{int(time.time() * 1000)}"
+        pids = guestshell.session_pids(self.shell.pid) if self.shell else []
+        try:
+            self.write_checkpoint(path, comm, keeper, pids)
+        except OSError as exc:
+            self.write_err(f"{self.opts.prog}: Couldn't save checkpoint file: "
+                           f"{exc.strerror or os.strerror(exc.errno)}\n")
+            self.state = "wedged"   # no restart_cpus, no crit_exit: nothing runs any more
+            return
+        if self.shell:
+            ckptkeeper.start(keeper, self.shell.master, pids, path)
+            os.close(self.shell.master)
+            self.shell.master = None
+            self.shell = None      # the keeper holds the guest now; teardown must not kill it
+        raise KernelExit(0)
+
+    def write_checkpoint(self, path, comm, keeper, pids):
+        import errno
+        import resource
+        if (self.host.fault("ckpt-rlimit-core") is not None
+                or resource.getrlimit(resource.RLIMIT_CORE)[0] == 0):
+            raise OSError(errno.ERANGE, os.strerror(errno.ERANGE))
+        try:
+            os.unlink(path)  # the signal path unlinks any existing file first (§15)
+        except FileNotFoundError:
+            pass
+        files = [(fd, p, 0, 2) for fd, (p, _) in zip(self.disk_fds, self.opts.disks)]
+        state = {"argv0": self.opts.argv0, "opts": _opts_state(self.opts), "cwd": os.getcwd(),
+                 "boottime": self.boottime, "uptime": time.time() - self.boottime,
+                 "hostname": getattr(self, "hostname", "vkernel"), "memsize": self.memsize,
+                 "ncpus": self.opts.ncpus, "msgbuf": self.msgbuf[-200:],
+                 "root": self.guest.root, "sim": self.guest.sim,
+                 "root_spec": getattr(self, "root_spec", None),
+                 "sysctls": self.guest.writable, "keeper": keeper,
+                 "shell_pid": self.shell.pid if self.shell else None,
+                 "processes": [{"pid": p} for p in pids], "memimg": self.memimg_path,
+                 "files": [{"fd": fd, "path": os.path.abspath(p)} for fd, p, _, _ in files]}
+        fail_after = None
+        if self.host.fault("ckpt-enospc") is not None:
+            fail_after = max(8192, self.memsize // 2)
+        ckptfile.write_core(path, comm=comm, args=" ".join([self.opts.argv0]), pid=os.getpid(),
+                            threads=self.opts.ncpus, state=state, memimg=self.memimg_path,
+                            memsize=self.memsize, files=files, text_path=self.opts.argv0,
+                            fail_after=fail_after)
+        if self.host.fault("ckpt-corrupt") is not None:
+            _corrupt_notes(path)
+
+    def resume(self, state, master):
+        """After ``checkpt -r``: devices back, console, guest thawed (§19 step 4)."""
+        self.restored = True
+        self.boottime = state["boottime"]
+        self.msgbuf = list(state.get("msgbuf", []))
+        self.hostname = state.get("hostname", "vkernel")
+        self.root_spec = state.get("root_spec")
+        self.memsize = state.get("memsize") or 0
+        self.memimg_path = state.get("memimg")
+        self.disk_fds = []
+        for path, cow in self.opts.disks:
+            try:
+                self.disk_fds.append(os.open(path, os.O_RDONLY if cow else os.O_RDWR))
+                self.held.append(self.disk_fds[-1])
+            except OSError as exc:
+                raise KernelExit(1, f"Couldn't reopen device file: {exc.strerror}")
+        self.guest = guestshell.GuestEnvironment(self)
+        self.guest.root, self.guest.sim = state.get("root"), state.get("sim")
+        self.guest.writable.update(state.get("sysctls") or {})
+        if self.guest.root:
+            self.guest.write_bin()
+        self.console_init()
+        self.install_signals()
+        self.kprintf("Restoring vmspaces...")
+        pids = [p["pid"] for p in state.get("processes", [])]
+        if self.host.fault("restore-panics") is not None:
+            self.shell = guestshell.ShellPty(state.get("shell_pid"), master)
+            self.shell.frozen = True
+            self.panic("vmspace_ctl: cannot restore vmspace", "syscall")
+            return
+        if self.host.fault("restore-hangs") is not None:
+            self.shell = guestshell.ShellPty(state.get("shell_pid"), master)
+            self.shell.frozen = True
+            self.state = "hung"
+            return
+        if self.host.fault("restore-loses-process") is not None:
+            lost = [p for p in pids if p != state.get("shell_pid")]
+            if lost:
+                os.kill(max(lost), signal.SIGKILL)
+        self.kprintf("Restored from checkpoint...")
+        self.shell = guestshell.ShellPty(state.get("shell_pid"), master)
+        self.shell.frozen = True
+        self.shell.thaw(self.sel, self.on_shell_output)
+        self.state = "shell"
+        self.read_console(True)
+
     # --- exit --------------------------------------------------------------------------------
     def teardown(self):
         if getattr(self, "_torn_down", False):
@@ -700,6 +819,23 @@ class Kernel:
         guest = getattr(self, "guest", None)
         if guest:
             guest.close()
+
+
+def _opts_state(opts):
+    return {"argv0": opts.argv0, "disks": opts.disks, "memsize": opts.memsize,
+            "ncpus": opts.ncpus, "pidfile": opts.pidfile, "dflag": opts.dflag,
+            "netifs": opts.netifs, "kenv": opts.kenv}
+
+
+def _corrupt_notes(path):
+    """Damage the first NT_PRSTATUS note's type, as a torn write would (fault ckpt-corrupt)."""
+    import struct
+    with open(path, "r+b") as fh:
+        head = fh.read(1 << 16)
+        pos = head.find(struct.pack("<III", 5, ckptfile.PRSTATUS_SIZE, ckptfile.NT_PRSTATUS))
+        if pos >= 0:
+            fh.seek(pos + 8)
+            fh.write(struct.pack("<I", 0x7777))
 
 
 def console_mode(saved, ddb):

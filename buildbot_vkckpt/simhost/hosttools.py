@@ -1,5 +1,5 @@
 """Simulated DragonFly host tools: sysctl, vnconfig, fdisk, disklabel, newfs, fsck, mount,
-umount, kldload, ifconfig (and checkpt's argument checks).
+umount, kldload, ifconfig and checkpt (which thaws simulated vkernel checkpoints).
 
 Run as ``python -m buildbot_vkckpt.simhost.hosttools TOOL ARGS...`` by the wrappers in
 ``ROOT/bin``. Every change goes through ``SimHost.update_state()`` so a test can assert that
@@ -545,7 +545,15 @@ def ifconfig(host, args):
 
 # --- checkpt --------------------------------------------------------------------------------
 def checkpt(host, args):
-    """Argument checks of checkpt(1); thawing needs a real kernel and is not simulated here."""
+    """checkpt(1) (§16): ``-r FILE`` thaws a checkpoint. The simulated thaw checks the file as
+    sys_checkpoint(CKPT_THAW) does, then this process becomes the restored vkernel child on
+    the same fds 0-2 (like exec), so whoever holds the console keeps it."""
+    import errno
+    import signal
+
+    from ..agent import ckptcheck
+    from . import ckptfile, ckptkeeper
+
     try:
         opts, rest = getopt.getopt(args, "r:")
     except getopt.GetoptError:
@@ -554,14 +562,68 @@ def checkpt(host, args):
     if not files:
         print("checkpt -r file.ckpt", file=sys.stderr)
         return 1
+    path = files[-1]
     try:
-        with open(files[-1], "rb"):
+        with open(path, "rb"):
             pass
     except OSError:
-        print(f"unable to open {files[-1]}", file=sys.stderr)
+        print(f"unable to open {path}", file=sys.stderr)
         return 1
-    print("thaw failed error 45 Operation not supported", file=sys.stderr)
-    return 5
+
+    def thaw_failed(code):
+        print(f"thaw failed error {code} {os.strerror(code)}", file=sys.stderr)
+        return 5
+
+    if host.fault("restore-thaw-fails") is not None:
+        return thaw_failed(errno.EINVAL)
+    report = ckptcheck.inspect_file(path)
+    if report["problems"]:
+        return thaw_failed(errno.EINVAL)
+    if report["layout"] == "stock":
+        # no VPAGETABLE mapping was saved: the thawed vkernel's first touch of its kernel
+        # memory faults (derived from §18; not observed)
+        sys.stdout.flush()
+        signal.signal(signal.SIGSEGV, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGSEGV)
+        return thaw_failed(errno.EFAULT)
+    try:
+        state = ckptfile.read_state(path)
+        master = ckptkeeper.take(state["keeper"])
+    except (ValueError, KeyError, OSError):
+        # the simulator can thaw a file once: its guest processes went to the first restore
+        return thaw_failed(errno.ESRCH)
+    _page_in(path)
+    return _run_restored(host, state, master)
+
+
+def _page_in(path):
+    """Read the file through, as faulting in its segments would."""
+    with open(path, "rb", buffering=0) as fh:
+        while fh.read(1 << 20):
+            pass
+
+
+def _run_restored(host, state, master):
+    from . import guestkernel
+    from .vkernel import Options
+
+    saved = state.get("opts", {})
+    opts = Options(argv0=saved.get("argv0") or state.get("argv0", "kernel"),
+                   disks=[tuple(d) for d in saved.get("disks", [])],
+                   memsize=saved.get("memsize"), ncpus=saved.get("ncpus", 2),
+                   pidfile=saved.get("pidfile"), dflag=saved.get("dflag", True),
+                   netifs=saved.get("netifs", []), kenv=saved.get("kenv", {}))
+    try:
+        os.chdir(state.get("cwd") or ".")
+    except OSError:
+        pass
+    code = 1
+    try:
+        code = guestkernel.Kernel(opts, host).run(resume=(state, master))
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    return code
 
 
 TOOLS = {

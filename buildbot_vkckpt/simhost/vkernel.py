@@ -18,6 +18,7 @@ import sys
 EX_USAGE = 64
 EX_SOFTWARE = 70
 EX_VKERNEL_REBOOT = 32
+SIGCKPTEXIT = 34
 OPTSTRING = "c:hsvztTl:m:n:r:R:e:i:p:I:Ud"
 MAXCPU = 256
 MAX_DISKS = 16
@@ -221,7 +222,33 @@ def run_parent(opts, host):
             return 1
         if os.WIFEXITED(status) and os.WEXITSTATUS(status) == EX_VKERNEL_REBOOT:
             continue
+        if os.WIFSIGNALED(status) and os.WTERMSIG(status) == SIGCKPTEXIT:
+            stock_checkpoint(opts, host, child)
         return 0
+
+
+def stock_checkpoint(opts, host, pid):
+    """What a stock host's SA_KILL|SA_CKPT default action leaves when the child has no handler
+    (§15, §18): a process checkpoint without the VPAGETABLE kernel memory. The simulated child
+    cannot write it while dying, so the parent writes it for the host kernel."""
+    import resource
+
+    from . import ckptfile
+    from .hosttools import effective_sysctls
+    if resource.getrlimit(resource.RLIMIT_CORE)[0] == 0:
+        return
+    template = str(effective_sysctls(host).get("kern.ckptfile") or "%N.ckpt")
+    name, _ = ckptfile.expand_name(template, opts.prog[:16], pid, os.getuid())
+    path = os.path.join(os.getcwd(), name)
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+    try:
+        ckptfile.write_core(path, comm=opts.prog[:16], args=opts.argv0, pid=pid,
+                            threads=opts.ncpus, state={"stock": True}, stock=True)
+    except OSError:
+        pass
 
 
 def main(argv=None):

@@ -53,7 +53,8 @@ def evaluate(report, expected_names, iterations, nocr=False):
                      r.diagnostics.get("expect", "xfail" if r.todo else "pass"),
                      r.diagnostics.get("cycles", ""), r.duration_ms, r.message))
     missing = []
-    for number in report.missing:
+    # after a bail-out the rest never ran: no verdict on them (the step is an EXCEPTION)
+    for number in ([] if report.bail_out is not None else report.missing):
         name = expected_names[number - 1] if 0 < number <= len(expected_names) else f"#{number}"
         missing.append(name)
         rows.append((name, "missing", "", "", None, "no result line in the TAP"))

@@ -216,7 +216,22 @@ class GuestCheckpointSuite(AgentStep):
         return (AGENT_RESULTS.get(phase.rc, EXCEPTION),
                 f"{what}: {self.describe_result(outcome, phase.rc)}")
 
+    def rendered_problem(self):
+        """Rendered values end up in a guest shell line: only plain test names and counts."""
+        if isinstance(self.only, str):
+            self.only = [n for n in self.only.split(",") if n.strip()]
+        known = {t.name for t in list_tests()}
+        bad = [str(n) for n in self.only or [] if n not in known]
+        if bad:
+            return f"unknown test(s) in only: {', '.join(bad)}"
+        if not str(self.iterations).isdigit() or int(self.iterations) < 1:
+            return f"iterations must be a positive integer, not {self.iterations!r}"
+        return None
+
     async def run(self):
+        problem = self.rendered_problem()
+        if problem:
+            return self.finish(EXCEPTION, f"configuration: {problem}")
         self._console_log = await self.addLog("console")
         for text in self._pending_console:
             self._console_log.addStdout(text)

@@ -286,3 +286,13 @@ class TestEvaluate(unittest.TestCase):
         verdict = evaluate(parse_tap_report("1..2\n"), ["memory", "files"], 1)
         self.assertEqual(verdict.result, FAILURE)
         self.assertIn("no result: memory, files", verdict.summary)
+
+
+class TestRendered(SuiteCase):
+    async def test_rendered_names_are_checked_before_reaching_the_guest_shell(self):
+        from buildbot.process.properties import Property
+        self.setup(only=Property("tests"))
+        self.build.setProperty("tests", "memory;reboot", "test")
+        self.expect_outcome(result=EXCEPTION)
+        await self.run_step()
+        self.assertEqual(self.summary(), "configuration: unknown test(s) in only: memory;reboot")

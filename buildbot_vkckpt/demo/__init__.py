@@ -29,9 +29,14 @@ def add_arguments(parser):
     parser.add_argument("--timeout", type=float, default=240,
                         help="seconds to wait for the build (default 240)")
     parser.add_argument("--quiet", action="store_true", help="no live progress lines")
+    parser.add_argument("--push", action="store_true",
+                        help="show the push flow instead: a git remote whose post-receive hook "
+                             "notifies the master, and what each kind of push builds")
 
 
 def run(args):
+    if args.push:
+        return run_push(args)
     from buildbot_vkckpt.demo.runner import DemoRun
 
     scenario = SCENARIOS[args.scenario]
@@ -54,4 +59,16 @@ def run(args):
                 shutil.rmtree(basedir, ignore_errors=True)
     verdict = "as expected" if ok else "NOT as expected"
     print(f"\nscenario {scenario.name!r}: {verdict}", file=out)
+    return 0 if ok else 1
+
+
+def run_push(args):
+    from buildbot_vkckpt.demo.push import run_demo
+
+    basedir = Path(args.basedir or tempfile.mkdtemp(prefix="vkckpt-push-"))
+    try:
+        ok = run_demo(basedir, out=sys.stdout, timeout=args.timeout)
+    finally:
+        if not args.basedir:
+            shutil.rmtree(basedir, ignore_errors=True)
     return 0 if ok else 1

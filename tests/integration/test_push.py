@@ -1,0 +1,115 @@
+"""A push, end to end, with real git, a real master and worker and the simulated host.
+
+One master for every case: a bare remote whose post-receive hook runs ``buildbot sendchange``,
+a clone that commits and pushes, ``add_to_config`` with a 1 s treeStableTimer. Cases run in
+file order on the same worker (the seed build gives them a world, kernel and image to reuse).
+"""
+import os
+import shutil
+import uuid
+
+import pytest
+
+from buildbot_vkckpt.demo.push import PushRig
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+SKIPPED, SUCCESS = 3, 0
+PWNED = f"/tmp/PWNED-{uuid.uuid4().hex[:12]}"
+# a legal git branch name that runs commands if it ever reaches a shell unquoted
+EVIL_BRANCH = (f"evil;touch${{IFS}}{PWNED}`touch${{IFS}}{PWNED}`$(touch${{IFS}}{PWNED})"
+               f"'\"q|x&y")
+EVIL_FILES = {f"bin/ls/$(touch {PWNED}).c": "int a;\n",
+              f"bin/ls/`touch {PWNED}`; echo 'q\" x.c": "int b;\n"}
+START_WITHIN = 6  # treeStableTimer 1 s + hook + scheduler
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory):
+    rig = PushRig(tmp_path_factory.mktemp("push"), branches=["master", EVIL_BRANCH],
+                  tree_stable_timer=1, guest_commands=["true"])
+    try:
+        rig.prepare()
+        seed = rig.force("master")
+        assert seed["results"] == SUCCESS, rig.steps(seed)
+        yield rig
+    finally:
+        assert rig.stop() == []
+        for path in (PWNED,):
+            if os.path.exists(path):
+                os.unlink(path)
+
+
+def push_and_build(rig, files, message, branch="master"):
+    known = {r["buildrequestid"] for r in rig.build_requests()}
+    revision, _ = rig.push(files, message, branch=branch)
+    build = rig.wait_for_build_of(revision, known, START_WITHIN, timeout=120)
+    assert build is not None, f"no build for {revision} ({list(files)})"
+    return build, rig.steps(build), rig.bb.properties(build["buildid"])
+
+
+def test_kernel_change_skips_buildworld(rig):
+    build, steps, props = push_and_build(
+        rig, {"sys/kern/kern_checkpoint.c": "/* fix */\n"}, "kern: fix a race")
+    assert build["results"] == SUCCESS
+    assert steps["buildworld"]["results"] == SKIPPED
+    assert not steps["buildworld"]["hidden"]
+    assert steps["buildkernel"]["results"] == SUCCESS
+    assert steps["root-image"]["results"] == SUCCESS
+    assert props["vkckpt_plan"] == "kernel + image + tests"
+    assert props["vkckpt_build_world"] is False
+    assert "world reused from build" in steps["plan"]["state_string"]
+    assert props["vkckpt_world_from_build"] >= 1
+
+
+def test_man_page_starts_no_build(rig):
+    known = {r["buildrequestid"] for r in rig.build_requests()}
+    revision, output = rig.push({"usr.bin/checkpt/checkpt.1": ".Dd today\n"}, "checkpt.1")
+    assert "change sent successfully" in output
+    assert rig.change_for(revision) is not None  # the hook ran, the master has the change
+    assert rig.no_build_for(known, quiet_seconds=START_WITHIN)
+
+
+def test_userland_change_rebuilds_world(rig):
+    build, steps, props = push_and_build(rig, {"bin/ls/ls.c": "int main(void){return 0;}\n"},
+                                         "ls: simplify")
+    assert build["results"] == SUCCESS
+    assert steps["buildworld"]["results"] == SUCCESS
+    assert steps["buildkernel"]["results"] == SKIPPED
+    assert props["vkckpt_build_world"] is True
+    assert "kernel reused from build" in steps["plan"]["state_string"]
+
+
+def test_installed_kernel_header_rebuilds_both(rig):
+    build, steps, props = push_and_build(
+        rig, {"sys/sys/param.h": "#define __DragonFly_version 500901\n"}, "param.h: bump")
+    assert build["results"] == SUCCESS
+    assert steps["buildworld"]["results"] == SUCCESS
+    assert steps["buildkernel"]["results"] == SUCCESS
+    assert props["vkckpt_plan"] == "world + kernel + image + tests"
+
+
+def test_world_missing_from_objdir_is_built_anyway(rig):
+    shutil.rmtree(rig.host.obj / "world_x86_64")  # someone cleaned /usr/obj on the build host
+    build, steps, props = push_and_build(rig, {"sys/kern/kern_exit.c": "/* x */\n"},
+                                         "kern: tidy")
+    assert build["results"] == SUCCESS
+    assert steps["buildworld"]["results"] == SUCCESS
+    assert "world" in props["vkckpt_plan"]
+    assert any(r.startswith("world rebuilt anyway: no finished world")
+               for r in props["vkckpt_plan_reasons"])
+
+
+def test_shell_metacharacters_in_branch_and_file_names_run_nothing(rig):
+    build, steps, props = push_and_build(rig, EVIL_FILES, f"evil $(touch {PWNED}) `id`",
+                                         branch=EVIL_BRANCH)
+    assert not os.path.exists(PWNED)
+    change, = rig.bb.get(f"builds/{build['buildid']}/changes")["changes"]
+    assert change["branch"] == EVIL_BRANCH
+    assert sorted(change["files"]) == sorted(EVIL_FILES)
+    assert build["results"] == SUCCESS, steps
+    assert props["vkckpt_build_world"] is True  # bin/ls/...: classified as userland
+    # a new builder has no kernel of its own to reuse yet
+    assert props["vkckpt_build_kernel"] is True
+    assert any(r.startswith("kernel rebuilt anyway: no finished kernel")
+               for r in props["vkckpt_plan_reasons"])

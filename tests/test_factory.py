@@ -1,0 +1,73 @@
+"""VkernelCheckpointFactory: parameter validation names the parameter; steps follow the plan."""
+import pytest
+from buildbot import config
+
+from buildbot_vkckpt.factory import VkernelCheckpointFactory
+from buildbot_vkckpt.steps.plan import planned
+
+REPO = "https://gitweb.dragonflybsd.org/dragonfly.git"
+
+
+def step_names(factory):
+    return [s.buildStep().name for s in factory.steps]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(repourl=""), "repourl must be a non-empty string"),
+    (dict(branch=None), "branch must be a non-empty string"),
+    (dict(kernconf="VKERNEL64; rm -rf /"), "kernconf must be a kernel configuration name"),
+    (dict(jobs=0), "jobs must be a positive integer"),
+    (dict(jobs=True), "jobs must be a positive integer"),
+    (dict(objdir="obj"), "objdir must be an absolute path"),
+    (dict(memory="lots"), "memory must be a size"),
+    (dict(memory="32m"), "memory must be at least 64m"),
+    (dict(cpus=17), "cpus must be an integer from 1 to 16"),
+    (dict(network=""), "network must be a non-empty string"),
+    (dict(cycles=-1), "cycles must be an integer >= 0"),
+    (dict(guest_tests="fork"), "guest_tests must be None"),
+    (dict(guest_tests=["fork", "../x"]), "guest_tests must be None"),
+    (dict(require_checkpoint_support="yes"), "require_checkpoint_support must be True"),
+    (dict(transport="ssh://host"), "transport must be None or 'worker'"),
+    (dict(timeouts={"wrold": 10}), "timeouts has unknown phase 'wrold'"),
+    (dict(timeouts={"boot": 0}), "timeouts['boot'] must be a positive integer"),
+    (dict(timeouts=[1]), "timeouts must be a dict"),
+    (dict(guest_commands="uname"), "guest_commands must be a list"),
+    (dict(make_vars=["X"]), "make_vars must be a dict"),
+])
+def test_wrong_value_names_the_parameter(kwargs, message):
+    args = {"repourl": REPO, **kwargs}
+    with pytest.raises(config.ConfigErrors) as err:
+        VkernelCheckpointFactory(**args)
+    assert any(e.startswith("VkernelCheckpointFactory: ") and message in e
+               for e in err.value.errors), err.value.errors
+
+
+def test_settings_are_kept_for_later_steps():
+    f = VkernelCheckpointFactory(REPO, cycles=0, guest_tests=["fork", "pipe.big"],
+                                 require_checkpoint_support=True, transport="worker",
+                                 timeouts={"suite": 900, "cycle": 120})
+    assert f.settings["cycles"] == 0
+    assert f.settings["guest_tests"] == ["fork", "pipe.big"]
+    assert f.settings["require_checkpoint_support"] is True
+    assert f.settings["timeouts"] == {"suite": 900, "cycle": 120}
+
+
+def test_plan_first_and_stage_steps_skip_by_plan():
+    f = VkernelCheckpointFactory(REPO, guest_commands=["uname -a", "true"])
+    names = step_names(f)
+    assert names[0] == "plan"
+    assert names.index("buildworld") < names.index("record-world") < names.index("buildkernel")
+    assert names[-2:] == ["shutdown", "collect"]
+    by_name = dict(zip(names, f.steps))
+    for name, stage in (("buildworld", "world"), ("buildkernel", "kernel"),
+                        ("root-image", "image"), ("boot", "tests"),
+                        ("guest-command-2", "tests")):
+        assert by_name[name].kwargs["doStepIf"].__name__ == planned(stage).__name__
+        assert "hideStepIf" not in by_name[name].kwargs  # skipped, not hidden
+    assert "doStepIf" not in by_name["shutdown"].kwargs
+
+
+def test_without_plan_every_step_runs():
+    names = step_names(VkernelCheckpointFactory(REPO, plan=False))
+    assert "plan" not in names and not any(n.startswith("record-") for n in names)
+    assert "buildworld" in names

@@ -8,7 +8,6 @@ The hook passes every value from the push (branch, revision, author, message, fi
 ``buildbot sendchange`` as its own argv item, never through a shell, so a branch or file named
 ``$(touch /tmp/PWNED)`` is just a name.
 """
-import shutil
 import stat
 import subprocess
 import sys
@@ -253,7 +252,3 @@ def run_demo(basedir, out=sys.stdout, timeout=120):
         rig.stop()
     say(f"\npush demo: {'as expected' if ok else 'NOT as expected'}")
     return ok
-
-
-def clean(basedir):
-    shutil.rmtree(basedir, ignore_errors=True)

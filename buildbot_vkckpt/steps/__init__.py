@@ -8,6 +8,7 @@ from buildbot_vkckpt.steps.vkernel import (BootVkernel, CleanupStaleSessions, Co
                                            VkernelPreflight)
 from buildbot_vkckpt.steps.suite import GuestCheckpointSuite
 
-__all__ = ["BuildPlan", "RecordStage", "BuildWorld", "BuildKernel", "CleanupStaleSessions", "VkernelPreflight",
+__all__ = ["BuildPlan", "RecordStage", "BuildWorld", "BuildKernel", "CleanupStaleSessions",
+           "VkernelPreflight",
            "MakeRootImage", "BootVkernel", "RunInVkernel", "ShutdownVkernel", "CollectArtifacts",
            "GuestCheckpointSuite"]

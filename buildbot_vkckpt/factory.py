@@ -3,19 +3,18 @@
 ``VkernelCheckpointFactory`` validates its parameters at config time, so a wrong value fails
 ``buildbot checkconfig`` with the parameter named instead of failing a build hours later.
 """
+import functools
 import re
 
-from buildbot import config
-from buildbot.interfaces import IRenderable
 from buildbot.plugins import steps as bb_steps
 from buildbot.plugins import util
 
-from buildbot_vkckpt import changes
+from buildbot_vkckpt import changes, validate
 from buildbot_vkckpt.steps.build import BuildKernel, BuildWorld
 from buildbot_vkckpt.steps.plan import BuildPlan, RecordStage, planned, reused_description
 from buildbot_vkckpt.steps.vkernel import (BootVkernel, CleanupStaleSessions, CollectArtifacts,
                                            MakeRootImage, RunInVkernel, ShutdownVkernel,
-                                           VkernelPreflight, check_size)
+                                           VkernelPreflight)
 
 # One vkernel session per host at a time: builds of every builder on a worker share it.
 HOST_LOCK = util.WorkerLock("vkckpt-host")
@@ -25,31 +24,9 @@ TEST_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
 TRANSPORTS = ("worker",)
 
 
-def _error(name, text):
-    config.error(f"{OWNER}: {name} {text}")
-
-
-def _positive_int(name, value, allow_none=True, minimum=1, maximum=None):
-    if value is None and allow_none:
-        return True
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum \
-            or (maximum is not None and value > maximum):
-        if maximum is not None:
-            wanted = f"an integer from {minimum} to {maximum}"
-        else:
-            wanted = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        _error(name, f"must be {wanted}, not {value!r}")
-        return False
-    return True
-
-
-def _non_empty_str(name, value):
-    if IRenderable.providedBy(value):
-        return True
-    if not isinstance(value, str) or not value.strip():
-        _error(name, f"must be a non-empty string, not {value!r}")
-        return False
-    return True
+_error = functools.partial(validate.error, OWNER)
+_positive_int = functools.partial(validate.positive_int, OWNER)
+_non_empty_str = functools.partial(validate.non_empty_str, OWNER)
 
 
 def _check_transport(transport):
@@ -125,8 +102,8 @@ class VkernelCheckpointFactory(util.BuildFactory):
                                    f"(known: {', '.join(self.TIMEOUT_PHASES)})")
             _positive_int(f"timeouts[{phase!r}]", seconds, allow_none=False)
 
-        check_size(OWNER, "memory", memory, 64)
-        check_size(OWNER, "image_size", image_size, 64)
+        validate.size(OWNER, "memory", memory, 64)
+        validate.size(OWNER, "image_size", image_size, 64)
         _positive_int("cpus", cpus, allow_none=False, maximum=16)
         if network is not None:
             _non_empty_str("network", network)

@@ -5,10 +5,10 @@ The command runs on the Buildbot worker in the source tree. Its output streams t
 summary (``stage 4b: building libraries (8/12) · 17 warnings``); at the end the step writes the
 ``errors`` and ``build-report.html`` logs, properties and test results from the monitor's report.
 """
-from buildbot import config
 from buildbot.process import buildstep, logobserver
 from buildbot.process.results import EXCEPTION, FAILURE, SUCCESS, WARNINGS
 
+from buildbot_vkckpt import validate
 from buildbot_vkckpt.monitor.buildlog import BuildLogMonitor
 from buildbot_vkckpt.steps.report import add_result_set, html_table
 
@@ -70,15 +70,11 @@ class _MakeTarget(buildstep.ShellMixin, buildstep.BuildStep):
         self.addLogObserver("stdio", self.observer)
 
     def _check_config(self):
-        if self.jobs is not None and not _renderable(self.jobs):
-            if not isinstance(self.jobs, int) or isinstance(self.jobs, bool) or self.jobs < 1:
-                config.error(f"{type(self).__name__}: jobs must be a positive integer, "
-                             f"not {self.jobs!r}")
-        if not _renderable(self.make_vars) and not isinstance(self.make_vars, dict):
-            config.error(f"{type(self).__name__}: make_vars must be a dict of make variables")
-        if self.max_warnings is not None and not _renderable(self.max_warnings):
-            if not isinstance(self.max_warnings, int) or self.max_warnings < 0:
-                config.error(f"{type(self).__name__}: max_warnings must be an integer >= 0")
+        owner = type(self).__name__
+        validate.positive_int(owner, "jobs", self.jobs)
+        if not validate.renderable(self.make_vars) and not isinstance(self.make_vars, dict):
+            validate.error(owner, "make_vars", "must be a dict of make variables")
+        validate.positive_int(owner, "max_warnings", self.max_warnings, minimum=0)
 
     # --- command -----------------------------------------------------------------------------
     def make_args(self):
@@ -216,13 +212,8 @@ class BuildKernel(_MakeTarget):
     def __init__(self, kernconf="VKERNEL64", **kwargs):
         self.kernconf = kernconf
         super().__init__(**kwargs)
-        if not _renderable(kernconf) and (not isinstance(kernconf, str) or not kernconf.strip()):
-            config.error("BuildKernel: kernconf must be a non-empty kernel config name")
+        validate.non_empty_str("BuildKernel", "kernconf", kernconf)
 
     def make_args(self):
         return [f"KERNCONF={self.kernconf}"]
 
-
-def _renderable(value):
-    from buildbot.interfaces import IRenderable
-    return IRenderable.providedBy(value)

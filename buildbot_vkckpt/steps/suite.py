@@ -13,11 +13,10 @@ simulated one, whose root is a directory of the host. See docs/steps.rst.
 """
 from dataclasses import dataclass, field
 
-from buildbot import config
-from buildbot.interfaces import IRenderable
 from buildbot.process.results import (CANCELLED, EXCEPTION, FAILURE, SUCCESS, WARNINGS,
                                       worst_status)
 
+from buildbot_vkckpt import validate
 from buildbot_vkckpt.agent.image import GUEST_SUITE_DIR
 from buildbot_vkckpt.steps.agent import AGENT_RESULTS, AgentStep, _AgentObserver
 from buildbot_vkckpt.steps.report import add_result_set, html_table
@@ -124,18 +123,15 @@ class GuestCheckpointSuite(AgentStep):
         self.build_timeout = build_timeout
         self.run_timeout = run_timeout
         super().__init__(**kwargs)
-        if not IRenderable.providedBy(iterations) and (
-                isinstance(iterations, bool) or not isinstance(iterations, int)
-                or iterations < 1):
-            config.error(f"GuestCheckpointSuite: iterations must be a positive integer, "
-                         f"not {iterations!r}")
+        validate.positive_int("GuestCheckpointSuite", "iterations", iterations,
+                              allow_none=False)
         if isinstance(self.only, list):
             known = {t.name for t in list_tests()}
             unknown = [n for n in self.only if n not in known]
             if unknown or not self.only:
-                config.error(f"GuestCheckpointSuite: only names unknown tests "
-                             f"{', '.join(unknown) or '(none given)'}; known: "
-                             f"{', '.join(sorted(known))}")
+                validate.error("GuestCheckpointSuite", "only",
+                               f"names unknown tests {', '.join(unknown) or '(none given)'}; "
+                               f"known: {', '.join(sorted(known))}")
         self._phase_name = None
 
     # --- guest command lines ----------------------------------------------------------------

@@ -6,29 +6,11 @@ agent's supervisor owns the vkernel). ShutdownVkernel and CollectArtifacts alway
 """
 import os
 
-from buildbot import config
 from buildbot.process import remotecommand, remotetransfer
 from buildbot.process.results import SUCCESS
 
+from buildbot_vkckpt import validate
 from buildbot_vkckpt.steps.agent import IMAGE_NAME, SESSIONS_DIR, AgentStep
-
-SIZE_SUFFIXES = ("k", "m", "g", "t")
-
-
-def check_size(owner, name, value, minimum_mb=0):
-    """Sizes are DragonFly-style strings: ``256m``, ``2g``."""
-    from buildbot.interfaces import IRenderable
-    if IRenderable.providedBy(value):
-        return
-    text = str(value).lower()
-    number = text[:-1] if text.endswith(SIZE_SUFFIXES) else text
-    if not number.isdigit():
-        config.error(f"{owner}: {name} must be a size such as 256m or 2g, not {value!r}")
-        return
-    mb = int(number) * {"k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 * 1024}.get(text[-1], 1)
-    if mb < minimum_mb:
-        config.error(f"{owner}: {name} must be at least {minimum_mb}m, not {value!r}")
-
 
 def _kernel_path(objdir, srcdir, kernconf):
     return os.path.join(objdir, srcdir.lstrip("/"), "sys", kernconf, "kernel.debug")
@@ -75,8 +57,8 @@ class VkernelPreflight(AgentStep):
         self.memory = memory
         self.image_size = image_size
         super().__init__(**kwargs)
-        check_size("VkernelPreflight", "memory", memory, 64)
-        check_size("VkernelPreflight", "image_size", image_size, 64)
+        validate.size("VkernelPreflight", "memory", memory, 64)
+        validate.size("VkernelPreflight", "image_size", image_size, 64)
 
     def agent_args(self):
         return ["--memory", self.memory, "--image-size", self.image_size,
@@ -96,7 +78,7 @@ class MakeRootImage(_SessionStep):
         self.suite_dir = suite_dir
         self.network = network
         super().__init__(**kwargs)
-        check_size("MakeRootImage", "image_size", image_size, 64)
+        validate.size("MakeRootImage", "image_size", image_size, 64)
 
     def agent_args(self):
         args = ["--src", self.srcdir(), "--objdir", self.objdir, "--kernconf", self.kernconf,
@@ -132,9 +114,8 @@ class BootVkernel(_SessionStep):
         # the agent enforces the boot timeout; Buildbot's own is a backstop above it
         kwargs.setdefault("timeout", int(boot_timeout) + 60 if isinstance(boot_timeout, (int, float)) else 1200)
         super().__init__(**kwargs)
-        check_size("BootVkernel", "memory", memory, 64)
-        if isinstance(cpus, int) and not 1 <= cpus <= 16:
-            config.error(f"BootVkernel: cpus must be between 1 and 16, not {cpus!r}")
+        validate.size("BootVkernel", "memory", memory, 64)
+        validate.positive_int("BootVkernel", "cpus", cpus, allow_none=False, maximum=16)
 
     def agent_args(self):
         args = ["--kernel", _kernel_path(self.objdir, self.srcdir(), self.kernconf),
@@ -167,7 +148,7 @@ class RunInVkernel(AgentStep):
 
     def __init__(self, command=None, guest_timeout=600, **kwargs):
         if not command:
-            config.error("RunInVkernel: command is required")
+            validate.error("RunInVkernel", "command", "is required")
         self.guest_command = command
         self.guest_timeout = guest_timeout
         super().__init__(**kwargs)

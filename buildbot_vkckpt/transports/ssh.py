@@ -14,6 +14,7 @@ import threading
 from buildbot import config
 from twisted.internet import defer
 
+from buildbot_vkckpt import validate
 from buildbot_vkckpt.transports import remote_exec
 from buildbot_vkckpt.transports.command import CommandRun, Sink
 from buildbot_vkckpt.transports.connection import Address, ConnectSpec, HostConnection
@@ -126,10 +127,6 @@ def _deferred_from_future(reactor, future):
     return d
 
 
-def _is_renderable(value):
-    return hasattr(value, "getRenderingFor")
-
-
 class SSHTransport:
     """Runs agent commands on ``user@host:port`` over SSH (see docs/ssh-transport.rst)."""
 
@@ -166,13 +163,13 @@ class SSHTransport:
         if self.key is None:
             error("key", "is required: the private key text, "
                   "e.g. key=util.Secret('vkckpt_ssh_key')")
-        elif not isinstance(self.key, str) and not _is_renderable(self.key):
+        elif not isinstance(self.key, str) and not validate.renderable(self.key):
             error("key", "must be the private key text or a renderable such as util.Secret(...)")
         elif isinstance(self.key, str) and "PRIVATE KEY" not in self.key:
             error("key", "must hold the private key itself (use util.Secret(name) to read it from "
                   "a secrets provider), not a file name")
         if self.passphrase is not None and not isinstance(self.passphrase, str) \
-                and not _is_renderable(self.passphrase):
+                and not validate.renderable(self.passphrase):
             error("passphrase", "must be a string or a renderable such as util.Secret(...)")
         if self.known_hosts is not None and not isinstance(self.known_hosts, str):
             error("known_hosts", "must be the path of a known_hosts file")

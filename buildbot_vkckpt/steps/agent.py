@@ -15,6 +15,7 @@ from buildbot.process.results import (CANCELLED, EXCEPTION, FAILURE, SKIPPED, SU
                                       WARNINGS)
 
 from buildbot_vkckpt.monitor.agentlog import HUMAN_PREFIX, PREFIX, AgentLogMonitor
+from buildbot_vkckpt.steps.report import FinalSummaryMixin
 
 AGENT_RESULTS = {0: SUCCESS, 1: FAILURE, 2: WARNINGS, 3: SKIPPED, 4: EXCEPTION}
 SESSIONS_DIR = "vkckpt-sessions"
@@ -57,7 +58,8 @@ class _AgentObserver(logobserver.LogObserver):
         self.monitor.close()
 
 
-class AgentStep(buildstep.ShellMixin, buildstep.CommandMixin, buildstep.BuildStep):
+class AgentStep(FinalSummaryMixin, buildstep.ShellMixin, buildstep.CommandMixin,
+                buildstep.BuildStep):
     """Runs one agent subcommand; subclasses set ``subcommand`` and implement ``agent_args``."""
 
     subcommand = None
@@ -103,15 +105,6 @@ class AgentStep(buildstep.ShellMixin, buildstep.CommandMixin, buildstep.BuildSte
                 return {"step": f"{self.name}: {ev.get('name')}"}
         return super().getCurrentSummary()
 
-    def getResultSummary(self):
-        text = getattr(self, "_final_summary", None)
-        if not text:
-            return super().getResultSummary()
-        summary = {"step": text}
-        if self.results not in (SUCCESS, SKIPPED, None):
-            summary["build"] = f"{self.name}: {text}"
-        return summary
-
     def describe_result(self, result_event, rc):
         if not result_event:
             if rc in AGENT_RESULTS:
@@ -154,7 +147,7 @@ class AgentStep(buildstep.ShellMixin, buildstep.CommandMixin, buildstep.BuildSte
         await self.runCommand(cmd)
         self.observer.monitor.close()
         if cmd.results() == CANCELLED:
-            self._final_summary = "cancelled"
+            self.final_summary = "cancelled"
             return CANCELLED
         result_event = self.observer.monitor.result
         rc = cmd.rc
@@ -162,10 +155,10 @@ class AgentStep(buildstep.ShellMixin, buildstep.CommandMixin, buildstep.BuildSte
         if self.timed_out:
             result = FAILURE
             tail = " | ".join(self.observer.monitor.console_tail(3))
-            self._final_summary = (f"timeout in {self.subcommand}: no output for "
+            self.final_summary = (f"timeout in {self.subcommand}: no output for "
                                    f"{self.timeout} s; last console lines: {tail}")
         else:
-            self._final_summary = self.describe_result(result_event, rc)
+            self.final_summary = self.describe_result(result_event, rc)
         await self.publish(result_event or {}, result)
         return result
 

@@ -10,7 +10,7 @@ from buildbot.process.results import EXCEPTION, FAILURE, SUCCESS, WARNINGS
 
 from buildbot_vkckpt import validate
 from buildbot_vkckpt.monitor.buildlog import BuildLogMonitor
-from buildbot_vkckpt.steps.report import add_result_set, html_table
+from buildbot_vkckpt.steps.report import FinalSummaryMixin, add_result_set, html_table
 
 # rc 127 from the worker's shell: the command itself is missing — the host is not set up.
 RC_NOT_FOUND = 127
@@ -44,7 +44,7 @@ class _MonitorObserver(logobserver.LogObserver):
         self.monitor.close()
 
 
-class _MakeTarget(buildstep.ShellMixin, buildstep.BuildStep):
+class _MakeTarget(FinalSummaryMixin, buildstep.ShellMixin, buildstep.BuildStep):
     """Common body of the two make steps; subclasses set ``target``, ``quick_target``,
     ``kind`` (the property prefix) and ``name``."""
 
@@ -107,14 +107,6 @@ class _MakeTarget(buildstep.ShellMixin, buildstep.BuildStep):
         text = report.live_summary()
         return {"step": text or f"{self.target}: starting"}
 
-    def getResultSummary(self):
-        if getattr(self, "_final_summary", None):
-            summary = {"step": self._final_summary}
-            if self.results not in (SUCCESS, WARNINGS):
-                summary["build"] = f"{self.name}: {self._final_summary}"
-            return summary
-        return super().getResultSummary()
-
     # --- run ---------------------------------------------------------------------------------
     async def run(self):
         cmd = await self.makeRemoteShellCommand(command=self.build_command(),
@@ -124,12 +116,12 @@ class _MakeTarget(buildstep.ShellMixin, buildstep.BuildStep):
         report = self.observer.monitor.report()
 
         if cmd.rc == RC_NOT_FOUND and report.state != "failed":
-            self._final_summary = (f"infrastructure: {self.make!r} not found on the worker "
+            self.final_summary = (f"infrastructure: {self.make!r} not found on the worker "
                                    f"(fix: install it or set make=)")
             return EXCEPTION
         if self.timed_out:
             last = report.stage_title or report.stage or "start"
-            self._final_summary = (f"timeout in {self.target} ({last}): "
+            self.final_summary = (f"timeout in {self.target} ({last}): "
                                    f"no output for {self.timeout} s")
 
         await self._publish(report)
@@ -139,10 +131,10 @@ class _MakeTarget(buildstep.ShellMixin, buildstep.BuildStep):
         if result == SUCCESS and self.max_warnings is not None \
                 and report.warning_count > self.max_warnings:
             result = WARNINGS
-        if not getattr(self, "_final_summary", None):
-            self._final_summary = report.summary()
+        if not self.final_summary:
+            self.final_summary = report.summary()
             if result != SUCCESS and report.state != "failed" and cmd.rc:
-                self._final_summary = f"make exited {cmd.rc} · " + self._final_summary
+                self.final_summary = f"make exited {cmd.rc} · " + self.final_summary
         return result
 
     async def _publish(self, report):

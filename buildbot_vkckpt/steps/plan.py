@@ -26,6 +26,7 @@ from buildbot.process.results import SKIPPED, SUCCESS, WARNINGS
 
 from buildbot_vkckpt import changes
 from buildbot_vkckpt.steps.agent import IMAGE_NAME
+from buildbot_vkckpt.steps.report import FinalSummaryMixin
 
 WORLD_DIR = "world_x86_64"  # DragonFly's WORLDDEST under MAKEOBJDIRPREFIX (x86_64 only)
 STAGES = ("world", "kernel", "image")
@@ -90,7 +91,7 @@ class _StageFiles:
         return posixpath.join(self.builddir(), IMAGE_NAME + ".vkckpt.json")
 
 
-class _MarkerStep(buildstep.CommandMixin, buildstep.BuildStep):
+class _MarkerStep(FinalSummaryMixin, buildstep.CommandMixin, buildstep.BuildStep):
     renderables = ["objdir", "kernconf"]
 
     def __init__(self, objdir="/usr/obj", kernconf="VKERNEL64", **kwargs):
@@ -132,12 +133,6 @@ class BuildPlan(_MarkerStep):
         self.suite_prefix = suite_prefix
         kwargs.setdefault("haltOnFailure", True)
         super().__init__(**kwargs)
-        self._summary = None
-
-    def getResultSummary(self):
-        if self._summary:
-            return {"step": self._summary}
-        return super().getResultSummary()
 
     async def run(self):
         plan = changes.plan_for_changes(self.build.allChanges(), self.suite_prefix)
@@ -157,9 +152,9 @@ class BuildPlan(_MarkerStep):
         if "world" in reused_from and reused_from["world"].get("revision"):
             self.setProperty("vkckpt_world_revision", reused_from["world"]["revision"],
                              self.name)
-        self._summary = summary(plan, reused_from)
+        self.final_summary = summary(plan, reused_from)
         await self.addCompleteLog(
-            "plan", self._summary + "\n" + "".join(f"  {r}\n" for r in plan.reasons))
+            "plan", self.final_summary + "\n" + "".join(f"  {r}\n" for r in plan.reasons))
         return SUCCESS
 
     async def check_reuse(self, plan, files):
@@ -238,12 +233,8 @@ class RecordStage(_MarkerStep):
             "maxsize": None, "blocksize": 16 * 1024})
         await self.runCommand(cmd)
         if cmd.didFail():
-            self._summary = f"could not record {self.stage} at {path}: it will be rebuilt"
+            self.final_summary = f"could not record {self.stage} at {path}: it will be rebuilt"
             return WARNINGS
-        self._summary = f"{self.stage} of build {marker['build']} recorded for reuse"
+        self.final_summary = f"{self.stage} of build {marker['build']} recorded for reuse"
         return SUCCESS
 
-    def getResultSummary(self):
-        if getattr(self, "_summary", None):
-            return {"step": self._summary}
-        return super().getResultSummary()

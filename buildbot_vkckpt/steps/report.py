@@ -5,6 +5,24 @@ an HTML log with the same table (see reference/buildbot.md §13).
 """
 import html
 
+from buildbot.process.results import SKIPPED, SUCCESS, WARNINGS
+
+
+class FinalSummaryMixin:
+    """A step that sets ``final_summary`` gets it as its result summary; when the step did
+    not succeed, it also becomes the build's summary (``buildworld: failed in stage 4b: ...``),
+    so a red build says what broke without opening the step."""
+
+    final_summary = None
+
+    def getResultSummary(self):
+        if not self.final_summary:
+            return super().getResultSummary()
+        summary = {"step": self.final_summary}
+        if self.results not in (SUCCESS, WARNINGS, SKIPPED, None):
+            summary["build"] = f"{self.name}: {self.final_summary}"
+        return summary
+
 
 def html_table(title, headers, rows, note=None):
     """A small self-contained HTML page with one table; every cell is escaped."""

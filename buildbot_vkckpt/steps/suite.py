@@ -279,7 +279,7 @@ class GuestCheckpointSuite(AgentStep):
         return self.finish(verdict.result, verdict.summary)
 
     def finish(self, result, summary):
-        self._final_summary = summary
+        self.final_summary = summary
         return result
 
     # --- reporting -------------------------------------------------------------------------

@@ -223,4 +223,4 @@ class CollectArtifacts(_AlwaysRunStep):
             with open(console, "rb") as fp:
                 data = fp.read()[-512 * 1024:]
             await self.addCompleteLog("console.log", data.decode("utf-8", "replace"))
-        self._final_summary = f"{self._final_summary} · uploaded {', '.join(uploaded) or 'nothing'}"
+        self.final_summary = f"{self.final_summary} · uploaded {', '.join(uploaded) or 'nothing'}"

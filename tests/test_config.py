@@ -1,5 +1,4 @@
 """add_to_config: appends to an existing config without disturbing it; master.cfg.example."""
-import shutil
 import subprocess
 import sys
 from pathlib import Path

@@ -1,6 +1,5 @@
 """vkckpt inspect: real ELF cores from the simulator's writer, and damaged or foreign files."""
 import json
-import os
 import struct
 
 import pytest

@@ -88,7 +88,7 @@ PT_TYPES = {0: "PT_NULL", 1: "PT_LOAD", 2: "PT_DYNAMIC", 3: "PT_INTERP", 4: "PT_
 def read_headers(fh, report):
     """ELF header checks and program headers with ``struct`` (the agent has no pyelftools).
     Returns (struct byte-order prefix, [program header dicts]) or None after a fatal problem."""
-    problems, size = report["problems"], report["size"]
+    problems = report["problems"]
     head = fh.read(64)
     cls, data = head[4], head[5]
     if cls not in (1, 2) or data not in (1, 2):

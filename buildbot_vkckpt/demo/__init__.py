@@ -10,7 +10,6 @@ expects.
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from buildbot_vkckpt.demo.scenarios import SCENARIOS

@@ -11,7 +11,9 @@ from typing import Any, Dict, List, Optional
 
 PREFIX = b"@@vkckpt "
 HUMAN_PREFIX = "vkckpt: "
+HOST_COMMAND_PREFIX = "$ "   # the agent echoes each host command it runs
 MAX_LINE = 1 << 16
+MAX_FRESH = 10000  # console lines kept for take_console() when nobody takes them
 
 
 class AgentLogMonitor:
@@ -19,6 +21,7 @@ class AgentLogMonitor:
         self._partial = bytearray()
         self._overflow = False
         self._console: deque = deque(maxlen=keep_lines)
+        self._fresh: List[str] = []
         self.events: List[Dict[str, Any]] = []
         self.result: Optional[Dict[str, Any]] = None
 
@@ -70,9 +73,22 @@ class AgentLogMonitor:
                 self.result = ev
             return ev
         text = raw.decode("utf-8", "replace")
-        if not text.startswith(HUMAN_PREFIX) and PREFIX.decode() not in text:
+        if is_console(text):
             self._console.append(text)
+            self._fresh.append(text)
+            del self._fresh[:-MAX_FRESH]
         return None
+
+    def take_console(self) -> List[str]:
+        """Console lines completed since the last call (for a live ``console`` log)."""
+        fresh, self._fresh = self._fresh, []
+        return fresh
 
     def console_tail(self, n: int = 20) -> List[str]:
         return list(self._console)[-n:] if n > 0 else []
+
+
+def is_console(text: str) -> bool:
+    """Guest console (or build tool) output, as opposed to the agent's own lines."""
+    return not (text.startswith(HUMAN_PREFIX) or text.startswith(HOST_COMMAND_PREFIX)
+                or PREFIX.decode() in text)

@@ -14,7 +14,7 @@ from buildbot.process import buildstep, logobserver, remotecommand, remotetransf
 from buildbot.process.results import (CANCELLED, EXCEPTION, FAILURE, SKIPPED, SUCCESS,
                                       WARNINGS)
 
-from buildbot_vkckpt.monitor.agentlog import HUMAN_PREFIX, PREFIX, AgentLogMonitor
+from buildbot_vkckpt.monitor.agentlog import AgentLogMonitor
 from buildbot_vkckpt.steps.report import FinalSummaryMixin
 
 AGENT_RESULTS = {0: SUCCESS, 1: FAILURE, 2: WARNINGS, 3: SKIPPED, 4: EXCEPTION}
@@ -41,21 +41,18 @@ class _AgentObserver(logobserver.LogObserver):
         super().__init__()
         self.monitor = AgentLogMonitor()
         self._step = step
-        self._partial = ""
 
     def outReceived(self, data):
         self.monitor.feed(data.encode("utf-8", "surrogateescape"))
-        text = self._partial + data
-        lines = text.split("\n")
-        self._partial = lines.pop()
-        console = [ln for ln in lines
-                   if not ln.startswith(PREFIX.decode()) and not ln.startswith(HUMAN_PREFIX)
-                   and not ln.startswith("$ ")]
+        console = self.monitor.take_console()
         if console:
             self._step.console_lines("\n".join(console) + "\n")
 
     def finishReceived(self):
         self.monitor.close()
+        console = self.monitor.take_console()
+        if console:
+            self._step.console_lines("\n".join(console) + "\n")
 
 
 class AgentStep(FinalSummaryMixin, buildstep.ShellMixin, buildstep.CommandMixin,

@@ -42,3 +42,13 @@ def test_chunk_independence(cuts):
 def test_garbage_never_raises(data):
     mon, _ = parse([data, b"\n"])
     assert mon.result is None or isinstance(mon.result, dict)
+
+
+def test_take_console_gives_each_console_line_once_and_skips_agent_lines():
+    mon = AgentLogMonitor()
+    mon.feed(b"vkckpt: booting\n$ vnconfig -l\nDragonFly v6.5.0\nlog")
+    assert mon.take_console() == ["DragonFly v6.5.0"]
+    mon.feed(b"in: \n")
+    assert mon.take_console() == ["login: "]
+    assert mon.take_console() == []
+    assert mon.console_tail(10) == ["DragonFly v6.5.0", "login: "]

@@ -25,6 +25,7 @@ from buildbot.process import buildstep, remotecommand, remotetransfer
 from buildbot.process.results import SKIPPED, SUCCESS, WARNINGS
 
 from buildbot_vkckpt import changes
+from buildbot_vkckpt.agent.image import kernel_path
 from buildbot_vkckpt.steps.agent import IMAGE_NAME
 from buildbot_vkckpt.steps.report import FinalSummaryMixin
 
@@ -75,13 +76,13 @@ class _StageFiles:
     def output(self, stage):
         """The file whose presence the stage's reuse needs (None: the marker is enough)."""
         if stage == "kernel":
-            return posixpath.join(self.kernel_dir(), "kernel.debug")
+            return kernel_path(self.objdir, self.srcdir(), self.kernconf)
         if stage == "image":
             return posixpath.join(self.builddir(), IMAGE_NAME)
         return None
 
     def kernel_dir(self):
-        return posixpath.join(self.objdir, self.srcdir().lstrip("/"), "sys", self.kernconf)
+        return posixpath.dirname(kernel_path(self.objdir, self.srcdir(), self.kernconf))
 
     def marker(self, stage):
         if stage == "world":

@@ -10,11 +10,8 @@ from buildbot.process import remotecommand, remotetransfer
 from buildbot.process.results import SUCCESS
 
 from buildbot_vkckpt import validate
+from buildbot_vkckpt.agent.image import kernel_path
 from buildbot_vkckpt.steps.agent import IMAGE_NAME, SESSIONS_DIR, AgentStep
-
-def _kernel_path(objdir, srcdir, kernconf):
-    return os.path.join(objdir, srcdir.lstrip("/"), "sys", kernconf, "kernel.debug")
-
 
 class _SessionStep(AgentStep):
     """Steps that need the source tree location and object directory of the build."""
@@ -118,7 +115,7 @@ class BootVkernel(_SessionStep):
         validate.positive_int("BootVkernel", "cpus", cpus, allow_none=False, maximum=16)
 
     def agent_args(self):
-        args = ["--kernel", _kernel_path(self.objdir, self.srcdir(), self.kernconf),
+        args = ["--kernel", kernel_path(self.objdir, self.srcdir(), self.kernconf),
                 "--image", self.image_path(), "--memory", self.memory,
                 "--cpus", self.cpus, "--timeout", self.boot_timeout, "--silence", self.silence]
         if self.network:

@@ -1,18 +1,20 @@
 """The guest checkpoint suite: C programs, their metadata and the sh runner.
 
 Everything under this directory is installed into the guest image at
-``/usr/local/vkckpt/suite`` and built there with the world's ``cc``
-(``sh build.sh``); see docs/guest-suite.rst.  This module is the master-side
+``/usr/vkckpt`` (MakeRootImage) and built there with the world's ``cc``
+(``sh build.sh``, run by GuestCheckpointSuite); see docs/guest-suite.rst.  This module is the master-side
 view of it: which tests exist and what their TAP says.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+from buildbot_vkckpt.agent.image import GUEST_SUITE_DIR
+
 from .meta import MetaError, TestMeta, load_tests, parse_meta
 from .tap import TapReport, TapResult, parse_tap, parse_tap_report
 
-GUEST_DIR = "/usr/local/vkckpt/suite"
+GUEST_DIR = "/" + GUEST_SUITE_DIR  # where the agent's image step puts the suite
 
 __all__ = ["GUEST_DIR", "MetaError", "TapReport", "TapResult", "TestMeta", "list_tests",
            "parse_meta", "parse_tap", "parse_tap_report", "suite_dir"]

@@ -46,6 +46,19 @@ class Run:
         return parse_tap_report(self.tap)
 
 
+def kill_processes_under(path: Path) -> None:
+    """Kill what a run left behind: under the fork emulation an unthawed "image" is a parked
+    process (it gives up by itself only after minutes); on DragonFly it would be a file."""
+    marker = str(path).encode()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fp:
+                if marker in fp.read():
+                    os.kill(int(pid), 9)
+        except OSError:
+            pass
+
+
 @pytest.fixture
 def run_suite(bindir, tmp_path):
     """run_suite(*args, env={...}) -> Run, with dash when present (the strictest sh here)."""
@@ -63,7 +76,8 @@ def run_suite(bindir, tmp_path):
                               timeout=timeout)
         return Run(proc, results)
 
-    return run
+    yield run
+    kill_processes_under(tmp_path / "results")
 
 
 @pytest.fixture

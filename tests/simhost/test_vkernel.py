@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from buildbot_vkckpt.simhost import hosttools
+from buildbot_vkckpt.simhost.guestshell import session_pids
 from buildbot_vkckpt.simhost.host import SimHost
 
 REPO = Path(__file__).resolve().parents[2]
@@ -148,7 +149,7 @@ class Vkernel:
 
     def close(self):
         """Kill whatever is left: every process in the vkernel's session, then the parent."""
-        for pid in _session(self.proc.pid):
+        for pid in session_pids(self.proc.pid):
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
@@ -158,18 +159,6 @@ class Vkernel:
         self.proc.wait()
         os.close(self.master)
         self.errfile.close()
-
-
-def _session(sid):
-    pids = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                if os.getsid(int(name)) == sid:
-                    pids.append(int(name))
-            except OSError:
-                pass
-    return pids
 
 
 class Sim:

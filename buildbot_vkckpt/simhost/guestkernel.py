@@ -101,7 +101,9 @@ class Kernel:
 
     # --- timers ------------------------------------------------------------------------------
     def after(self, delay, fn):
-        heapq.heappush(self.timers, (time.monotonic() + delay * self.speed, next(self.seq),
+        # same sense as the build's speed (bmake.speed_from): 2 = twice as fast, 0 = no pauses
+        scaled = delay / self.speed if self.speed else 0.0
+        heapq.heappush(self.timers, (time.monotonic() + scaled, next(self.seq),
                                      self.epoch, fn))
 
     def play(self, steps, then=None):

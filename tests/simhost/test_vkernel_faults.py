@@ -60,7 +60,7 @@ def test_boot_stall_repeats_one_message(sim):
 def test_mountroot_prompt_then_eof_panics(sim):
     sim.faults(mountroot=None)
     env = dict(os.environ, VKCKPT_SIMHOST=str(sim.host.root), PYTHONPATH=str(REPO),
-               VKCKPT_SIM_SPEED="0.2")
+               VKCKPT_SIM_SPEED="5")
     out = sim.dir / "console.out"
     with open(out, "w") as f:
         proc = subprocess.Popen([str(sim.kernel), "-m", "64m", "-r", str(sim.image())],

@@ -137,6 +137,9 @@ class VkernelCheckpointFactory(util.BuildFactory):
         make_args = dict(jobs=jobs, objdir=objdir, make=make, make_vars=make_vars,
                          incremental=incremental)
         session = dict(objdir=objdir, kernconf=kernconf)
+        # the vkernel steps reach the test host through the transport; build steps stay on
+        # the worker
+        vk = dict(transport=transport if transport not in TRANSPORTS else None)
 
         def stage_step(stage, **kwargs):
             # skipped (not hidden) when the plan reuses this stage
@@ -151,9 +154,9 @@ class VkernelCheckpointFactory(util.BuildFactory):
         self.addStep(bb_steps.Git(repourl=repourl, branch=branch, mode="incremental",
                                   name="checkout", haltOnFailure=True))
         # the host is checked before an hour of buildworld is spent on it
-        self.addStep(CleanupStaleSessions(haltOnFailure=True))
+        self.addStep(CleanupStaleSessions(haltOnFailure=True, **vk))
         self.addStep(VkernelPreflight(memory=memory, image_size=image_size,
-                                      haltOnFailure=True))
+                                      haltOnFailure=True, **vk))
         self.addStep(BuildWorld(haltOnFailure=True, timeout=timeouts.get("world", 1200),
                                 **stage_step("world", **make_args)))
         if plan:
@@ -165,16 +168,16 @@ class VkernelCheckpointFactory(util.BuildFactory):
             self.addStep(RecordStage("kernel", **session))
         self.addStep(MakeRootImage(image_size=image_size, network=bool(network),
                                    haltOnFailure=True, timeout=timeouts.get("image", 1200),
-                                   **stage_step("image", **session)))
+                                   **stage_step("image", **session), **vk))
         if plan:
             self.addStep(RecordStage("image", **session))
         self.addStep(BootVkernel(memory=memory, cpus=cpus, network=network,
                                  boot_timeout=timeouts.get("boot", 300), haltOnFailure=True,
-                                 **stage_step("tests", **session)))
+                                 **stage_step("tests", **session), **vk))
         for i, line in enumerate(guest_commands):
             self.addStep(RunInVkernel(command=line, name=f"guest-command-{i + 1}"
                                       if len(guest_commands) > 1 else "guest-command",
                                       guest_timeout=timeouts.get("command", 600),
-                                      haltOnFailure=True, **stage_step("tests")))
-        self.addStep(ShutdownVkernel())
-        self.addStep(CollectArtifacts())
+                                      haltOnFailure=True, **stage_step("tests"), **vk))
+        self.addStep(ShutdownVkernel(**vk))
+        self.addStep(CollectArtifacts(**vk))

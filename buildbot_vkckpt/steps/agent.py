@@ -6,16 +6,28 @@ The agent (``buildbot_vkckpt/agent``, a zipapp) is uploaded to the worker when i
 :class:`~buildbot_vkckpt.monitor.agentlog.AgentLogMonitor`; the final ``result`` event becomes the
 step's summary, and the exit code its result (0 SUCCESS, 1 FAILURE, 2 WARNINGS, 3 SKIPPED,
 4 EXCEPTION). Guest console lines go to a ``console`` log as they arrive.
+
+With ``transport=SSHTransport(...)`` the agent runs on a dedicated test host over SSH instead
+(docs/ssh-transport.rst): the zipapp is copied by ``ensure_file``, output streams into the same
+``stdio`` log and observer, and the session, image and agent live under the transport's
+``workdir`` on that host. A lost host ends the step FAILURE ``host lost``; a rejected host key or
+key is an EXCEPTION of kind ``infrastructure``.
 """
 import os
+import posixpath
+import re
 import tempfile
 
 from buildbot.process import buildstep, logobserver, remotecommand, remotetransfer
 from buildbot.process.results import (CANCELLED, EXCEPTION, FAILURE, SKIPPED, SUCCESS,
                                       WARNINGS)
+from twisted.internet import defer
 
 from buildbot_vkckpt.monitor.agentlog import AgentLogMonitor
 from buildbot_vkckpt.steps.report import FinalSummaryMixin
+from buildbot_vkckpt.transports.errors import (AuthenticationFailed, CommandInterrupted,
+                                               HostKeyRejected, HostLost, HostUnreachable,
+                                               TransportError, TransportTimeout)
 
 AGENT_RESULTS = {0: SUCCESS, 1: FAILURE, 2: WARNINGS, 3: SKIPPED, 4: EXCEPTION}
 SESSIONS_DIR = "vkckpt-sessions"
@@ -63,8 +75,10 @@ class AgentStep(FinalSummaryMixin, buildstep.ShellMixin, buildstep.CommandMixin,
     console_log = True
     renderables = ["python"]
 
-    def __init__(self, python="python3", **kwargs):
+    def __init__(self, python="python3", transport=None, **kwargs):
         self.python = python
+        # None and "worker" both mean the Buildbot worker
+        self.transport = None if transport in (None, "worker") else transport
         kwargs.setdefault("logEnviron", False)
         kwargs.setdefault("decodeRC", dict(AGENT_RESULTS))
         kwargs = self.setupShellMixin(kwargs, prohibitArgs=["command"])

@@ -165,7 +165,7 @@ class Sim:
     def __init__(self, tmp_path):
         self.dir = tmp_path
         self.host = SimHost(tmp_path / "host").create()
-        self.speed = "0.3"
+        self.speed = "3"
         self.kernel = tmp_path / "boot" / "kernel" / "kernel"
         self.kernel.parent.mkdir(parents=True)
         self.kernel.write_text(

@@ -13,6 +13,10 @@ class Scenario:
     # a word that must appear in the summary of the first step that did not succeed
     summary_mentions: str = ""
     build_result: str = "success"
+    # "ssh": needs the vkernel steps on an SSH test host (vkckpt demo --transport ssh)
+    transport: str = "worker"
+    # name of a step during which the demo crashes the SSH test host (sshd and all it runs)
+    crash_during: str = ""
 
 
 # after a failure the session steps that always run must still succeed
@@ -70,4 +74,9 @@ SCENARIOS = {s.name: s for s in [
              faults={"disk-image-locked": ""},
              expect={"boot": "exception", "guest-command": "skipped-or-absent", **CLEANUP_OK},
              summary_mentions="in use", build_result="exception"),
+    Scenario("host-lost", "the SSH test host crashes while the vkernel boots",
+             faults={"boot-hang": ""}, transport="ssh", crash_during="boot",
+             expect={"boot": "failure", "guest-command": "skipped-or-absent",
+                     "shutdown": "failure", "collect": "failure"},
+             summary_mentions="host lost", build_result="failure"),
 ]}

@@ -9,8 +9,10 @@ world revision and kernel.
 import hashlib
 import json
 import os
+import fnmatch
 import shutil
 import subprocess
+import zipfile
 
 from . import cleanup, hostcmd
 from .events import Outcome, result_event
@@ -19,6 +21,13 @@ from .session import Session
 from .sizes import parse_size
 
 GUEST_SUITE_DIR = "usr/vkckpt"
+# the guest suite's files relative to buildbot_vkckpt/suite: what the guest builds and runs
+# (the master-side Python next to them, bytecode and built binaries stay out)
+SUITE_MEMBERS = ("Makefile", "*.sh", "lib/*.c", "lib/*.h", "lib/*.sh", "tests/*.c",
+                 "tests/*.meta")
+# where the suite sits inside the agent zipapp, and in the package tree when run unzipped
+SUITE_ARCHIVE_DIR = "buildbot_vkckpt/suite"
+BUILTIN_SUITE = "builtin"
 TTYS_CONSOLE = 'console\t"/usr/libexec/getty al.Pc"\tcons25\ton\tsecure\n'
 RC_CONF = """\
 # written by vkckpt-agent image: boot fast, nothing the tests do not need
@@ -40,8 +49,11 @@ def add_arguments(p):
     p.add_argument("--kernconf", default="VKERNEL64")
     p.add_argument("--image", required=True, help="root image file to create")
     p.add_argument("--size", default="2g")
-    p.add_argument("--suite", default=None, help="directory copied into the image at /"
-                   + GUEST_SUITE_DIR)
+    p.add_argument("--suite", default=None,
+                   help=f"directory copied into the image at /{GUEST_SUITE_DIR}, or "
+                   f"'{BUILTIN_SUITE}': the suite shipped inside this agent")
+    p.add_argument("--with-suite", action="store_true",
+                   help=f"without --suite: install the built-in suite (--suite {BUILTIN_SUITE})")
     p.add_argument("--net", action="store_true", help="configure vke0 with DHCP")
     p.add_argument("--world-rev", default=None, help="world revision (default: git HEAD of --src)")
     p.add_argument("--force", action="store_true", help="rebuild even when the stamp matches")
@@ -59,17 +71,71 @@ def file_sha256(path):
     return h.hexdigest()
 
 
-def tree_sha256(path):
-    if not path:
-        return None
+def files_sha256(files):
+    """One digest over (relative path, content) pairs: a directory and the same files
+    shipped in the zipapp give the same digest."""
     h = hashlib.sha256()
-    for dirpath, dirnames, filenames in sorted(os.walk(path)):
-        dirnames.sort()
-        for name in sorted(filenames):
-            full = os.path.join(dirpath, name)
-            h.update(os.path.relpath(full, path).encode() + b"\0")
-            h.update(file_sha256(full).encode())
+    for rel, data, _mode in files:
+        h.update(rel.encode() + b"\0")
+        h.update(hashlib.sha256(data).hexdigest().encode())
     return h.hexdigest()
+
+
+def directory_files(path):
+    """Every file under ``path`` as sorted (relative path, bytes, mode)."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in filenames:
+            full = os.path.join(dirpath, name)
+            with open(full, "rb") as fh:
+                data = fh.read()
+            out.append((os.path.relpath(full, path).replace(os.sep, "/"), data,
+                        os.stat(full).st_mode & 0o777))
+    return sorted(out)
+
+
+def is_suite_member(rel):
+    return any(fnmatch.fnmatchcase(rel, pattern) and pattern.count("/") == rel.count("/")
+               for pattern in SUITE_MEMBERS)
+
+
+def builtin_suite_files():
+    """The guest suite shipped with this agent: read from the running zipapp, or from the
+    package directory when the agent runs unzipped. Sorted (relative path, bytes, mode)."""
+    loader = globals().get("__loader__")
+    archive = getattr(loader, "archive", None)       # zipimport.zipimporter
+    if archive:
+        prefix = SUITE_ARCHIVE_DIR + "/"
+        out = []
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                rel = info.filename[len(prefix):]
+                if info.filename.startswith(prefix) and is_suite_member(rel):
+                    out.append((rel, zf.read(info), (info.external_attr >> 16) & 0o777 or 0o644))
+        return sorted(out)
+    base = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "suite")
+    if not os.path.isdir(base):
+        return []
+    return [f for f in directory_files(base) if is_suite_member(f[0])]
+
+
+def suite_files(args):
+    """(label, files) of the suite to install, or (None, None) for an image without one."""
+    source = args.suite or (BUILTIN_SUITE if args.with_suite else None)
+    if not source:
+        return None, None
+    if source == BUILTIN_SUITE:
+        files = builtin_suite_files()
+        if not files:
+            raise Outcome.infrastructure("this agent carries no guest suite",
+                                         "rebuild the agent zipapp from a full checkout, or "
+                                         "pass --suite DIR")
+        return BUILTIN_SUITE, files
+    if not os.path.isdir(source):
+        raise Outcome.infrastructure(f"no suite directory at {source} on this host",
+                                     f"pass --suite {BUILTIN_SUITE} (the suite shipped in the "
+                                     "agent) or a directory that exists on the host")
+    return source, directory_files(source)
 
 
 def world_revision(src):
@@ -137,12 +203,18 @@ def write_rc_conf(root, net):
         fh.write('vfs.root.mountfrom="ufs:vkd0s1a"\n')
 
 
-def copy_suite(suite, root):
-    if not suite:
+def copy_suite(files, root):
+    """Install the suite at GUEST_SUITE_DIR, replacing what an earlier build put there."""
+    if files is None:
         return
     dest = os.path.join(root, GUEST_SUITE_DIR)
     shutil.rmtree(dest, ignore_errors=True)
-    shutil.copytree(suite, dest)
+    for rel, data, mode in files:
+        path = os.path.join(dest, *rel.split("/"))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as fh:
+            fh.write(data)
+        os.chmod(path, mode or 0o644)
 
 
 def read_stamp(path):
@@ -166,8 +238,10 @@ def run(args, emitter):
         size = parse_size(args.size)
     except ValueError as exc:
         raise Outcome.infrastructure(str(exc), "pass --size such as 2g") from exc
+    suite_source, suite = suite_files(args)
     stamp = {"world_revision": args.world_rev or world_revision(args.src),
-             "kernel_sha256": file_sha256(kernel), "suite_sha256": tree_sha256(args.suite),
+             "kernel_sha256": file_sha256(kernel),
+             "suite_sha256": files_sha256(suite) if suite is not None else None,
              "size": size, "kernconf": args.kernconf, "net": bool(args.net)}
     stamp_path = image + ".stamp"
     if (not args.force and os.path.isfile(image) and stamp["world_revision"]
@@ -175,7 +249,7 @@ def run(args, emitter):
         emitter.info(image=image, reused=True, **stamp)
         return result_event("ok", f"reused root image {os.path.basename(image)} "
                                   f"(world {str(stamp['world_revision'])[:10]})",
-                            details=dict(stamp, image=image, reused=True))
+                            details=dict(stamp, image=image, reused=True, suite=suite_source))
     try:
         os.unlink(stamp_path)
     except FileNotFoundError:
@@ -183,7 +257,7 @@ def run(args, emitter):
     env = dict(os.environ, MAKEOBJDIRPREFIX=os.path.abspath(args.objdir))
     mnt = session.file("root")
     try:
-        build(args, emitter, ledger, image, size, mnt, env)
+        build(args, emitter, ledger, image, size, mnt, env, suite)
     finally:
         released, problems = cleanup.release_all(session.dir, emitter,
                                                  keep=("supervisor", "vkernel", "file", "tap"))
@@ -193,11 +267,13 @@ def run(args, emitter):
     with open(stamp_path, "w") as fh:
         json.dump(stamp, fh, sort_keys=True)
     emitter.metric("image_size", os.path.getsize(image), "bytes")
-    return result_event("ok", f"built root image {os.path.basename(image)} ({args.size})",
-                        details=dict(stamp, image=image, reused=False))
+    with_suite = f" with the guest suite at /{GUEST_SUITE_DIR}" if suite is not None else ""
+    return result_event("ok", f"built root image {os.path.basename(image)} ({args.size})"
+                              + with_suite,
+                        details=dict(stamp, image=image, reused=False, suite=suite_source))
 
 
-def build(args, emitter, ledger, image, size, mnt, env):
+def build(args, emitter, ledger, image, size, mnt, env, suite):
     def host(argv):
         try:
             return hostcmd.run(argv, emitter=emitter)
@@ -239,4 +315,6 @@ def build(args, emitter, ledger, image, size, mnt, env):
     write_fstab(mnt)
     write_ttys(mnt)
     write_rc_conf(mnt, args.net)
-    copy_suite(args.suite, mnt)
+    if suite is not None:
+        emitter.phase("image:suite")
+        copy_suite(suite, mnt)

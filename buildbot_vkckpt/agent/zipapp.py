@@ -2,11 +2,17 @@
 
 Bytes depend only on the sources: fixed member order, fixed timestamps and modes, so the hash
 changes exactly when the code does and the step re-uploads only then.
+
+The guest suite's sources ride along under ``buildbot_vkckpt/suite/`` (data, not a package:
+no Python of it is shipped), so ``image --suite builtin`` can install them on a host that
+has nothing but the zipapp.
 """
 import hashlib
 import io
 import os
 import zipfile
+
+from .image import SUITE_ARCHIVE_DIR, builtin_suite_files
 
 PACKAGES = ("agent", "monitor")
 SHEBANG = b"#!/usr/bin/env python3\n"
@@ -27,10 +33,10 @@ def _sources():
                     yield "buildbot_vkckpt/" + os.path.relpath(full, base).replace(os.sep, "/"), full
 
 
-def _add(zf, name, data):
+def _add(zf, name, data, mode=0o644):
     info = zipfile.ZipInfo(name, date_time=EPOCH)
     info.compress_type = zipfile.ZIP_DEFLATED
-    info.external_attr = 0o644 << 16
+    info.external_attr = mode << 16
     zf.writestr(info, data)
 
 
@@ -42,6 +48,9 @@ def zipapp_bytes():
         for name, full in sorted(_sources()):
             with open(full, "rb") as fh:
                 _add(zf, name, fh.read())
+        for rel, data, mode in builtin_suite_files():
+            # shell scripts keep their exec bit; nothing else depends on the checkout's modes
+            _add(zf, f"{SUITE_ARCHIVE_DIR}/{rel}", data, 0o755 if mode & 0o111 else 0o644)
     return SHEBANG + buf.getvalue()
 
 

@@ -1,10 +1,12 @@
 """The vkernel session steps: preflight, root image, boot, guest commands, shutdown, artifacts.
 
 Each is an :class:`~buildbot_vkckpt.steps.agent.AgentStep`; the session lives in
-``<builddir>/vkckpt-sessions/build-<N>`` on the worker and outlives the individual steps (the
-agent's supervisor owns the vkernel). ShutdownVkernel and CollectArtifacts always run.
+``<builddir>/vkckpt-sessions/build-<N>`` on the worker (or under the SSH transport's ``workdir``
+on the test host) and outlives the individual steps (the agent's supervisor owns the vkernel).
+ShutdownVkernel and CollectArtifacts always run.
 """
 import os
+import posixpath
 
 from buildbot.process import remotecommand, remotetransfer
 from buildbot.process.results import SUCCESS
@@ -28,7 +30,7 @@ class _SessionStep(AgentStep):
 
     def image_path(self):
         # in the builder directory, which exists and persists: images are reused across builds
-        return self.worker_path(IMAGE_NAME)
+        return self.host_path(IMAGE_NAME)
 
 
 class CleanupStaleSessions(AgentStep):
@@ -39,7 +41,7 @@ class CleanupStaleSessions(AgentStep):
     console_log = False
 
     def agent_args(self):
-        return ["--stale", "--root", self.worker_path(SESSIONS_DIR)]
+        return ["--stale", "--root", self.host_path(SESSIONS_DIR)]
 
 
 class VkernelPreflight(AgentStep):
@@ -63,16 +65,20 @@ class VkernelPreflight(AgentStep):
 
 
 class MakeRootImage(_SessionStep):
-    """installworld + distribution + installkernel into a vn-backed root image."""
+    """installworld + distribution + installkernel into a vn-backed root image, with the guest
+    suite at /usr/vkckpt: the one shipped inside the agent (``with_suite``, the default) or a
+    directory on the worker (``suite_dir``)."""
 
     name = "root-image"
     subcommand = "image"
     console_log = False
-    renderables = ["image_size", "suite_dir"]
+    renderables = ["image_size", "suite_dir", "with_suite"]
 
-    def __init__(self, image_size="2g", suite_dir=None, network=False, **kwargs):
+    def __init__(self, image_size="2g", suite_dir=None, with_suite=True, network=False,
+                 **kwargs):
         self.image_size = image_size
         self.suite_dir = suite_dir
+        self.with_suite = with_suite
         self.network = network
         super().__init__(**kwargs)
         validate.size("MakeRootImage", "image_size", image_size, 64)
@@ -80,8 +86,11 @@ class MakeRootImage(_SessionStep):
     def agent_args(self):
         args = ["--src", self.srcdir(), "--objdir", self.objdir, "--kernconf", self.kernconf,
                 "--image", self.image_path(), "--size", self.image_size]
+        # suite_dir is a path on the worker's host; the agent carries its own copy otherwise
         if self.suite_dir:
             args += ["--suite", self.suite_dir]
+        elif self.with_suite:
+            args.append("--with-suite")
         if self.network:
             args.append("--net")
         return args
@@ -189,6 +198,8 @@ class CollectArtifacts(_AlwaysRunStep):
         super().__init__(**kwargs)
 
     def collect_dir(self):
+        if self.transport is not None:
+            return posixpath.join(self.session_dir(), "collect")
         return self.build.path_module.join(self.session_dir(), "collect")
 
     def agent_args(self):
@@ -203,6 +214,10 @@ class CollectArtifacts(_AlwaysRunStep):
         os.makedirs(dest, exist_ok=True)
         uploaded = []
         for name in self.UPLOADS:
+            if self.transport is not None:
+                if await self._fetch(name, os.path.join(dest, name)):
+                    uploaded.append(name)
+                continue
             src = self.build.path_module.join(self.collect_dir(), name)
             if not await self.pathExists(src):
                 continue
@@ -221,3 +236,13 @@ class CollectArtifacts(_AlwaysRunStep):
                 data = fp.read()[-512 * 1024:]
             await self.addCompleteLog("console.log", data.decode("utf-8", "replace"))
         self.final_summary = f"{self.final_summary} · uploaded {', '.join(uploaded) or 'nothing'}"
+
+    async def _fetch(self, name, target):
+        """One collected file from the SSH test host to the master, over SFTP."""
+        from buildbot_vkckpt.transports.errors import TransportError
+        try:
+            await self.transport.fetch_file(self, posixpath.join(self.collect_dir(), name),
+                                            target, maxsize=512 * 1024 * 1024)
+        except (OSError, ValueError, TransportError):
+            return False
+        return True

@@ -4,11 +4,17 @@ import json
 import os
 import shutil
 import stat
+import subprocess
+import sys
+import zipfile
 
+from buildbot_vkckpt.agent.image import GUEST_SUITE_DIR, builtin_suite_files, files_sha256
+from buildbot_vkckpt.agent.zipapp import build_zipapp
 from buildbot_vkckpt.simhost import simfs
 from buildbot_vkckpt.simhost.tree import commit_change
+from buildbot_vkckpt.suite import suite_dir
 
-from .simsupport import copy_image
+from .simsupport import copy_image, parse_run
 
 
 def host_commands(run):
@@ -122,3 +128,80 @@ def test_missing_kernel_is_infrastructure(sim, tmp_path):
                     "--image", tmp_path / "n.img", "--size", "64m")
     assert run.returncode == 4 and run.summary.startswith("no built kernel at "), run
     shutil.rmtree(tmp_path / "noobj", ignore_errors=True)
+
+
+# --- the guest suite in the image ------------------------------------------------------------
+
+def suite_in_image(image, dest):
+    simfs.unpack(str(image), "s1a", str(dest))
+    root = dest / GUEST_SUITE_DIR
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_with_suite_installs_the_builtin_suite_without_python(sim, tmp_path):
+    image = sim.tmp / "suite.img"
+    run = sim.built.image_run(sim.session, image, "--with-suite")
+    assert run.returncode == 0, run
+    assert run.summary == "built root image suite.img (64m) with the guest suite at /usr/vkckpt"
+    assert run.details["suite"] == "builtin"
+    files = suite_in_image(image, tmp_path / "root")
+    shipped = builtin_suite_files()
+    assert files == [rel for rel, _data, _mode in shipped]
+    assert {"run.sh", "build.sh", "Makefile", "lib/ckpt_test.h", "tests/memory.c",
+            "tests/memory.meta"} <= set(files)
+    assert not [f for f in files if f.endswith((".py", ".pyc")) or "__pycache__" in f]
+    root = tmp_path / "root" / GUEST_SUITE_DIR
+    assert (root / "run.sh").read_bytes() == (suite_dir() / "run.sh").read_bytes()
+    stamp = json.loads((sim.tmp / "suite.img.stamp").read_text())
+    assert stamp["suite_sha256"] == files_sha256(shipped)
+
+
+def test_suite_hash_in_the_stamp_rebuilds_the_image_when_the_suite_changes(sim, tmp_path):
+    suite = tmp_path / "suite"
+    shutil.copytree(suite_dir(), suite, ignore=shutil.ignore_patterns("*.py", "__pycache__",
+                                                                      "bin"))
+    image = copy_image(sim.built.image, sim.tmp / "root.img")
+    run = sim.built.image_run(sim.session, image, "--suite", suite)
+    assert run.details["reused"] is False, run            # the old image had no suite
+    # the same files from the agent itself are the same suite: still reusable
+    run = sim.built.image_run(sim.session, image, "--suite", "builtin")
+    assert run.returncode == 0 and run.details["reused"] is True, run
+    (suite / "tests" / "memory.meta").write_text("description=changed\n")
+    run = sim.built.image_run(sim.session, image, "--suite", suite)
+    assert run.details["reused"] is False, run
+    got = suite_in_image(image, tmp_path / "root")
+    assert "tests/memory.meta" in got
+    assert (tmp_path / "root" / GUEST_SUITE_DIR / "tests" / "memory.meta").read_text() \
+        == "description=changed\n"
+    run = sim.built.image_run(sim.session, image)          # no suite at all: another image
+    assert run.details["reused"] is False and run.details["suite_sha256"] is None, run
+
+
+def test_suite_dir_missing_on_the_host_is_infrastructure(sim):
+    run = sim.built.image_run(sim.session, sim.tmp / "m.img", "--suite", "/master/only/suite")
+    assert run.returncode == 4 and run.result["kind"] == "infrastructure", run
+    assert run.summary == "no suite directory at /master/only/suite on this host"
+    assert "--suite builtin" in run.result["fix"]
+    assert host_commands(run) == []
+
+
+def test_the_zipapp_alone_carries_the_suite_into_the_image(sim, tmp_path):
+    pyz = tmp_path / "agent.pyz"
+    build_zipapp(str(pyz))
+    with zipfile.ZipFile(pyz) as zf:
+        names = zf.namelist()
+        assert zf.getinfo("buildbot_vkckpt/suite/run.sh").external_attr >> 16 == 0o755
+    assert "buildbot_vkckpt/suite/tests/memory.c" in names
+    assert not [n for n in names if n.startswith("buildbot_vkckpt/suite/") and n.endswith(".py")]
+    env = sim.env()
+    env.pop("PYTHONPATH")                 # only what is inside the zipapp
+    image = sim.tmp / "z.img"
+    proc = subprocess.run([sys.executable, str(pyz), "image", "--session", sim.session,
+                           "--src", sim.host.src, "--objdir", sim.host.obj, "--image", image,
+                           "--size", "64m", "--with-suite"], cwd=str(tmp_path), env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    run = parse_run(proc.returncode, proc.stdout, proc.stderr)
+    assert run.returncode == 0 and run.details["suite"] == "builtin", run
+    assert suite_in_image(image, tmp_path / "root") == [r for r, _d, _m in builtin_suite_files()]
+    assert (tmp_path / "root" / GUEST_SUITE_DIR / "run.sh").stat().st_mode & 0o111
+    assert run.details["suite_sha256"] == files_sha256(builtin_suite_files())

@@ -8,8 +8,8 @@ from buildbot.test.steps import ExpectShell, ExpectStat, TestBuildStepMixin
 from twisted.trial import unittest
 
 from buildbot_vkckpt.steps.agent import agent_zipapp
-from buildbot_vkckpt.steps.vkernel import (BootVkernel, RunInVkernel, ShutdownVkernel,
-                                           VkernelPreflight)
+from buildbot_vkckpt.steps.vkernel import (BootVkernel, MakeRootImage, RunInVkernel,
+                                           ShutdownVkernel, VkernelPreflight)
 
 BUILDDIR = "/w/vk"
 SESSION = f"{BUILDDIR}/vkckpt-sessions/build-7"
@@ -64,6 +64,30 @@ class TestPreflight(AgentStepCase):
         with self.assertRaises(ConfigErrors) as ctx:
             VkernelPreflight(memory="32m")
         self.assertIn("memory", str(ctx.exception))
+
+
+class TestRootImage(AgentStepCase):
+    IMAGE_ARGS = ["image", "--session", SESSION, "--src", f"{BUILDDIR}/wkdir", "--objdir",
+                  "/usr/obj", "--kernconf", "VKERNEL64", "--image", f"{BUILDDIR}/vkckpt-root.img",
+                  "--size", "2g"]
+
+    async def image_argv(self, step, extra):
+        self.setup(step)
+        self.expect_agent(self.IMAGE_ARGS + extra,
+                          result("ok", "reused root image vkckpt-root.img (world 0123456789)",
+                                 reused=True), 0)
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("vkckpt_image_reused", True)
+        await self.run_step()
+
+    async def test_the_suite_shipped_in_the_agent_by_default(self):
+        await self.image_argv(MakeRootImage(), ["--with-suite"])
+
+    async def test_a_suite_directory_on_the_worker(self):
+        await self.image_argv(MakeRootImage(suite_dir="/opt/suite"), ["--suite", "/opt/suite"])
+
+    async def test_without_suite(self):
+        await self.image_argv(MakeRootImage(with_suite=False, network=True), ["--net"])
 
 
 class TestBoot(AgentStepCase):

@@ -28,6 +28,7 @@ from buildbot_vkckpt.steps.report import FinalSummaryMixin
 from buildbot_vkckpt.transports.errors import (AuthenticationFailed, CommandInterrupted,
                                                HostKeyRejected, HostLost, HostUnreachable,
                                                TransportError, TransportTimeout)
+from buildbot_vkckpt.transports.ssh import redact
 
 AGENT_RESULTS = {0: SUCCESS, 1: FAILURE, 2: WARNINGS, 3: SKIPPED, 4: EXCEPTION}
 SESSIONS_DIR = "vkckpt-sessions"
@@ -88,15 +89,33 @@ class AgentStep(FinalSummaryMixin, buildstep.ShellMixin, buildstep.CommandMixin,
         self._console_log = None
         self._pending_console = []
 
-    # --- paths on the worker (relative to the builder directory, made absolute there) -------
-    def builddir(self):
+    # --- paths ------------------------------------------------------------------------------
+    # On the worker: relative to the builder directory, made absolute there. Over SSH: the
+    # agent's files (sessions, image, zipapp) live under ``transport.workdir/<builder dir>`` on
+    # the test host, while the source tree and objdir are the worker's paths, which the test
+    # host must see at the same place (docs/ssh-transport.rst, "shared path").
+    def worker_builddir(self):
         return self.getProperty("builddir") or "."
 
     def worker_path(self, *parts):
-        return self.build.path_module.join(self.builddir(), *parts)
+        return self.build.path_module.join(self.worker_builddir(), *parts)
+
+    def builddir(self):
+        """The builder's directory on the host that runs the agent."""
+        if self.transport is None:
+            return self.worker_builddir()
+        config = getattr(self.build.builder, "config", None)
+        name = getattr(config, "workerbuilddir", None) or self.build.builder.name
+        return posixpath.join(self.transport.workdir, re.sub(r"[^A-Za-z0-9_.-]", "_", name))
+
+    def host_path(self, *parts):
+        """A path on the host that runs the agent (the worker, or the SSH test host)."""
+        if self.transport is None:
+            return self.worker_path(*parts)
+        return posixpath.join(self.builddir(), *parts)
 
     def session_dir(self):
-        return self.worker_path(SESSIONS_DIR, f"build-{self.getProperty('buildnumber')}")
+        return self.host_path(SESSIONS_DIR, f"build-{self.getProperty('buildnumber')}")
 
     def agent_args(self):
         return []
@@ -133,6 +152,8 @@ class AgentStep(FinalSummaryMixin, buildstep.ShellMixin, buildstep.CommandMixin,
     # --- run -------------------------------------------------------------------------------
     async def ensure_agent(self):
         local, sha = agent_zipapp()
+        if self.transport is not None:
+            return await self.transport.ensure_file(self, local, sha)
         dest = self.worker_path(f"vkckpt-agent-{sha[:12]}.pyz")
         if await self.pathExists(dest):
             return dest
@@ -146,22 +167,29 @@ class AgentStep(FinalSummaryMixin, buildstep.ShellMixin, buildstep.CommandMixin,
             raise buildstep.BuildStepFailed(f"could not upload the agent to {dest}")
         return dest
 
+    def agent_argv(self, agent):
+        python = self.transport.python if self.transport is not None else self.python
+        argv = [python, agent, self.subcommand, "--session", self.session_dir()]
+        return argv + [str(a) for a in self.agent_args()]
+
     async def run(self):
         if self.console_log:
             self._console_log = await self.addLog("console")
             for text in self._pending_console:
                 self._console_log.addStdout(text)
+        if self.transport is not None:
+            return await self.run_over_transport()
         agent = await self.ensure_agent()
-        argv = [self.python, agent, self.subcommand, "--session", self.session_dir()]
-        argv += [str(a) for a in self.agent_args()]
-        cmd = await self.makeRemoteShellCommand(command=argv)
+        cmd = await self.makeRemoteShellCommand(command=self.agent_argv(agent))
         await self.runCommand(cmd)
         self.observer.monitor.close()
         if cmd.results() == CANCELLED:
             self.final_summary = "cancelled"
             return CANCELLED
+        return await self.finish_agent(cmd.rc)
+
+    async def finish_agent(self, rc):
         result_event = self.observer.monitor.result
-        rc = cmd.rc
         result = AGENT_RESULTS.get(rc, EXCEPTION)
         if self.timed_out:
             result = FAILURE
@@ -172,6 +200,83 @@ class AgentStep(FinalSummaryMixin, buildstep.ShellMixin, buildstep.CommandMixin,
             self.final_summary = self.describe_result(result_event, rc)
         await self.publish(result_event or {}, result)
         return result
+
+    # --- over SSH ---------------------------------------------------------------------------
+    def redact(self, text):
+        return redact(text, self)
+
+    async def run_over_transport(self):
+        """The agent on the SSH test host; transport failures become the step's outcome."""
+        stdio = await self.addLog("stdio")
+        pending = set()
+
+        def write(add, text):
+            # called on the reactor thread (the transport's contract), already redacted
+            d = add(text)
+            pending.add(d)
+            d.addBoth(lambda r: (pending.discard(d), r)[1])
+
+        rc, failure = None, None
+        try:
+            agent = await self.ensure_agent()
+            argv = self.agent_argv(agent)
+            write(stdio.addHeader, self.redact(f"{self.transport.describe()}: "
+                                               f"{' '.join(map(str, argv))}\n"))
+            rc = await self.transport.run(
+                self, argv, lambda text: write(stdio.addStdout, text),
+                lambda text: write(stdio.addStderr, text),
+                timeout=self.timeout, max_time=self.maxTime)
+        except TransportError as e:
+            failure = e
+        except OSError as e:            # the local zipapp, or SFTP refused a path
+            failure = TransportError(f"copying the agent to the host failed: {e}")
+        if pending:
+            await defer.DeferredList(list(pending))
+        await stdio.finish()
+        self.observer.monitor.close()
+        if failure is None:
+            return await self.finish_agent(rc)
+        return await self.transport_failed(failure)
+
+    async def transport_failed(self, error):
+        message = self.redact(str(error))
+        tail = self.observer.monitor.console_tail(5)
+        if isinstance(error, CommandInterrupted) or self.stopped:
+            self.final_summary = "cancelled"
+            return CANCELLED
+        if isinstance(error, TransportTimeout):
+            self.timed_out = True
+            self.final_summary = (f"timeout in {self.subcommand}: {message}; last console "
+                                   f"lines: {' | '.join(tail[-3:])}")
+            return FAILURE
+        if isinstance(error, HostUnreachable):
+            self.final_summary = f"host unreachable: {message}"
+            return FAILURE
+        if isinstance(error, HostLost):
+            summary = f"host lost: {message}"
+            if tail:
+                summary += f"; last console lines: {' | '.join(tail[-3:])}"
+                await self.addCompleteLog("last-console-lines", "\n".join(tail) + "\n")
+            self.final_summary = summary
+            return FAILURE
+        if isinstance(error, HostKeyRejected):
+            self.final_summary = f"infrastructure: {message}"
+            return EXCEPTION
+        if isinstance(error, AuthenticationFailed):
+            self.final_summary = (f"infrastructure: {message} (fix: the transport's key= "
+                                   f"secret must be the private key whose public half is in "
+                                   f"the host user's authorized_keys; passphrase= for an "
+                                   f"encrypted key)")
+            return EXCEPTION
+        self.final_summary = f"infrastructure: {message}"
+        return EXCEPTION
+
+    def interrupt(self, reason):
+        d = super().interrupt(reason)
+        if self.transport is not None:
+            # closes the channel; the remote wrapper stops the agent's process group
+            self.transport.interrupt(self)
+        return d
 
     async def publish(self, result_event, result):
         """Subclasses add properties, logs and test results from the agent's events."""

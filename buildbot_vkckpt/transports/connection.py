@@ -121,6 +121,10 @@ class HostConnection:
         return self.submit(self._put_file_if_absent, spec, local_path, remote_dir, remote_name,
                            timeout)
 
+    def get_file(self, spec, remote_path, local_path, maxsize, timeout):
+        """Future of the size copied from ``remote_path`` to ``local_path`` over SFTP."""
+        return self.submit(self._get_file, spec, remote_path, local_path, maxsize, timeout)
+
     def close(self):
         """Future that resolves once the connection is closed and the thread has ended."""
         future = self.submit(self._disconnect, None)
@@ -261,6 +265,28 @@ class HostConnection:
             raise HostLost(self.lost_reason() or f"SFTP to {self.address} failed: {e}") from None
         except OSError as e:
             raise TransportError(f"SFTP to {self.address} failed: {e}") from None
+        finally:
+            sftp.close()
+
+
+    def _get_file(self, spec, remote_path, local_path, maxsize, timeout):
+        transport = self._ensure(spec)
+        try:
+            sftp = paramiko.SFTPClient.from_transport(transport)
+        except (paramiko.SSHException, OSError, EOFError) as e:
+            raise HostLost(f"cannot open SFTP on {self.address}: {e}") from None
+        try:
+            sftp.get_channel().settimeout(timeout)
+            size = sftp.stat(remote_path).st_size
+            if maxsize is not None and size > maxsize:
+                raise ValueError(f"{remote_path} is {size} bytes, more than {maxsize}")
+            sftp.get(remote_path, local_path)
+            return size
+        except (socket.timeout, TimeoutError):
+            self.declare_lost(f"{self.address} stopped answering during an SFTP copy")
+            raise HostLost(self._lost) from None
+        except (paramiko.SSHException, EOFError) as e:
+            raise HostLost(self.lost_reason() or f"SFTP from {self.address} failed: {e}") from None
         finally:
             sftp.close()
 

@@ -132,7 +132,8 @@ class SSHTransport:
 
     def __init__(self, host, port=22, user="root", key=None, passphrase=None, known_hosts=None,
                  host_key=None, trust_on_first_use=False, keepalive=15, connect_timeout=10,
-                 remote_dir=".vkckpt", python="python3", keepalive_count=3):
+                 remote_dir=".vkckpt", python="python3", keepalive_count=3,
+                 workdir="/var/tmp/vkckpt"):
         self.host, self.port, self.user = host, port, user
         self.key, self.passphrase = key, passphrase
         self.known_hosts = os.path.expanduser(known_hosts) if isinstance(known_hosts, str) \
@@ -142,6 +143,7 @@ class SSHTransport:
         self.keepalive, self.keepalive_count = keepalive, keepalive_count
         self.connect_timeout = connect_timeout
         self.remote_dir, self.python = remote_dir, python
+        self.workdir = workdir
         self._pinned = ()
         self._check_config()
         self._runs = {}             # id(step) -> CommandRun, or None while it is being started
@@ -198,6 +200,9 @@ class SSHTransport:
             value = getattr(self, name)
             if not isinstance(value, str) or not value or "\n" in value:
                 error(name, f"must be a non-empty string, not {value!r}")
+        if not isinstance(self.workdir, str) or not self.workdir.startswith("/") \
+                or "\n" in self.workdir:
+            error("workdir", f"must be an absolute path on the host, not {self.workdir!r}")
 
     def describe(self):
         return f"ssh {self.user}@{self.host}:{self.port}"
@@ -295,6 +300,16 @@ class SSHTransport:
         connection = REGISTRY.get(self.address)
         future = connection.put_file_if_absent(spec, local_path, self.remote_dir, remote_name,
                                                timeout=spec.dead_after)
+        return await self._await(step, future, secrets)
+
+    async def fetch_file(self, step, remote_path, local_path, maxsize=None):
+        """Copy ``remote_path`` from the host to ``local_path`` over SFTP; return the size.
+        Raises FileNotFoundError when the remote file is absent, ValueError above ``maxsize``."""
+        self._reactor = step.master.reactor
+        spec, secrets = await self._spec(step)
+        connection = REGISTRY.get(self.address)
+        future = connection.get_file(spec, remote_path, local_path, maxsize,
+                                     timeout=spec.dead_after)
         return await self._await(step, future, secrets)
 
     async def close(self):

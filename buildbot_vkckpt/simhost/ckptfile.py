@@ -18,6 +18,7 @@ as large as the guest's memory.
 import json
 import os
 import struct
+import time
 
 NT_PRSTATUS, NT_FPREGSET, NT_PRPSINFO = 1, 2, 3
 NT_DRAGONFLY_TLS, NT_DRAGONFLY_FILES, NT_DRAGONFLY_MAPS = 0x1000, 0x1001, 0x1002
@@ -204,6 +205,22 @@ class _Writer:
 
     def close(self):
         os.close(self.fd)
+
+
+def record_io(host, op, path, started):
+    """Log how long the simulated kernel spent writing or reading a checkpoint file, so
+    benchmarks can tell the harness's time from the simulated I/O (state/ckpt-io.jsonl)."""
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        size = None
+    line = json.dumps({"op": op, "path": str(path), "bytes": size,
+                       "seconds": time.monotonic() - started})
+    try:
+        with open(host.state_dir / "ckpt-io.jsonl", "a") as fh:
+            fh.write(line + "\n")
+    except OSError:
+        pass
 
 
 def _round_page(n):

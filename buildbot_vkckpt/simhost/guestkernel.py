@@ -743,10 +743,12 @@ class Kernel:
         fail_after = None
         if self.host.fault("ckpt-enospc") is not None:
             fail_after = max(8192, self.memsize // 2)
+        started = time.monotonic()
         ckptfile.write_core(path, comm=comm, args=" ".join([self.opts.argv0]), pid=os.getpid(),
                             threads=self.opts.ncpus, state=state, memimg=self.memimg_path,
                             memsize=self.memsize, files=files, text_path=self.opts.argv0,
                             fail_after=fail_after)
+        ckptfile.record_io(self.host, "write", path, started)
         if self.host.fault("ckpt-corrupt") is not None:
             _corrupt_notes(path)
 

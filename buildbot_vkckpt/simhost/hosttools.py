@@ -10,6 +10,7 @@ import getopt
 import os
 import re
 import sys
+import time
 
 from . import simfs
 from .host import SimHost
@@ -576,6 +577,7 @@ def checkpt(host, args):
 
     if host.fault("restore-thaw-fails") is not None:
         return thaw_failed(errno.EINVAL)
+    started = time.monotonic()
     report = ckptcheck.inspect_file(path)
     if report["problems"]:
         return thaw_failed(errno.EINVAL)
@@ -593,6 +595,7 @@ def checkpt(host, args):
         # the simulator can thaw a file once: its guest processes went to the first restore
         return thaw_failed(errno.ESRCH)
     _page_in(path)
+    ckptfile.record_io(host, "read", path, started)
     return _run_restored(host, state, master)
 
 

@@ -22,6 +22,10 @@ def add_arguments(parser):
                         choices=sorted(SCENARIOS), metavar="NAME",
                         help="inject a fault into the simulated host; one of: "
                              + ", ".join(sorted(SCENARIOS)))
+    parser.add_argument("--transport", choices=("worker", "ssh"), default=None,
+                        help="where the vkernel steps run: on the Buildbot worker (default), "
+                             "or over SSH through a throwaway sshd on 127.0.0.1 in front of "
+                             "the simulated host (host-lost implies ssh)")
     parser.add_argument("--keep", action="store_true",
                         help="leave the master and worker running (and the base directory)")
     parser.add_argument("--basedir", help="use this directory instead of a temporary one")
@@ -41,7 +45,7 @@ def run(args):
     scenario = SCENARIOS[args.scenario]
     basedir = Path(args.basedir or tempfile.mkdtemp(prefix="vkckpt-demo-"))
     out = sys.stdout
-    demo = DemoRun(basedir, scenario, out=out, live=not args.quiet)
+    demo = DemoRun(basedir, scenario, out=out, live=not args.quiet, transport=args.transport)
     ok = False
     try:
         ok = demo.execute(timeout=args.timeout)
@@ -51,7 +55,7 @@ def run(args):
                   f"stop them with: buildbot stop {demo.bb.master_dir} && "
                   f"buildbot-worker stop {list(demo.bb.worker_dirs.values())[0]}", file=out)
         else:
-            errors = demo.bb.stop()
+            errors = demo.stop()
             for e in errors:
                 print(f"warning: could not stop {e}", file=out)
             if not args.basedir:

@@ -17,14 +17,18 @@ def result_name(value):
     return RESULT_NAMES[value] if 0 <= value < len(RESULT_NAMES) else str(value)
 
 
-def factory_source(host, **params):
-    """master.cfg text that builds the plugin's factory against the simulated host."""
+def factory_source(host, transport_source=None, **params):
+    """master.cfg text that builds the plugin's factory against the simulated host;
+    ``transport_source`` is master.cfg text defining ``transport``."""
     args = {"repourl": f"file://{host.src}", "objdir": str(host.obj), "jobs": 2,
             "timeouts": {"boot": 20, "command": 30}}
     args.update(params)
     arg_text = ", ".join(f"{k}={v!r}" for k, v in args.items())
+    if transport_source:
+        arg_text += ", transport=transport"
     return (
-        "from buildbot_vkckpt.factory import HOST_LOCK, VkernelCheckpointFactory\n"
+        (transport_source or "")
+        + "from buildbot_vkckpt.factory import HOST_LOCK, VkernelCheckpointFactory\n"
         f"factory = VkernelCheckpointFactory({arg_text})\n"
         f"c['builders'].append(util.BuilderConfig(name={BUILDER!r}, "
         "workernames=[w.name for w in c['workers']], factory=factory,\n"
@@ -33,10 +37,31 @@ def factory_source(host, **params):
         f"builderNames=[{BUILDER!r}]))\n")
 
 
+KEY_SECRET, PASSPHRASE_SECRET = "vkckpt_ssh_key", "vkckpt_ssh_passphrase"
+
+
+def ssh_transport_source(server, secrets_dir, workdir, keepalive=2):
+    """master.cfg text: secrets from files in ``secrets_dir`` and an SSHTransport to
+    ``server`` (a :class:`~buildbot_vkckpt.demo.sshd.SSHServer`) named ``transport``."""
+    return (
+        "from buildbot.plugins import secrets\n"
+        "from buildbot_vkckpt.transports import SSHTransport\n"
+        f"c['secretsProviders'] = [secrets.SecretInAFile(dirname={str(secrets_dir)!r})]\n"
+        f"transport = SSHTransport({server.host!r}, port={server.port}, user={server.user!r},\n"
+        f"    key=util.Secret({KEY_SECRET!r}), passphrase=util.Secret({PASSPHRASE_SECRET!r}),\n"
+        f"    known_hosts={server.known_hosts!r}, keepalive={keepalive},\n"
+        f"    workdir={str(workdir)!r}, remote_dir={str(workdir) + '/agent'!r},\n"
+        f"    python={sys.executable!r})\n")
+
+
 class DemoRun:
-    def __init__(self, basedir, scenario, out=sys.stdout, live=True):
+    def __init__(self, basedir, scenario, out=sys.stdout, live=True, transport=None):
         self.basedir = Path(basedir)
         self.scenario = scenario
+        # "ssh": the vkernel steps run over SSH through a throwaway sshd on 127.0.0.1
+        self.transport = "ssh" if scenario.transport == "ssh" else (transport or "worker")
+        self.sshd = None
+        self._crashed = False
         self.out = out
         self.live = live
         self.host = SimHost(self.basedir / "host")
@@ -56,7 +81,7 @@ class DemoRun:
         self.host.set_faults(self.scenario.faults)
         self.bb.worker_env = self.host.env()
         self.say(f"simulated DragonFly host in {self.host.root}")
-        self.bb.create(factory_source(self.host))
+        self.bb.create(factory_source(self.host, transport_source=self.start_sshd()))
         self.bb.start()
         self.say(f"master and worker running; web UI {self.bb.url}")
 
@@ -64,17 +89,84 @@ class DemoRun:
         self.prepare()
         self._t0 = time.monotonic()
         brid = self.bb.force(BUILDER, reason=f"vkckpt demo: {self.scenario.name}")
-        build = self.bb.wait_build(brid, timeout=timeout,
-                                   on_poll=self._progress if self.live else None)
+        build = self.bb.wait_build(brid, timeout=timeout, on_poll=self._progress)
+        if self._crashed:
+            self.reboot_host()
         steps = self.bb.steps(build["buildid"])
         self.report(build, steps)
         return self.check(build, steps)
 
+    # --- the SSH test host ------------------------------------------------------------------
+    def start_sshd(self):
+        """For ``--transport ssh``: an sshd in front of the simulated host, a passphrase-
+        protected client key in the master's secrets; returns the transport's master.cfg text."""
+        if self.transport != "ssh":
+            return None
+        import secrets as _secrets
+        from buildbot_vkckpt.demo.sshd import SSHServer
+        from buildbot_vkckpt.simhost.host import ENV_VAR
+
+        env = self.host.env({})
+        ssh_env = {ENV_VAR: env[ENV_VAR],
+                   "PATH": f"{self.host.bin}{os.pathsep}/usr/local/bin:/usr/bin:/bin"}
+        directory = self.basedir / "sshd"
+        directory.mkdir(parents=True, exist_ok=True)
+        self.passphrase = _secrets.token_urlsafe(18)
+        self.sshd = SSHServer(directory, env=ssh_env, passphrase=self.passphrase).start()
+        secrets_dir = self.basedir / "secrets"
+        secrets_dir.mkdir(mode=0o700, exist_ok=True)
+        for name, value in ((KEY_SECRET, self.sshd.client_key),
+                            (PASSPHRASE_SECRET, self.passphrase)):
+            path = secrets_dir / name
+            path.write_text(value)
+            path.chmod(0o600)
+        self.say(f"SSH test host: sshd on {self.sshd.host}:{self.sshd.port} (host key "
+                 f"{self.sshd.host_key[:30]}...); the vkernel steps run over SSH")
+        return ssh_transport_source(self.sshd, secrets_dir, self.basedir / "sshhost")
+
+    def crash_host(self):
+        """The test host goes down: sshd and everything the session runs die at once. Its
+        kernel state (vn units, mounts, taps) survives until ``reboot_host``."""
+        self._crashed = True
+        self.sshd.crash()
+        for pid in self._host_pids():
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+
+    def reboot_host(self):
+        """The crashed host is back: a reboot released its kernel state; sshd answers again."""
+        with self.host.update_state() as state:
+            state["vn"] = {unit: None for unit in state.get("vn", {})}
+            state["mounts"] = {}
+            state["taps"] = {}
+        self.sshd.start()
+
+    def stop(self):
+        """Stop the master, worker and sshd; returns what could not be stopped."""
+        errors = self.bb.stop()
+        if self.sshd is not None:
+            try:
+                self.sshd.stop()
+            except (OSError, RuntimeError) as e:
+                errors.append(f"sshd: {e}")
+        return errors
+
     def _progress(self, build, steps):
+        if self.scenario.crash_during and not self._crashed and self.sshd is not None:
+            for step in steps:
+                if step["name"] == self.scenario.crash_during and step["started_at"] \
+                        and not step["complete_at"]:
+                    # a second into the step, so the vkernel is up under its supervisor
+                    first = self._seen.setdefault(("running", step["stepid"]), time.monotonic())
+                    if time.monotonic() - first >= 1.0:
+                        self.say(f"  -- the test host crashes during {step['name']}")
+                        self.crash_host()
         for step in steps:
             key = step["stepid"]
             line = f"{step['name']}: {step['state_string']}"
-            if self._seen.get(key) != line:
+            if self._seen.get(key) != line and self.live:
                 self._seen[key] = line
                 self.say(f"  [{time.monotonic() - self._t0:6.1f}s] {line}")
 
@@ -112,6 +204,15 @@ class DemoRun:
         state = self.host.load_state()
         found = [f"{unit} covering {path}" for unit, path in state.get("vn", {}).items() if path]
         found += [f"mount {point}" for point in state.get("mounts", {})]
+        found += [f"process {pid}: {cmdline.replace(bytes(1), b' ').decode()[:120]}"
+                  for pid, cmdline in self._host_processes()]
+        return found
+
+    def _host_pids(self):
+        return [pid for pid, _ in self._host_processes()]
+
+    def _host_processes(self):
+        """The simulated host's vkernels and session supervisors: (pid, cmdline)."""
         root = str(self.host.root).encode()
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
@@ -120,8 +221,7 @@ class DemoRun:
             except OSError:
                 continue
             if root in cmdline and (b"simhost.vkernel" in cmdline or b"supervisor" in cmdline):
-                found.append(f"process {pid}: {cmdline.replace(bytes(1), b' ').decode()[:120]}")
-        return found
+                yield int(pid), cmdline
 
     def check(self, build, steps):
         by_name = {s["name"]: s for s in steps}

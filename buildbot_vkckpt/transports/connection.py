@@ -140,7 +140,8 @@ class HostConnection:
             return None
         if not transport.is_active():
             error = transport.get_exception()
-            return f"connection to {self.address} closed" + (f" ({error})" if error else "")
+            detail = str(error or "").strip()
+            return f"connection to {self.address} closed" + (f" ({detail})" if detail else "")
         if pinger is not None and pinger.overdue() > spec.dead_after:
             return (f"{self.address} has not answered keepalives for "
                     f"{pinger.overdue():.0f} s")

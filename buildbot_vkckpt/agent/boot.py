@@ -1,5 +1,6 @@
 """``boot``: start the detached supervisor and stream the vkernel's boot until the shell answers."""
 import os
+import resource
 import select
 import sys
 import traceback
@@ -81,6 +82,7 @@ def start_supervisor(session, argv, ledger):
             if os.fork() != 0:
                 os._exit(0)
             _detach_stdio(session)
+            raise_core_limit()
             code = supervisor.main(session.dir, argv, ready_fd=ready_w, entry=entry)
         except BaseException:  # noqa: BLE001 - the log is the only place left to tell
             traceback.print_exc()
@@ -98,6 +100,18 @@ def start_supervisor(session, argv, ledger):
             "the session supervisor did not start",
             f"see {os.path.join(session.dir, SUPERVISOR_LOG)}")
     return int(line.split()[1])
+
+
+def raise_core_limit():
+    """A checkpoint is a core dump: with a soft RLIMIT_CORE of 0 (a common default) the
+    vkernel's SIGCKPTEXIT fails with ERANGE (reference §14). The supervisor raises its soft
+    limit to the hard one, and the vkernel and ``checkpt`` inherit it."""
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
+        if soft != hard:
+            resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
+    except (OSError, ValueError):
+        pass  # probe reports the limit the vkernel really has
 
 
 def _detach_stdio(session):  # pragma: no cover - runs in the supervisor

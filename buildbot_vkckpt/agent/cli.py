@@ -18,8 +18,13 @@ SUBCOMMANDS = {
     "status": ("status", "show the session's state"),
     "collect": ("collect", "copy console log, ledger, events and results for upload"),
     "results": ("results", "print the guest suite's TAP from the results disk as events"),
+    "probe": ("probe", "decide, without harm, whether this vkernel and host can checkpoint"),
+    "checkpoint": ("checkpoint", "checkpoint the vkernel (SIGCKPTEXIT) and validate the file"),
+    "restore": ("restore", "restore the vkernel with checkpt -r and wait for its shell"),
+    "verify": ("verify", "prove the guest continued after a restore (--prepare before)"),
 }
-NEEDS_SESSION = {"image", "boot", "exec", "ddb", "shutdown", "status", "collect"}
+NEEDS_SESSION = {"image", "boot", "exec", "ddb", "shutdown", "status", "collect", "probe",
+                 "checkpoint", "restore", "verify"}
 
 
 def build_parser():

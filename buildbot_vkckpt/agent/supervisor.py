@@ -8,7 +8,14 @@ whatever a client is waiting for.
 
 Socket protocol: newline-delimited JSON. A client sends one request ``{"op": ...}``; the
 supervisor answers with ``{"out": line}`` (console lines), ``{"event": {...}}`` (machine events)
-and finally ``{"result": {...}}``. Ops: ``boot``, ``exec``, ``shutdown``, ``status``, ``ddb``.
+and finally ``{"result": {...}}``. Ops: ``boot``, ``exec``, ``shutdown``, ``status``, ``ddb``,
+``checkpoint`` and ``restore``.
+
+Checkpoint and restore (reference/dragonfly.md §19): ``checkpoint`` sends SIGCKPTEXIT to the
+running vkernel and waits for it to exit; the supervisor then stays up, *parked*, holding the
+session until ``restore`` runs ``checkpt -r FILE`` on a fresh pty as the new vkernel process
+(no fork-wrapper parent, no pidfile: the restored process is ``checkpt`` itself), or until
+``shutdown``.
 """
 import collections
 import errno
@@ -16,7 +23,9 @@ import json
 import os
 import pty
 import re
+import resource
 import selectors
+import shutil
 import signal
 import subprocess
 import time
@@ -42,6 +51,19 @@ _TAPUNIT = re.compile(r"TAP UNIT (\d+)")
 # root's prompt before the agent sets its own: csh `root@vkernel:~ # ` or sh `# `
 _GENERIC_PROMPT = re.compile(r"(?:^|\s)[#$%] $")
 CRASH_KINDS = ("panic", "fatal_trap", "double_fault")
+SIGCKPTEXIT = 34         # checkpoint and exit (reference §15)
+# strerror texts of a failed checkpoint write that an admin fixes (DragonFly's, then Linux's)
+CKPT_HOST_ERRORS = {
+    "No space left on device": (
+        "the checkpoint file did not fit: No space left on device",
+        "free disk space where kern.ckptfile points (the session dir), or move the session dir"),
+    "Result too large": (
+        "RLIMIT_CORE of the vkernel is 0, checkpoint files cannot be written (ERANGE)",
+        "raise the core size limit (ulimit -c unlimited, login.conf coredumpsize)"),
+    "Numerical result out of range": (
+        "RLIMIT_CORE of the vkernel is 0, checkpoint files cannot be written (ERANGE)",
+        "raise the core size limit (ulimit -c unlimited, login.conf coredumpsize)"),
+}
 
 
 def clean_line(raw):
@@ -94,6 +116,8 @@ class Supervisor:
         self.exit_status = None
         self.halt_seen = False
         self.terminate = False
+        self.parked = None                     # after a checkpoint: {"seconds": ...} until restore
+        self.restored = False                  # the vkernel is a `checkpt -r` process
 
     # --- the loop -------------------------------------------------------------------------
     def serve(self, listener, ready_fd=None):
@@ -142,6 +166,8 @@ class Supervisor:
     def finished(self):
         if self.proc is None:
             return self.spawned_at is None and time.monotonic() - self.started > IDLE_EXIT
+        if self.parked is not None:
+            return False  # the checkpointed guest waits for its restore (or shutdown)
         return self.exit_status is not None and self.op is None
 
     def next_timeout(self):
@@ -163,7 +189,9 @@ class Supervisor:
         if op.kind == "boot" and self.spawned_at is not None and op.stage is None:
             yield self.last_output + op.params["silence"]
             yield self.last_progress + op.params["timeout"]
-        elif op.kind == "exec" and op.stage is None or op.kind == "ddb":
+        elif op.kind == "exec" and op.stage is None or op.kind in ("ddb", "checkpoint"):
+            yield op.started + op.params["timeout"]
+        elif op.kind == "restore" and op.stage in ("restoring", "checking"):
             yield op.started + op.params["timeout"]
 
     def close(self):
@@ -281,6 +309,10 @@ class Supervisor:
             self.start_shutdown(sock, req, now)
         elif op == "ddb":
             self.start_ddb(sock, req, now)
+        elif op == "checkpoint":
+            self.start_checkpoint(sock, req, now)
+        elif op == "restore":
+            self.start_restore(sock, req, now)
         else:
             self.send(sock, {"result": Outcome.infrastructure(
                 f"unknown supervisor request {op!r}",
@@ -332,6 +364,7 @@ class Supervisor:
             self.finish(Outcome.infrastructure(
                 f"{self.op.kind} interrupted by shutdown", "none needed").to_event())
         timeout = float(req.get("timeout", 60))
+        self.parked = None
         self.op = Op("shutdown", sock, {"timeout": timeout}, now)
         if self.proc is None or self.exit_status is not None:
             self.finish(result_event("ok", "no vkernel was running", details=self.status()))
@@ -372,12 +405,110 @@ class Supervisor:
         self.op.results = []
         self.enter_ddb()
 
+    # --- checkpoint and restore -------------------------------------------------------------
+    def start_checkpoint(self, sock, req, now):
+        pending = self.failure or self.crash_result()
+        if pending is not None:
+            self.send(sock, {"result": pending})
+            return
+        if self.proc is None or self.exit_status is not None:
+            self.send(sock, {"result": Outcome.infrastructure(
+                "no vkernel runs in this session",
+                "boot the vkernel (or restore its checkpoint) first").to_event()})
+            return
+        target = self.target_pid()
+        self.op = Op("checkpoint", sock, {"timeout": float(req.get("timeout", 600)),
+                                          "target": target}, now)
+        self.emit({"ev": "phase", "name": "checkpoint"})
+        self.emit({"ev": "info", "signal": SIGCKPTEXIT, "pid": target})
+        self.op.params["sent"] = time.monotonic()
+        if not procs.signal_pid(target, SIGCKPTEXIT):
+            self.finish(Outcome.infrastructure(
+                f"the vkernel process {target} is gone", "boot the vkernel again").to_event())
+
+    def checkpoint_exited(self, rc):
+        """The vkernel exited while a checkpoint was asked for: written (0), or killed."""
+        op = self.op
+        seconds = round(time.monotonic() - op.params["sent"], 3)
+        details = {"seconds": seconds, "exit_status": rc, "pid": op.params["target"],
+                   "tail": self.tail_lines()}
+        if rc == 0:
+            self.parked = {"seconds": seconds}
+            self.finish(result_event("ok", f"the vkernel exited {seconds:.1f} s after "
+                                     "SIGCKPTEXIT", details=details))
+        elif rc == -SIGCKPTEXIT:
+            self.finish(Outcome.kernel(
+                "checkpoint killed the vkernel: it died by signal 34, it has no checkpoint "
+                "handler (stock DragonFly, reference §18)", **details).to_event())
+        else:
+            self.finish(Outcome.kernel(
+                f"the vkernel {describe_exit(rc)} after SIGCKPTEXIT; last line: "
+                f"{self.last_line()}", **details).to_event())
+
+    def checkpoint_save_failed(self, event):
+        """``<prog>: Couldn't save checkpoint file: <strerror>``: the handler returned without
+        restarting its CPUs, so the vkernel is wedged (reference §19): kill it."""
+        error = (event.data.get("error") or "").strip()
+        details = {"error": error, "message": event.text.strip(), "tail": self.tail_lines(),
+                   "seconds": round(time.monotonic() - self.op.params["sent"], 3)}
+        known = CKPT_HOST_ERRORS.get(error)
+        if known:
+            result = Outcome.infrastructure(known[0], known[1], **details).to_event()
+        else:
+            result = Outcome.kernel(f"checkpoint failed: Couldn't save checkpoint file: "
+                                    f"{error or event.text.strip()}", **details).to_event()
+        self.finish(result)
+        self.stop_vkernel()
+
+    def start_restore(self, sock, req, now):
+        if self.parked is None:
+            self.send(sock, {"result": Outcome.infrastructure(
+                "no checkpointed vkernel waits for a restore in this session",
+                "run checkpoint first (a failed or missing checkpoint ends the session)"
+            ).to_event()})
+            return
+        path = os.path.abspath(os.path.join(self.session.dir, str(req.get("file") or "")))
+        checkpt = req.get("checkpt") or shutil.which("checkpt") or "/usr/bin/checkpt"
+        self.op = Op("restore", sock, {"timeout": float(req.get("timeout", 300)),
+                                       "file": path}, now)
+        self.op.stage = "restoring"
+        self.parked = None
+        self.restored = True
+        self.exit_status = None
+        self.crash, self.trace_state, self.trace_lines, self.frames = None, None, [], []
+        self.halt_seen = False
+        self.partial, self.partial_prompt = b"", False
+        try:
+            self.spawn([checkpt, "-r", path], phase="restore", restored_from=path)
+        except OSError as exc:
+            self.exit_status = -1
+            self.finish(Outcome.infrastructure(
+                f"cannot run {checkpt}: {exc.strerror or exc}",
+                "install checkpt(1) (usr.bin/checkpt) on the host", argv=[checkpt]).to_event())
+
+    def restored_seen(self):
+        """``Restored from checkpoint...``: prove the frozen shell answers (still logged in,
+        the same prompt) with a sentinel round trip."""
+        op = self.op
+        op.params["restored_at"] = time.monotonic()
+        op.stage = "checking"
+        self.write_console(self.guest.start_check())
+
+    def restore_done(self):
+        op = self.op
+        now = time.monotonic()
+        restore_s = round(op.params["restored_at"] - op.started, 3)
+        console_s = round(now - op.started, 3)
+        self.finish(result_event(
+            "ok", f"restored in {restore_s:.1f} s, guest shell answered after {console_s:.1f} s",
+            details={"restore_seconds": restore_s, "console_seconds": console_s,
+                     "pid": self.proc.pid, "file": op.params["file"]}))
+
     def enter_ddb(self):
         """^\\ on a real console: SIGQUIT to the vkernel child (its parent ignores it)."""
         self.trace_lines = []
         self.emit({"ev": "phase", "name": "ddb"})
-        child = procs.read_pidfile(self.session.pidfile)
-        procs.signal_pid(child or self.proc.pid, signal.SIGQUIT)
+        procs.signal_pid(self.target_pid(), signal.SIGQUIT)
 
     def ddb_command(self, cmd):
         self.trace_lines = []
@@ -385,13 +516,15 @@ class Supervisor:
         self.write_console(cmd.encode() + b"\r")
 
     # --- the vkernel ----------------------------------------------------------------------
-    def spawn(self):
-        self.vk_entry = self.ledger.allocate(
-            "vkernel", argv=self.argv, pidfile=self.session.pidfile, cwd=self.session.dir)
+    def spawn(self, argv=None, phase="boot", **entry):
+        argv = argv or self.argv
+        if not entry:
+            entry = {"pidfile": self.session.pidfile}
+        self.vk_entry = self.ledger.allocate("vkernel", argv=argv, cwd=self.session.dir, **entry)
         master, slave = pty.openpty()
         try:
             self.proc = subprocess.Popen(
-                self.argv, stdin=slave, stdout=slave, stderr=slave, cwd=self.session.dir,
+                argv, stdin=slave, stdout=slave, stderr=slave, cwd=self.session.dir,
                 start_new_session=True, close_fds=True)
         except OSError:
             os.close(master)
@@ -402,11 +535,12 @@ class Supervisor:
         self.ledger.update(self.vk_entry, pid=self.proc.pid)
         self.master = master
         os.set_blocking(master, False)
-        self.console = open(self.session.console_log, "ab")
+        if self.console is None:
+            self.console = open(self.session.console_log, "ab")
         self.sel.register(master, selectors.EVENT_READ, "console")
         self.spawned_at = self.last_output = self.last_progress = time.monotonic()
-        self.emit({"ev": "phase", "name": "boot"})
-        self.emit({"ev": "info", "vkernel_pid": self.proc.pid, "argv": self.argv})
+        self.emit({"ev": "phase", "name": phase})
+        self.emit({"ev": "info", "vkernel_pid": self.proc.pid, "argv": argv})
         self.write_state()
 
     def write_console(self, data):
@@ -423,9 +557,23 @@ class Supervisor:
                 return
             view = view[n:]
 
+    def child_pid(self):
+        """The fork-wrapper's child from the pidfile; none after a restore (the pidfile was
+        removed with the checkpointed vkernel, and a stale one must not name a stranger)."""
+        if self.restored:
+            return None
+        return procs.read_pidfile(self.session.pidfile)
+
+    def target_pid(self):
+        """The process that receives the vkernel's signals (SIGQUIT, SIGCKPTEXIT)."""
+        if self.proc is None:
+            return None
+        child = self.child_pid()
+        return child if child and child != self.proc.pid else self.proc.pid
+
     def stop_vkernel(self):
         """Kill the vkernel now (child first, then the parent that would fork it again)."""
-        child = procs.read_pidfile(self.session.pidfile)
+        child = self.child_pid()
         if child and self.proc and child != self.proc.pid:
             procs.signal_pid(child, signal.SIGKILL)
         if self.proc is not None and self.exit_status is None:
@@ -438,7 +586,7 @@ class Supervisor:
         if rc is None:
             return
         self.drain_console()
-        child = procs.read_pidfile(self.session.pidfile)
+        child = self.child_pid()
         if child and child != self.proc.pid and procs.alive(child):
             procs.kill(child)
         self.exit_status = rc
@@ -459,8 +607,16 @@ class Supervisor:
             op = self.op
         if op is None:
             return
-        if op.kind == "boot" and op.stage == "hang-ddb":  # SIGQUIT killed it: no ddb
+        if op.kind in ("boot", "restore") and op.stage == "hang-ddb":  # SIGQUIT killed it
             self.finish_timeout(op.params["why"], backtrace=self.backtrace()[:60])
+            return
+        if op.kind == "checkpoint":
+            self.checkpoint_exited(rc)
+            return
+        if op.kind == "restore":
+            self.finish(Outcome.kernel(
+                f"restore failed: checkpt {describe_exit(rc)}; last line: {self.last_line()}",
+                exit_status=rc, tail=self.tail_lines()).to_event())
             return
         if op.kind == "shutdown":
             how = "halted cleanly" if self.halt_seen else f"stopped ({op.stage})"
@@ -571,6 +727,16 @@ class Supervisor:
                 self.fail(Outcome.infrastructure(problem[0], problem[1], message=message))
             else:
                 self.fail(Outcome.kernel(f"vkernel error: {message}", tail=self.tail_lines()))
+        elif kind == "ckpt_save_failed" and self.op is not None and self.op.kind == "checkpoint":
+            self.checkpoint_save_failed(event)
+        elif kind == "thaw_failed" and self.op is not None and self.op.kind == "restore":
+            data = event.data
+            what = (f"thaw failed error {data['errno']} {data.get('message') or ''}".strip()
+                    if data.get("errno") is not None else event.text.strip())
+            self.finish(Outcome.kernel(f"restore failed: {what}", errno=data.get("errno"),
+                                       tail=self.tail_lines()).to_event())
+        elif kind == "restored" and self.op is not None and self.op.kind == "restore":
+            self.restored_seen()
         elif kind in ("ckpt_save_failed", "thaw_failed"):
             self.fail(Outcome.kernel(f"kernel: {kind.replace('_', ' ')}: {event.text}",
                                      tail=self.tail_lines()))
@@ -592,6 +758,8 @@ class Supervisor:
                                     output_tail=self.guest.output[-TAIL:])
             elif self.op.kind == "exec":
                 self.executed()
+            elif self.op.kind == "restore" and self.op.stage == "checking":
+                self.restore_done()
 
     def booted(self):
         elapsed = time.monotonic() - self.spawned_at
@@ -646,7 +814,7 @@ class Supervisor:
                 self.crash_done()
             return
         op = self.op
-        if op is not None and op.kind == "boot" and op.stage == "hang-ddb":
+        if op is not None and op.kind in ("boot", "restore") and op.stage == "hang-ddb":
             if not self.trace_lines:
                 self.ddb_command("trace")
             else:
@@ -691,7 +859,8 @@ class Supervisor:
         self.ddb_deadline = None
         result = self.crash_result()
         self.emit({"ev": "info", "backtrace": result["details"]["backtrace"]})
-        if self.op is not None and self.op.kind in ("boot", "exec", "ddb"):
+        if self.op is not None and self.op.kind in ("boot", "exec", "ddb", "checkpoint",
+                                                    "restore"):
             self.finish(result)
         elif self.failure is None:
             self.failure = result
@@ -706,9 +875,18 @@ class Supervisor:
         op = self.op
         if op is None:
             return
-        if op.kind == "boot" and op.stage == "hang-ddb":
+        if op.kind in ("boot", "restore") and op.stage == "hang-ddb":
             if now >= op.stage_deadline:
                 self.finish_timeout(op.params["why"], backtrace=self.backtrace()[:60])
+        elif op.kind == "checkpoint" and now - op.started >= op.params["timeout"]:
+            self.finish_timeout(f"the vkernel did not exit within {op.params['timeout']:g} s "
+                                f"of SIGCKPTEXIT; last line: {self.last_line()}")
+            self.stop_vkernel()
+        elif op.kind == "restore" and op.stage in ("restoring", "checking") \
+                and now - op.started >= op.params["timeout"]:
+            waiting = ("no 'Restored from checkpoint...'" if op.stage == "restoring"
+                       else "the guest shell did not answer")
+            self.timeout(f"{waiting} within {op.params['timeout']:g} s")
         elif op.kind == "boot" and self.spawned_at is not None:
             silence, timeout = op.params["silence"], op.params["timeout"]
             if now - self.last_output >= silence:
@@ -746,7 +924,7 @@ class Supervisor:
         op = self.op
         now = time.monotonic()
         why = f"{why}; last line: {self.last_line()}"
-        if op is not None and op.kind == "boot" and self.exit_status is None:
+        if op is not None and op.kind in ("boot", "restore") and self.exit_status is None:
             op.params["why"] = why
             op.params["tail"] = self.tail_lines()
             op.stage, op.stage_deadline = "hang-ddb", now + HANG_DDB_WAIT
@@ -767,7 +945,7 @@ class Supervisor:
         self.finish(Outcome.timeout(f"timeout in {phase}: {why}", phase=phase,
                                     tail=tail or self.tail_lines(), guest=self.guest.state,
                                     **details).to_event())
-        if phase == "boot":
+        if phase in ("boot", "restore"):
             self.stop_vkernel()
 
     # --- reporting ------------------------------------------------------------------------
@@ -785,11 +963,17 @@ class Supervisor:
         return "(no console output)"
 
     def status(self):
-        child = procs.read_pidfile(self.session.pidfile)
+        child = self.child_pid()
+        running = self.proc is not None and self.exit_status is None
         return {
             "supervisor_pid": os.getpid(),
             "vkernel_pid": self.proc.pid if self.proc else None,
             "vkernel_child_pid": child,
+            "vkernel_target": self.target_pid() if running else None,
+            "vkernel_argv": self.argv,
+            "restored": self.restored,
+            "parked": self.parked,
+            "rlimit_core": list(resource.getrlimit(resource.RLIMIT_CORE)),
             "vkernel_exit": self.exit_status,
             "guest": self.guest.state,
             "op": self.op.kind if self.op else None,
@@ -802,6 +986,8 @@ class Supervisor:
     def status_line(self):
         if self.proc is None:
             return "supervisor up, no vkernel started"
+        if self.parked is not None:
+            return "vkernel checkpointed, waiting for its restore"
         if self.exit_status is not None:
             return f"vkernel exited (status {self.exit_status})"
         if self.crash:
@@ -814,6 +1000,15 @@ class Supervisor:
                                           alive=self.exit_status is None))
         except OSError:
             pass
+
+
+def describe_exit(rc):
+    if rc is not None and rc < 0:
+        try:
+            return f"was killed by {signal.Signals(-rc).name}"
+        except ValueError:
+            return f"was killed by signal {-rc}"
+    return f"exited (status {rc})"
 
 
 def select_writable(fd):

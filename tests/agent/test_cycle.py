@@ -1,0 +1,125 @@
+"""probe / checkpoint / restore / verify against the simulated vkernel (GSoC 2013 handler).
+
+Every test runs on the shared simulated host; the ``sim`` fixture asserts afterwards that no
+ledger entry, vn unit, mount or session process is left.
+"""
+import os
+import shutil
+
+from buildbot_vkckpt.agent import procs
+
+from .simsupport import journal
+
+
+def metrics(run):
+    return {e["name"]: e["value"] for e in run.events if e.get("ev") == "metric"}
+
+
+def checks(run):
+    return {e["name"]: e for e in run.events if e.get("ev") == "check"}
+
+
+def ckpt_file(sim):
+    return sim.session / "kernel.debug.ckpt"
+
+
+def booted(sim):
+    run = sim.boot()
+    assert run.returncode == 0, run
+    return run
+
+
+def shutdown(sim):
+    """shutdown, then wait for what the simulator's checkpoint keeper holds to go (it watches
+    the checkpoint file, which shutdown removes, every 0.1 s)."""
+    run = sim.agent("shutdown")
+    assert run.returncode == 0, run
+    for pid in sim.session_processes():
+        procs.wait_exit(pid, 5.0)
+    record = sim.session / "verify.json"
+    if record.exists():
+        import json
+        shutil.rmtree(json.loads(record.read_text())["dir"], ignore_errors=True)
+    return run
+
+
+def test_probe_ok_without_harm(sim):
+    booted(sim)
+    run = sim.agent("probe")
+    assert run.returncode == 0, run
+    assert run.summary == ("checkpoint supported: handler present, RLIMIT_CORE unlimited, "
+                           "file kernel.debug.ckpt"), run
+    assert run.details["supported"] is True
+    assert run.details["ckpt_path"] == str(ckpt_file(sim))
+    got = checks(run)
+    assert set(got) == {"handler", "vmm", "RLIMIT_CORE", "kern.ckptgroup", "kern.ckptfile",
+                        "disk", "vm.vkernel_enable"}
+    assert all(c["ok"] for c in got.values()), got
+    assert "catches signal 34" in got["handler"]["text"]
+    assert "/proc/" in got["RLIMIT_CORE"]["text"]   # the vkernel's own limit, raised by boot
+    # harmless: the guest still answers and no file was written
+    assert sim.agent("exec", "--", "true").returncode == 0
+    assert not ckpt_file(sim).exists()
+    shutdown(sim)
+
+
+def test_probe_follows_kern_ckptfile(sim):
+    booted(sim)
+    with sim.host.update_state() as st:
+        st["sysctl"]["kern.ckptfile"] = "ck-%N-%P-%U.%%"
+    run = sim.agent("probe")
+    pid = run.details["pid"]
+    assert run.details["ckpt_path"] == str(sim.session / f"ck-kernel.debug-{pid}-{os.getuid()}.%")
+    with sim.host.update_state() as st:
+        st["sysctl"]["kern.ckptgroup"] = 4242
+    run = sim.agent("probe")
+    if os.geteuid() != 0 and 4242 not in os.getgroups():
+        assert (run.returncode, run.result["kind"]) == (4, "infrastructure"), run
+        assert run.summary.startswith("host cannot checkpoint: kern.ckptgroup: 4242")
+    shutdown(sim)
+
+
+def test_two_full_cycles(sim):
+    booted(sim)
+    prep = sim.agent("verify", "--prepare")
+    assert prep.returncode == 0, prep
+    assert prep.summary.startswith("workload started (pid "), prep
+    counters = [prep.details["counter"]]
+    for cycle in (1, 2):
+        ck = sim.agent("checkpoint")
+        assert ck.returncode == 0, ck
+        assert ck.summary.startswith("checkpoint written in ")
+        assert ck.summary.endswith(": kernel.debug.ckpt, " + ck.details["inspect"][0]
+                                   .split(": ", 1)[1].split(",")[0] + ", 2 threads"), ck
+        m = metrics(ck)
+        assert m["ckpt_bytes"] == os.path.getsize(ckpt_file(sim)) > 128 << 20
+        assert 0 < m["ckpt_seconds"] < 10
+        assert ck.details["file"] == str(ckpt_file(sim)) and ck.details["threads"] == 2
+        assert "no problems found" in ck.details["inspect"]
+        st = sim.agent("status")
+        assert st.details["parked"] and st.details["vkernel_target"] is None, st
+
+        rs = sim.agent("restore", "--file", ckpt_file(sim))
+        assert rs.returncode == 0, rs
+        assert rs.summary.startswith("restored in "), rs
+        m = metrics(rs)
+        assert 0 < m["restore_seconds"] <= m["console_seconds"] < 10
+        assert "Restored from checkpoint..." in rs.stdout
+
+        vf = sim.agent("verify")
+        assert vf.returncode == 0, vf
+        before, after = vf.details["counter"]
+        assert before == counters[-1] and after > before, vf
+        counters.append(after)
+        assert vf.summary == (f"guest continued: workload alive (counter {before}→{after}), "
+                              f"uptime {vf.details['uptime']} s, files intact")
+        assert checks(vf)["network"]["text"].startswith("not applicable")
+        assert sum(1 for c in checks(vf).values() if c["ok"]) == 5
+    # the restored vkernel is checkpt itself: status names it, the pidfile is gone
+    st = sim.agent("status")
+    assert st.details["restored"] and st.details["vkernel_target"] == st.details["vkernel_pid"]
+    run = shutdown(sim)
+    assert "halted cleanly" in run.summary, run
+    assert not ckpt_file(sim).exists()
+    results = [e for e in journal(sim.session) if e.get("ev") == "result"]
+    assert len(results) >= 8

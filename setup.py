@@ -22,6 +22,7 @@ STEPS = {
     "ShutdownVkernel": "buildbot_vkckpt.steps.vkernel:ShutdownVkernel",
     "CollectArtifacts": "buildbot_vkckpt.steps.vkernel:CollectArtifacts",
     "GuestCheckpointSuite": "buildbot_vkckpt.steps.suite:GuestCheckpointSuite",
+    "VkernelCheckpointCycle": "buildbot_vkckpt.steps.cycle:VkernelCheckpointCycle",
 }
 
 setup(

@@ -1,0 +1,403 @@
+"""VkernelCheckpointCycle with Buildbot's step-testing mixin: probe, prepare and per cycle
+checkpoint → restore → verify as agent commands; results, summaries, logs, test-result sets."""
+import json
+
+from buildbot.config.errors import ConfigErrors
+from buildbot.process.properties import Property
+from buildbot.process.results import EXCEPTION, FAILURE, SKIPPED, SUCCESS
+from buildbot.test.reactor import TestReactorMixin
+from buildbot.test.steps import ExpectShell, ExpectStat, TestBuildStepMixin
+from twisted.internet import defer
+from twisted.trial import unittest
+
+from buildbot_vkckpt.steps.agent import agent_zipapp
+from buildbot_vkckpt.steps.cycle import VkernelCheckpointCycle, format_bytes, format_seconds
+
+BUILDDIR = "/w/vk"
+SESSION = f"{BUILDDIR}/vkckpt-sessions/build-7"
+MIB = 1 << 20
+CHECKS = ("workload-alive", "workload-progressed", "uptime-continuous", "files-intact",
+          "network")
+INSPECT = ["threads: 2", "notes: NT_PRSTATUS ×2, NT_DVCKPT_VNODES", "mappings: 14 (256.0 MiB)"]
+
+
+def agent_path():
+    return f"{BUILDDIR}/vkckpt-agent-{agent_zipapp()[1][:12]}.pyz"
+
+
+def event(**fields):
+    return "@@vkckpt " + json.dumps(fields) + "\n"
+
+
+def result(status, summary, kind=None, fix=None, **details):
+    return event(ev="result", status=status, kind=kind, summary=summary, fix=fix,
+                 details=details)
+
+
+def metric(name, value, unit):
+    return event(ev="metric", name=name, value=value, unit=unit)
+
+
+def ckpt_file(n):
+    return f"{SESSION}/ckpt/vkernel.{n}.ckpt"
+
+
+def checkpoint_ok(n, seconds, size):
+    return (event(ev="phase", name="checkpoint") + metric("ckpt_seconds", seconds, "s")
+            + metric("ckpt_bytes", size, "bytes")
+            + result("ok", f"checkpoint written ({size} bytes)", file=ckpt_file(n),
+                     seconds=seconds, bytes=size, threads=2, inspect=INSPECT))
+
+
+def restore_ok(seconds, console):
+    return ("Restored from checkpoint...\n" + metric("restore_seconds", seconds, "s")
+            + metric("console_seconds", console, "s") + result("ok", "guest restored"))
+
+
+def verify_out(failed=None, text="counter stuck at 412"):
+    out = "".join(event(ev="check", name=c, ok=c != failed, text=text if c == failed else "")
+                  for c in CHECKS)
+    if failed:
+        return out + result("failure", f"guest did not continue: {failed}: {text}", "kernel")
+    return out + result("ok", "guest continued (5 checks)")
+
+
+class CycleCase(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):
+    def setUp(self):
+        self.setup_test_reactor()
+        return self.setup_test_build_step()
+
+    def setup(self, **kwargs):
+        self.setup_step(VkernelCheckpointCycle(**kwargs))
+        self.build.setProperty("builddir", BUILDDIR, "Worker")
+        self.build.setProperty("buildnumber", 7, "Build")
+        self.html = {}
+        # the mixin's fake drops HTML logs; keep them to look at the table
+        self.get_nth_step(0).addHTMLLog = (
+            lambda name, text: defer.succeed(self.html.__setitem__(name, text)))
+        self.cmds = [ExpectStat(file=agent_path(), log_environ=False).stat_file().exit(0)]
+
+    def agent(self, log, args, stdout, rc=0, timeout=1200):
+        self.cmds.append(ExpectShell(workdir="wkdir", log_environ=False, timeout=timeout,
+                                     command=["python3", agent_path(), args[0], "--session",
+                                              SESSION] + args[1:])
+                         .log(log, stdout=stdout).exit(rc))
+
+    def probe_and_prepare(self):
+        self.agent("stdio", ["probe"], result("ok", "vkernel checkpoint supported",
+                                              supported=True, ckpt_path="%N.ckpt"))
+        self.agent("stdio", ["verify", "--prepare"], result("ok", "workload started"))
+
+    def checkpoint(self, n, stdout, rc=0):
+        self.agent(f"cycle {n}", ["checkpoint", "--timeout", "600"], stdout, rc)
+
+    def restore(self, n, stdout, rc=0):
+        self.agent(f"cycle {n}", ["restore", "--file", ckpt_file(n), "--timeout", "300"],
+                   stdout, rc)
+
+    def verify(self, n, stdout, rc=0):
+        self.agent(f"cycle {n}", ["verify"], stdout, rc)
+
+    def good_cycle(self, n, ckpt=(1.8, 256 * MIB), restore=(0.9, 1.2)):
+        self.checkpoint(n, checkpoint_ok(n, *ckpt))
+        self.restore(n, restore_ok(*restore))
+        self.verify(n, verify_out())
+
+    def summary(self):
+        return self.get_nth_step(0).getResultSummary()
+
+    def expect_sets(self, passfail, ckpt_s=(), restore_s=(), console_s=(), ckpt_bytes=()):
+        """The sets in order (a number set only when it holds values): pass_fail as
+        (test name, value), then (cycle, value)."""
+        numbers = [(("checkpoint time", "performance", "seconds"), ckpt_s),
+                   (("restore time", "performance", "seconds"), restore_s),
+                   (("time to responsive console", "performance", "seconds"), console_s),
+                   (("checkpoint file size", "binary_size", "bytes"), ckpt_bytes)]
+        numbers = [(spec, values) for spec, values in numbers if values]
+        self.expect_test_result_sets([("vkernel checkpoint cycle", "pass_fail", "boolean")]
+                                     + [spec for spec, _values in numbers])
+        rows = [(1000, value, name, None, None, None) for name, value in passfail]
+        for setid, (_spec, values) in enumerate(numbers, 1001):
+            rows += [(setid, value, f"cycle {n}", None, None, None) for n, value in values]
+        self.expect_test_results(rows)
+
+
+def passed(n, *failed_checks, checks=CHECKS):
+    return ([(f"cycle {n}: checkpoint", "1"), (f"cycle {n}: restore", "1")]
+            + [(f"cycle {n}: {c}", "0" if c in failed_checks else "1") for c in checks])
+
+
+class TestCycles(CycleCase):
+    async def test_all_cycles_ok_record_every_check_and_metric(self):
+        self.setup(iterations=3)
+        self.probe_and_prepare()
+        self.good_cycle(1, (1.7, 255 * MIB), (0.8, 1.1))
+        self.good_cycle(2, (1.8, 256 * MIB), (0.9, 1.2))
+        self.good_cycle(3, (2.5, 257 * MIB), (1.4, 1.9))
+        self.expect_commands(*self.cmds)
+        self.expect_outcome(result=SUCCESS)
+        self.expect_sets(passed(1) + passed(2) + passed(3),
+                         ckpt_s=[(1, "1.7"), (2, "1.8"), (3, "2.5")],
+                         restore_s=[(1, "0.8"), (2, "0.9"), (3, "1.4")],
+                         console_s=[(1, "1.1"), (2, "1.2"), (3, "1.9")],
+                         ckpt_bytes=[(n, str(b * MIB)) for n, b in ((1, 255), (2, 256), (3, 257))])
+        self.expect_property("vkckpt_cycles_ok", 3)
+        self.expect_property("vkckpt_ckpt_seconds", 1.8)
+        self.expect_property("vkckpt_ckpt_bytes", 256 * MIB)
+        self.expect_property("vkckpt_restore_seconds", 0.9)
+        await self.run_step()
+        self.assertEqual(self.summary(), {"step": "3/3 cycles ok · ckpt 1.8 s / 256 MiB · "
+                                                  "restore 0.9 s"})
+        # test result values are strings, as Buildbot 4.3 requires
+        self.assertTrue(all(isinstance(r[1], str) for r in self._got_test_results))
+        html = self.html["cycle-report.html"]
+        self.assertIn("<td>2</td><td>ok</td><td>1.800</td><td>268435456</td><td>2</td>", html)
+        self.assertIn("3/3 cycles ok", html)
+
+    async def test_unsupported_probe_skips_with_the_reason(self):
+        self.setup()
+        self.agent("stdio", ["probe"], result(
+            "unsupported", "this vkernel has no checkpoint handler (stock DragonFly: SIGCKPT "
+            "kills the vkernel)", "unsupported"), rc=3)
+        self.expect_commands(*self.cmds)
+        self.expect_outcome(result=SKIPPED)
+        await self.run_step()
+        self.assertEqual(self.summary(), {"step": "unsupported: this vkernel has no checkpoint "
+                                                  "handler (stock DragonFly: SIGCKPT kills the "
+                                                  "vkernel)"})
+        self.assertEqual(self._got_test_result_sets, [])
+
+    async def test_unsupported_is_failure_when_support_is_required(self):
+        self.setup(require_support=True)
+        self.agent("stdio", ["probe"], result("unsupported", "kern.ckptgroup excludes root",
+                                              "unsupported"), rc=3)
+        self.expect_commands(*self.cmds)
+        self.expect_outcome(result=FAILURE)
+        await self.run_step()
+        self.assertEqual(self.summary(), {
+            "step": "unsupported: kern.ckptgroup excludes root (require_support=True)",
+            "build": "checkpoint-cycle: unsupported: kern.ckptgroup excludes root "
+                     "(require_support=True)"})
+
+    async def test_checkpoint_failure_stops_and_names_the_cycle(self):
+        self.setup(iterations=3)
+        self.probe_and_prepare()
+        self.good_cycle(1)
+        self.checkpoint(2, metric("ckpt_seconds", 0.4, "s") + result(
+            "failure", "checkpoint file truncated: 4096 of 268435456 bytes", "kernel",
+            file=ckpt_file(2), inspect=["ELF header ok", "PT_LOAD 3 runs past end of file"]),
+            rc=1)
+        self.expect_commands(*self.cmds)
+        self.expect_outcome(result=FAILURE)
+        self.expect_sets(passed(1) + [("cycle 2: checkpoint", "0")],
+                         ckpt_s=[(1, "1.8"), (2, "0.4")], restore_s=[(1, "0.9")],
+                         console_s=[(1, "1.2")], ckpt_bytes=[(1, str(256 * MIB))])
+        self.expect_log_file("checkpoint-inspect",
+                             "ELF header ok\nPT_LOAD 3 runs past end of file\n")
+        self.expect_property("vkckpt_cycles_ok", 1)
+        await self.run_step()
+        self.assertEqual(self.summary()["step"], "kernel: cycle 2/3: checkpoint failed: "
+                                                 "checkpoint file truncated: 4096 of 268435456 "
+                                                 "bytes")
+
+    async def test_restore_failure_attaches_inspect_tail_and_backtrace(self):
+        self.setup(iterations=3)
+        self.probe_and_prepare()
+        self.good_cycle(1)
+        self.checkpoint(2, checkpoint_ok(2, 1.9, 256 * MIB))
+        self.restore(2, "thaw failed error 22 Invalid argument\n" + result(
+            "failure", "thaw failed error 22 Invalid argument", "kernel",
+            inspect=INSPECT, tail=["checkpt: restoring", "thaw failed error 22 Invalid argument"],
+            backtrace=["ckpt_thaw_proc", "sys_sys_checkpoint"]), rc=1)
+        self.expect_commands(*self.cmds)
+        self.expect_outcome(result=FAILURE)
+        self.expect_log_file("checkpoint-inspect", "\n".join(INSPECT) + "\n")
+        self.expect_log_file("last-console-lines", "checkpt: restoring\nthaw failed error 22 "
+                                                   "Invalid argument\n")
+        self.expect_log_file("backtrace", "ckpt_thaw_proc\nsys_sys_checkpoint\n")
+        self.expect_sets(passed(1) + [("cycle 2: checkpoint", "1"), ("cycle 2: restore", "0")],
+                         ckpt_s=[(1, "1.8"), (2, "1.9")], restore_s=[(1, "0.9")],
+                         console_s=[(1, "1.2")],
+                         ckpt_bytes=[(1, str(256 * MIB)), (2, str(256 * MIB))])
+        await self.run_step()
+        self.assertEqual(self.summary()["step"], "kernel: cycle 2/3: restore failed: thaw "
+                                                 "failed error 22 Invalid argument")
+        self.assertIn("<td>2</td><td>ok</td><td>1.900</td>", self.html["cycle-report.html"])
+        self.assertIn("restore failed", self.html["cycle-report.html"])
+
+    async def test_verify_failure_names_the_check(self):
+        self.setup(iterations=2)
+        self.probe_and_prepare()
+        self.checkpoint(1, checkpoint_ok(1, 1.8, 256 * MIB))
+        self.restore(1, restore_ok(0.9, 1.2))
+        self.verify(1, verify_out(failed="workload-progressed"), rc=1)
+        self.expect_commands(*self.cmds)
+        self.expect_outcome(result=FAILURE)
+        self.expect_log_file("checkpoint-inspect", "\n".join(INSPECT) + "\n")
+        self.expect_sets(passed(1, "workload-progressed"), ckpt_s=[(1, "1.8")],
+                         restore_s=[(1, "0.9")], console_s=[(1, "1.2")],
+                         ckpt_bytes=[(1, str(256 * MIB))])
+        self.expect_property("vkckpt_cycles_ok", 0)
+        await self.run_step()
+        self.assertEqual(self.summary()["step"], "kernel: cycle 1/2: verify failed: guest did "
+                                                 "not continue: workload-progressed: counter "
+                                                 "stuck at 412")
+
+    async def test_infrastructure_is_exception_with_the_fix(self):
+        self.setup(iterations=2)
+        self.probe_and_prepare()
+        self.checkpoint(1, result("infrastructure", "no space left for the checkpoint file "
+                                  "(12 MiB free, 256 MiB needed)", "infrastructure",
+                                  "free space in the session directory"), rc=4)
+        self.expect_commands(*self.cmds)
+        self.expect_outcome(result=EXCEPTION)
+        self.expect_test_result_sets([("vkernel checkpoint cycle", "pass_fail", "boolean")])
+        self.expect_test_results([(1000, "0", "cycle 1: checkpoint", None, None, None)])
+        await self.run_step()
+        self.assertEqual(self.summary()["step"],
+                         "infrastructure: cycle 1/2: checkpoint: no space left for the "
+                         "checkpoint file (12 MiB free, 256 MiB needed) (fix: free space in the "
+                         "session directory)")
+
+    async def test_agent_without_result_is_exception(self):
+        self.setup()
+        self.agent("stdio", ["probe"], "Traceback (most recent call last):\n", rc=1)
+        self.expect_commands(*self.cmds)
+        self.expect_outcome(result=EXCEPTION)
+        await self.run_step()
+        self.assertEqual(self.summary()["step"],
+                         "infrastructure: probe: agent exited 1 without a result")
+
+    async def test_failed_prepare_runs_no_cycle(self):
+        self.setup()
+        self.agent("stdio", ["probe"], result("ok", "supported", supported=True))
+        self.agent("stdio", ["verify", "--prepare"],
+                   result("failure", "guest shell did not answer", "kernel"), rc=1)
+        self.expect_commands(*self.cmds)
+        self.expect_outcome(result=FAILURE)
+        await self.run_step()
+        self.assertEqual(self.summary()["step"], "kernel: preparing the guest workload failed: "
+                                                 "guest shell did not answer")
+
+
+class TestLiveAndRendered(CycleCase):
+    async def test_live_summary_names_cycle_and_action(self):
+        self.setup(iterations=2)
+        step = self.get_nth_step(0)
+        seen = []
+        original = step.agent_command
+
+        async def spy(agent, logname, subcommand, args, agent_timeout=None):
+            seen.append(step.getCurrentSummary()["step"])
+            return await original(agent, logname, subcommand, args, agent_timeout)
+        step.agent_command = spy
+        self.probe_and_prepare()
+        self.good_cycle(1)
+        self.good_cycle(2)
+        self.expect_commands(*self.cmds)
+        self.expect_outcome(result=SUCCESS)
+        self.expect_sets(passed(1) + passed(2), ckpt_s=[(1, "1.8"), (2, "1.8")],
+                         restore_s=[(1, "0.9"), (2, "0.9")], console_s=[(1, "1.2"), (2, "1.2")],
+                         ckpt_bytes=[(1, str(256 * MIB)), (2, str(256 * MIB))])
+        await self.run_step()
+        self.assertEqual(seen, ["probing checkpoint support", "starting the guest workload",
+                                "cycle 1/2: checkpoint", "cycle 1/2: restore",
+                                "cycle 1/2: verify", "cycle 2/2: checkpoint",
+                                "cycle 2/2: restore", "cycle 2/2: verify"])
+
+    async def test_rendered_iterations_and_long_timeouts(self):
+        self.setup(iterations=Property("cycles"), checkpoint_timeout=3000)
+        self.build.setProperty("cycles", "1", "test")
+        self.probe_and_prepare()
+        # Buildbot's silence timeout stays above the agent's own
+        self.agent("cycle 1", ["checkpoint", "--timeout", "3000"],
+                   checkpoint_ok(1, 1.8, 256 * MIB), timeout=3060)
+        self.restore(1, restore_ok(0.9, 1.2))
+        self.verify(1, verify_out())
+        self.expect_commands(*self.cmds)
+        self.expect_outcome(result=SUCCESS)
+        self.expect_sets(passed(1), ckpt_s=[(1, "1.8")], restore_s=[(1, "0.9")],
+                         console_s=[(1, "1.2")], ckpt_bytes=[(1, str(256 * MIB))])
+        await self.run_step()
+        self.assertEqual(self.summary()["step"], "1/1 cycles ok · ckpt 1.8 s / 256 MiB · "
+                                                 "restore 0.9 s")
+
+    async def test_rendered_garbage_is_a_configuration_exception(self):
+        self.setup(iterations=Property("cycles"))
+        self.build.setProperty("cycles", "3; reboot", "test")
+        self.expect_outcome(result=EXCEPTION)
+        await self.run_step()
+        self.assertEqual(self.summary()["step"], "configuration: iterations must be a positive "
+                                                 "integer, not '3; reboot'")
+
+
+class TestConfig(unittest.TestCase):
+    def check_error(self, param, **kwargs):
+        with self.assertRaises(ConfigErrors) as ctx:
+            VkernelCheckpointCycle(**kwargs)
+        self.assertIn(f"VkernelCheckpointCycle: {param} ", str(ctx.exception))
+
+    def test_bad_parameters_are_named(self):
+        self.check_error("iterations", iterations=0)
+        self.check_error("checkpoint_timeout", checkpoint_timeout="soon")
+        self.check_error("restore_timeout", restore_timeout=-1)
+        self.check_error("require_support", require_support="yes")
+
+    def test_formatting(self):
+        self.assertEqual(format_seconds(0.04), "0.04 s")
+        self.assertEqual(format_seconds(12.4), "12 s")
+        self.assertEqual(format_bytes(64 * MIB), "64 MiB")
+        self.assertEqual(format_bytes(3 * 1024 * MIB), "3.0 GiB")
+
+
+class FakeTransport:
+    """Stands in for SSHTransport: answers each agent subcommand from a script."""
+
+    python = "python3"
+    workdir = "/srv/vkckpt"
+
+    def __init__(self, answers):
+        self.answers = answers          # subcommand -> (stdout, rc) or an exception
+        self.argvs = []
+
+    def describe(self):
+        return "ssh root@dfly"
+
+    async def ensure_file(self, step, local_path, sha256hex):
+        return f"{self.workdir}/vkckpt-agent-{sha256hex[:12]}.pyz"
+
+    async def run(self, step, argv, on_stdout, on_stderr, timeout=None, max_time=None):
+        self.argvs.append(argv)
+        answer = self.answers[argv[2]]
+        if isinstance(answer, Exception):
+            raise answer
+        on_stdout(answer[0])
+        return answer[1]
+
+    def interrupt(self, step):
+        pass
+
+
+class TestOverTransport(CycleCase):
+    async def test_cycles_run_on_the_ssh_host_and_a_lost_host_fails(self):
+        from buildbot_vkckpt.transports.errors import HostLost
+        transport = FakeTransport({
+            "probe": (result("ok", "supported", supported=True), 0),
+            "verify": (result("ok", "workload started"), 0),
+            "checkpoint": (checkpoint_ok(1, 1.8, 256 * MIB), 0),
+            "restore": HostLost("connection to dfly lost (no keepalive answer for 45 s)")})
+        self.setup(iterations=2, transport=transport)
+        self.expect_outcome(result=FAILURE)
+        self.expect_sets([("cycle 1: checkpoint", "1"), ("cycle 1: restore", "0")],
+                         ckpt_s=[(1, "1.8")], ckpt_bytes=[(1, str(256 * MIB))])
+        await self.run_step()
+        self.assertEqual(self.summary()["step"],
+                         "host lost: connection to dfly lost (no keepalive answer for 45 s)")
+        self.assertEqual([argv[2:] for argv in transport.argvs][-2:], [
+            ["checkpoint", "--session", argv_session(transport), "--timeout", "600"],
+            ["restore", "--session", argv_session(transport), "--file", ckpt_file(1),
+             "--timeout", "300"]])
+
+
+def argv_session(transport):
+    return transport.argvs[0][4]

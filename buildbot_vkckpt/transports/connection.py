@@ -292,11 +292,21 @@ class HostConnection:
             sftp.close()
 
 
-def _copy_if_absent(sftp, local_path, remote_dir, remote_name):
+def _makedirs(sftp, path):
+    """``mkdir -p`` over SFTP (new directories 0700)."""
     try:
-        sftp.stat(remote_dir)
+        sftp.stat(path)
+        return
     except FileNotFoundError:
-        sftp.mkdir(remote_dir, mode=0o700)
+        pass
+    parent = path.rstrip("/").rsplit("/", 1)[0] if "/" in path.rstrip("/") else ""
+    if parent:
+        _makedirs(sftp, parent)
+    sftp.mkdir(path, mode=0o700)
+
+
+def _copy_if_absent(sftp, local_path, remote_dir, remote_name):
+    _makedirs(sftp, remote_dir)
     directory = sftp.normalize(remote_dir)
     target = f"{directory}/{remote_name}"
     try:

@@ -149,6 +149,9 @@ class GuestEnvironment:
         if pid == 0:
             try:
                 os.chdir(home)
+                # a guest process starts with default dispositions, not the vkernel's ignored
+                # SIGHUP: when the vkernel dies, the hangup of ttyv0 ends its guest as well
+                signal.signal(signal.SIGHUP, signal.SIG_DFL)
                 os.execve("/bin/sh", ["sh", "-i"], env)
             finally:
                 os._exit(127)

@@ -123,3 +123,107 @@ def test_two_full_cycles(sim):
     assert not ckpt_file(sim).exists()
     results = [e for e in journal(sim.session) if e.get("ev") == "result"]
     assert len(results) >= 8
+
+
+def test_stock_vkernel_is_unsupported(sim):
+    sim.fault(stock_vkernel=None)
+    booted(sim)
+    run = sim.agent("probe")
+    assert (run.returncode, run.result["status"], run.result["kind"]) == \
+        (3, "unsupported", "unsupported"), run
+    assert run.summary == ("unsupported: the vkernel has no checkpoint handler "
+                           "(stock DragonFly, reference §18)")
+    assert run.details["supported"] is False and "reference §19" in run.result["fix"]
+    assert "does not catch signal 34" in checks(run)["handler"]["text"]
+    # checkpoint refuses rather than kill the session with signal 34
+    run = sim.agent("checkpoint")
+    assert (run.returncode, run.result["kind"]) == (3, "unsupported"), run
+    assert run.details["signalled"] is False
+    assert sim.agent("exec", "--", "true").returncode == 0
+    shutdown(sim)
+
+
+def test_ckpt_enospc_is_infrastructure(sim):
+    booted(sim)
+    sim.fault(ckpt_enospc=None)
+    run = sim.agent("checkpoint")
+    assert (run.returncode, run.result["kind"]) == (4, "infrastructure"), run
+    assert run.summary == "the checkpoint file did not fit: No space left on device"
+    assert "free disk space" in run.result["fix"]
+    assert "Couldn't save checkpoint file: No space left on device" in run.details["message"]
+    assert any(p.startswith("truncated") for p in run.details["inspect"][-3:]) or \
+        "problems:" in run.details["inspect"], run.details["inspect"]
+    shutdown(sim)
+
+
+def test_ckpt_rlimit_core_is_infrastructure(sim):
+    booted(sim)
+    sim.fault(ckpt_rlimit_core=None)
+    run = sim.agent("checkpoint")
+    assert (run.returncode, run.result["kind"]) == (4, "infrastructure"), run
+    assert run.summary.startswith("RLIMIT_CORE of the vkernel is 0"), run
+    assert "ulimit -c unlimited" in run.result["fix"]
+    shutdown(sim)
+
+
+def test_ckpt_corrupt_file_is_kernel_failure(sim):
+    booted(sim)
+    sim.fault(ckpt_corrupt=None)
+    run = sim.agent("checkpoint")
+    assert (run.returncode, run.result["kind"]) == (1, "kernel"), run
+    assert run.summary.startswith("checkpoint file invalid: note order: "), run
+    assert "problems:" in run.details["inspect"]
+    assert metrics(run)["ckpt_bytes"] > 0
+    shutdown(sim)
+
+
+def checkpointed(sim):
+    booted(sim)
+    assert sim.agent("verify", "--prepare").returncode == 0
+    run = sim.agent("checkpoint")
+    assert run.returncode == 0, run
+
+
+def test_restore_thaw_fails(sim):
+    checkpointed(sim)
+    sim.fault(restore_thaw_fails=None)
+    run = sim.agent("restore", "--file", ckpt_file(sim))
+    assert (run.returncode, run.result["kind"]) == (1, "kernel"), run
+    assert run.summary == "restore failed: thaw failed error 22 Invalid argument"
+    assert "no problems found" in run.details["inspect"]
+    assert any("thaw failed error 22" in ln for ln in run.details["tail"])
+    shutdown(sim)
+
+
+def test_restore_panics_with_backtrace(sim):
+    checkpointed(sim)
+    sim.fault(restore_panics=None)
+    run = sim.agent("restore", "--file", ckpt_file(sim))
+    assert (run.returncode, run.result["kind"]) == (1, "kernel"), run
+    assert run.summary == ("kernel: panic: vmspace_ctl: cannot restore vmspace"
+                           " · ddb trace captured"), run
+    assert run.details["backtrace"] and run.details["inspect"] and run.details["tail"]
+    shutdown(sim)
+
+
+def test_restore_loses_process(sim):
+    checkpointed(sim)
+    sim.fault(restore_loses_process=None)
+    assert sim.agent("restore", "--file", ckpt_file(sim)).returncode == 0
+    run = sim.agent("verify")
+    assert (run.returncode, run.result["kind"]) == (1, "kernel"), run
+    assert run.summary.startswith("restore broke the guest: workload-alive: pid "), run
+    assert run.summary.endswith(" is gone")
+    assert not checks(run)["workload-alive"]["ok"] and checks(run)["files-intact"]["ok"]
+    shutdown(sim)
+
+
+def test_restore_hangs_times_out(sim):
+    checkpointed(sim)
+    sim.fault(restore_hangs=None)
+    run = sim.agent("restore", "--file", ckpt_file(sim), "--timeout", "1")
+    assert (run.returncode, run.result["kind"]) == (1, "timeout"), run
+    assert run.summary.startswith("timeout in restore: no 'Restored from checkpoint...' "
+                                  "within 1 s; last line: Restoring vmspaces..."), run
+    assert run.details["tail"][-1] == "Restoring vmspaces..." and run.details["inspect"]
+    shutdown(sim)

@@ -42,6 +42,7 @@ class AgentCommand:
     monitor: AgentLogMonitor
     cancelled: bool = False
     timed_out: bool = False
+    silence: int = None           # the Buildbot timeout this command ran with
     failure: object = None        # a TransportError when the SSH host could not run it
 
     @property
@@ -188,7 +189,8 @@ class VkernelCheckpointCycle(AgentStep):
         await self.runCommand(cmd)
         observer.monitor.close()
         return AgentCommand(subcommand, cmd.rc, observer.monitor,
-                            cancelled=cmd.results() == CANCELLED, timed_out=self.timed_out)
+                            cancelled=cmd.results() == CANCELLED, timed_out=self.timed_out,
+                            silence=timeout)
 
     async def _run_over_transport(self, logname, argv, timeout):
         try:
@@ -341,8 +343,8 @@ class VkernelCheckpointCycle(AgentStep):
         if command.timed_out:
             tail = " | ".join(command.monitor.console_tail(3))
             result = FAILURE
-            summary = (f"timeout: {what}: no output for {self.timeout} s; last console lines: "
-                       f"{tail}")
+            summary = (f"timeout: {what}: no output for {command.silence} s; last console "
+                       f"lines: {tail}")
         elif not outcome:
             result = EXCEPTION
             summary = f"{what}: {self.describe_result(outcome, command.rc)}"

@@ -259,6 +259,26 @@ class TestCycles(CycleCase):
                          "checkpoint file (12 MiB free, 256 MiB needed) (fix: free space in the "
                          "session directory)")
 
+    async def test_silent_restore_times_out_naming_cycle_and_last_console_lines(self):
+        self.setup(iterations=1, restore_timeout=1500)
+        self.probe_and_prepare()
+        self.checkpoint(1, checkpoint_ok(1, 1.8, 256 * MIB))
+        self.cmds.append(
+            ExpectShell(workdir="wkdir", log_environ=False, timeout=1560,
+                        command=["python3", agent_path(), "restore", "--session", SESSION,
+                                 "--file", ckpt_file(1), "--timeout", "1500"])
+            .log("cycle 1", stdout="checkpt: restoring\nthawing 2 threads\n")
+            .update("failure_reason", "timeout_without_output").exit(-1))
+        self.expect_commands(*self.cmds)
+        self.expect_outcome(result=FAILURE)
+        self.expect_sets([("cycle 1: checkpoint", "1"), ("cycle 1: restore", "0")],
+                         ckpt_s=[(1, "1.8")], ckpt_bytes=[(1, str(256 * MIB))])
+        self.expect_log_file("checkpoint-inspect", "\n".join(INSPECT) + "\n")
+        await self.run_step()
+        self.assertEqual(self.summary()["step"],
+                         "timeout: cycle 1/1: restore: no output for 1560 s; last console lines: "
+                         "checkpt: restoring | thawing 2 threads")
+
     async def test_agent_without_result_is_exception(self):
         self.setup()
         self.agent("stdio", ["probe"], "Traceback (most recent call last):\n", rc=1)

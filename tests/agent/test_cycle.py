@@ -227,3 +227,18 @@ def test_restore_hangs_times_out(sim):
                                   "within 1 s; last line: Restoring vmspaces..."), run
     assert run.details["tail"][-1] == "Restoring vmspaces..." and run.details["inspect"]
     shutdown(sim)
+
+
+def test_checkpoint_then_shutdown_without_restore(sim):
+    booted(sim)
+    run = sim.agent("restore", "--file", sim.built.image)   # nothing checkpointed yet
+    assert (run.returncode, run.result["kind"]) == (4, "infrastructure"), run
+    assert run.summary == "no checkpointed vkernel waits for a restore in this session"
+    assert sim.agent("checkpoint").returncode == 0
+    run = sim.agent("probe")   # parked: nothing to probe, nothing harmed
+    assert run.returncode == 4 and "is checkpointed" in run.summary, run
+    run = sim.agent("exec", "--", "true")
+    assert run.returncode == 4 and run.summary == "no vkernel runs in this session", run
+    run = shutdown(sim)
+    assert run.summary.startswith("no vkernel was running"), run
+    assert not ckpt_file(sim).exists()

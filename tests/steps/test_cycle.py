@@ -421,3 +421,22 @@ class TestOverTransport(CycleCase):
 
 def argv_session(transport):
     return transport.argvs[0][4]
+
+
+class TestRegistration(unittest.TestCase):
+    def test_every_step_is_a_buildbot_plugin_entry_point(self):
+        """setup.py's STEPS name every step the package exports, and each target imports."""
+        import ast
+        import importlib
+        from pathlib import Path
+
+        import buildbot_vkckpt.steps as package
+        tree = ast.parse((Path(__file__).resolve().parents[2] / "setup.py").read_text())
+        steps = next(ast.literal_eval(node.value) for node in tree.body
+                     if isinstance(node, ast.Assign) and node.targets[0].id == "STEPS")
+        self.assertEqual(set(steps), set(package.__all__))
+        self.assertEqual(steps["VkernelCheckpointCycle"],
+                         "buildbot_vkckpt.steps.cycle:VkernelCheckpointCycle")
+        for name, target in steps.items():
+            module, attr = target.split(":")
+            self.assertEqual(getattr(importlib.import_module(module), attr).__name__, name)

@@ -123,3 +123,19 @@ class TestAgentStepOverTransport(TransportStepCase):
         await self.run_step()
         self.assertEqual(self.summary(), "timeout in boot: no output for timeout=80 s; "
                                          "stopped; last console lines: vkd0: 2048MB")
+
+
+def test_factory_hands_the_transport_to_the_vkernel_steps_only():
+    from buildbot.plugins import util
+    from buildbot_vkckpt.factory import VkernelCheckpointFactory
+    from buildbot_vkckpt.transports import SSHTransport
+
+    transport = SSHTransport("dfly-test", key=util.Secret("k"), host_key=None,
+                             known_hosts="/nonexistent/known_hosts")
+    factory = VkernelCheckpointFactory("file:///src", transport=transport)
+    given = {f.kwargs.get("name") or f.step_class.name: f.kwargs.get("transport")
+             for f in factory.steps}
+    vkernel = ["cleanup-stale", "preflight", "root-image", "boot", "guest-command",
+               "shutdown", "collect"]
+    assert all(given[name] is transport for name in vkernel), given
+    assert all(given[name] is None for name in ("checkout", "buildworld", "buildkernel")), given

@@ -693,6 +693,7 @@ class Kernel:
     # --- checkpoint (the GSoC 2013 handler, reference/dragonfly.md §19) -----------------------
     def checkpoint_exit(self):
         """SIGCKPTEXIT: freeze, write the file named by the host's kern.ckptfile, exit 0."""
+        self.ckpt_started = time.monotonic()
         self.cancel_timers()
         self.read_console(False)
         if self.shell:
@@ -743,7 +744,7 @@ class Kernel:
         fail_after = None
         if self.host.fault("ckpt-enospc") is not None:
             fail_after = max(8192, self.memsize // 2)
-        started = time.monotonic()
+        started = getattr(self, "ckpt_started", None) or time.monotonic()
         ckptfile.write_core(path, comm=comm, args=" ".join([self.opts.argv0]), pid=os.getpid(),
                             threads=self.opts.ncpus, state=state, memimg=self.memimg_path,
                             memsize=self.memsize, files=files, text_path=self.opts.argv0,
@@ -792,6 +793,9 @@ class Kernel:
             if lost:
                 os.kill(max(lost), signal.SIGKILL)
         self.kprintf("Restored from checkpoint...")
+        io = state.get("sim_io")
+        if io:
+            ckptfile.record_io(self.host, "resume", io["path"], io["read_done"])
         self.shell = guestshell.ShellPty(state.get("shell_pid"), master)
         self.shell.frozen = True
         self.shell.thaw(self.sel, self.on_shell_output)

@@ -577,7 +577,7 @@ def checkpt(host, args):
 
     if host.fault("restore-thaw-fails") is not None:
         return thaw_failed(errno.EINVAL)
-    started = time.monotonic()
+    started = ckptfile.process_started()
     report = ckptcheck.inspect_file(path)
     if report["problems"]:
         return thaw_failed(errno.EINVAL)
@@ -596,6 +596,7 @@ def checkpt(host, args):
         return thaw_failed(errno.ESRCH)
     _page_in(path)
     ckptfile.record_io(host, "read", path, started)
+    state["sim_io"] = {"path": os.path.abspath(path), "read_done": time.monotonic()}
     return _run_restored(host, state, master)
 
 

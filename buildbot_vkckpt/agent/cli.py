@@ -27,14 +27,18 @@ NEEDS_SESSION = {"image", "boot", "exec", "ddb", "shutdown", "status", "collect"
                  "checkpoint", "restore", "verify"}
 
 
-def build_parser():
+def build_parser(only=None):
+    """The parser; with ``only``, just that subcommand's module is imported, because every
+    cycle runs several agent commands and each import costs start-up time."""
     parser = argparse.ArgumentParser(prog="vkckpt-agent",
                                      description="vkernel session agent for buildbot-vkckpt")
     sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND")
     sub.required = True
     for name, (modname, help_text) in SUBCOMMANDS.items():
-        mod = importlib.import_module(f"{__package__}.{modname}")
         p = sub.add_parser(name, help=help_text, description=help_text)
+        if only is not None and name != only:
+            continue
+        mod = importlib.import_module(f"{__package__}.{modname}")
         p.add_argument("--session", default=None, help="session directory")
         mod.add_arguments(p)
         p.set_defaults(_module=mod)
@@ -42,7 +46,9 @@ def build_parser():
 
 
 def main(argv=None, stream=None):
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    only = argv[0] if argv and argv[0] in SUBCOMMANDS else None
+    args = build_parser(only).parse_args(argv)
     journal = None
     if args.session and args.command in NEEDS_SESSION | {"preflight"}:
         os.makedirs(args.session, exist_ok=True)

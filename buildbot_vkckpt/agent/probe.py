@@ -146,10 +146,32 @@ def core_limit(pid, status):
     return int(soft), "the supervisor's limit"
 
 
-def checkpoint_path(session, status, pid):
+CKPTFILE_CACHE = "kern.ckptfile"
+
+
+def ckptfile_template(session, fresh=False):
+    """The host's kern.ckptfile. ``probe`` reads it and keeps it in the session, so each
+    checkpoint of a cycle does not pay for another sysctl process."""
+    cache = session.file(CKPTFILE_CACHE)
+    if not fresh:
+        try:
+            with open(cache, encoding="utf-8") as fh:
+                return fh.read().rstrip("\n") or "%N.ckpt"
+        except OSError:
+            pass
+    template = sysctl("kern.ckptfile") or "%N.ckpt"
+    try:
+        with open(cache, "w", encoding="utf-8") as fh:
+            fh.write(template + "\n")
+    except OSError:
+        pass
+    return template
+
+
+def checkpoint_path(session, status, pid, fresh=False):
     """Where SIGCKPTEXIT writes, from the host's kern.ckptfile, relative to the vkernel's cwd
     (the session dir)."""
-    template = sysctl("kern.ckptfile") or "%N.ckpt"
+    template = ckptfile_template(session, fresh)
     name = expand_ckptfile(template, comm_of(status.get("vkernel_argv") or []), pid,
                            os.getuid())
     return os.path.normpath(os.path.join(session.dir, name))
@@ -228,9 +250,9 @@ def run_checks(session, status, emitter):
                        "group", "infrastructure",
                        f"add the worker user to group {group}, or sysctl kern.ckptgroup=-1")
 
-    path = checkpoint_path(session, status, pid)
+    path = checkpoint_path(session, status, pid, fresh=True)
     facts["ckpt_path"] = path
-    checks.add("kern.ckptfile", True, f"{sysctl('kern.ckptfile') or '%N.ckpt'} -> "
+    checks.add("kern.ckptfile", True, f"{ckptfile_template(session)} -> "
                f"{os.path.relpath(path, session.dir)}")
 
     memsize = None

@@ -221,7 +221,8 @@ def process_started():
 def record_io(host, op, path, started):
     """Log how long the simulated kernel spent on a checkpoint (``write``: signal to file
     written; ``read``: ``checkpt`` process start, interpreter included, to file read through;
-    ``resume``: read through to ``Restored from checkpoint...``), so benchmarks can tell the
+    ``resume``: read through to ``Restored from checkpoint...``; ``exit``: file written to the
+    handler's process about to exit), so benchmarks can tell the
     harness's time from the simulated kernel's (state/ckpt-io.jsonl)."""
     try:
         size = os.path.getsize(path)

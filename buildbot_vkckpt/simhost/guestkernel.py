@@ -148,6 +148,9 @@ class Kernel:
             return done.code
         finally:
             self.teardown()
+            written = getattr(self, "ckpt_written", None)
+            if written:  # the simulated handler's exit (keeper, devices) is the kernel's time
+                ckptfile.record_io(self.host, "exit", *written)
 
     def write_err(self, text):
         try:
@@ -750,6 +753,7 @@ class Kernel:
                             memsize=self.memsize, files=files, text_path=self.opts.argv0,
                             fail_after=fail_after)
         ckptfile.record_io(self.host, "write", path, started)
+        self.ckpt_written = (path, time.monotonic())
         if self.host.fault("ckpt-corrupt") is not None:
             _corrupt_notes(path)
 

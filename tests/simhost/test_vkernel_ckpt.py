@@ -99,9 +99,9 @@ def test_restore_continues_guest_and_workload(sim):
     assert ckptcheck.inspect_file(ckpt)["problems"] == []
     # the simulated kernel logs its own checkpoint I/O, so benchmarks can subtract it
     io = [json.loads(l) for l in (sim.host.state_dir / "ckpt-io.jsonl").read_text().splitlines()]
-    assert [e["op"] for e in io] == ["write", "read", "resume", "write"]
+    assert [e["op"] for e in io] == ["write", "exit", "read", "resume", "write", "exit"]
     assert all(e["bytes"] == os.path.getsize(ckpt) and e["seconds"] > 0 for e in io)
-    assert io[1]["ended"] <= io[2]["ended"] - io[2]["seconds"] + 1e-3  # resume follows read
+    assert io[2]["ended"] <= io[3]["ended"] - io[3]["seconds"] + 1e-3  # resume follows read
     os.unlink(ckpt)
 
 

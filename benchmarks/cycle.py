@@ -3,7 +3,7 @@
 Sets up a simulated DragonFly host (world, VKERNEL64, root image), then for a 64 MB and a 1 GB
 guest boots the simulated vkernel once, runs ``verify --prepare`` and then ``--cycles`` cycles of
 ``checkpoint``, ``restore --file`` and ``verify`` through the agent, as VkernelCheckpointCycle
-does. For each cycle:
+does (after one uncounted warm-up cycle). For each cycle:
 
 * **cycle time**: wall time of the ``checkpoint`` and ``restore`` subcommands, from starting
   the agent process to reading its result line (``verify`` is a test, not overhead);
@@ -23,7 +23,6 @@ larger. Prints medians, ratios and PASS/FAIL; exit status 0 unless --strict. Lin
 """
 import argparse
 import json
-import os
 import resource
 import shutil
 import statistics
@@ -103,7 +102,7 @@ def raw_copy_seconds(path, scratch):
     return seconds
 
 
-def measure(host, env, kernel, image, root, memory, cycles, verbose=False):
+def measure(host, env, kernel, image, root, memory, cycles, warmup=1, verbose=False):
     session = root / f"session-{memory}"
     boot = ["boot", "--session", session, "--kernel", kernel, "--image", image,
             "--memory", memory, "--timeout", "60", "--silence", "30"]
@@ -111,7 +110,7 @@ def measure(host, env, kernel, image, root, memory, cycles, verbose=False):
     rows = []
     try:
         run_agent(env, "verify", "--session", session, "--prepare")
-        for _ in range(cycles):
+        for n in range(warmup + cycles):
             seen = len(io_log(host))
             ckpt_s, ckpt_at, ckpt = run_agent(env, "checkpoint", "--session", session)
             path = ckpt["details"]["file"]
@@ -124,6 +123,8 @@ def measure(host, env, kernel, image, root, memory, cycles, verbose=False):
             if verbose:
                 print({"ckpt_s": ckpt_s, "restore_s": restore_s,
                        "io": [(e["op"], round(e["seconds"], 4)) for e in io]})
+            if n < warmup:  # the first checkpoint also allocates the file's blocks
+                continue
             rows.append({"cycle": cycle, "sim_io": sim_io, "overhead": cycle - sim_io,
                          "bytes": ckpt["details"]["bytes"],
                          "detect_ms": (ckpt_at - exits[-1]["ended"]) * 1000 if exits else None,
@@ -159,6 +160,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cycles", type=int, default=3)
     parser.add_argument("--sizes", default="64m,1g", help="guest memory sizes, comma-separated")
+    parser.add_argument("--warmup", type=int, default=1, help="cycles run but not counted")
     parser.add_argument("--verbose", action="store_true", help="print each cycle's timings")
     parser.add_argument("--strict", action="store_true", help="exit 1 when the target is missed")
     args = parser.parse_args()
@@ -171,7 +173,7 @@ def main():
         host, env, kernel, image = prepare(root)
         for memory in args.sizes.split(","):
             ok &= report(memory, measure(host, env, kernel, image, root, memory, args.cycles,
-                                            args.verbose))
+                                            args.warmup, args.verbose))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return 0 if ok or not args.strict else 1

@@ -11,7 +11,10 @@ from buildbot.plugins import util
 
 from buildbot_vkckpt import changes, validate
 from buildbot_vkckpt.steps.build import BuildKernel, BuildWorld
+from buildbot_vkckpt.steps.cycle import VkernelCheckpointCycle
 from buildbot_vkckpt.steps.plan import BuildPlan, RecordStage, planned, reused_description
+from buildbot_vkckpt.steps.suite import GuestCheckpointSuite
+from buildbot_vkckpt.suite import list_tests
 from buildbot_vkckpt.steps.vkernel import (BootVkernel, CleanupStaleSessions, CollectArtifacts,
                                            MakeRootImage, RunInVkernel, ShutdownVkernel,
                                            VkernelPreflight)
@@ -118,6 +121,14 @@ class VkernelCheckpointFactory(util.BuildFactory):
                 or not all(isinstance(t, str) and TEST_NAME.match(t) for t in guest_tests)):
             _error("guest_tests", "must be None (all tests) or a non-empty list of test "
                                   f"names, not {guest_tests!r}")
+            guest_tests = None
+        elif guest_tests is not None:
+            known = {t.name for t in list_tests()}
+            unknown = [t for t in guest_tests if t not in known]
+            if unknown:
+                _error("guest_tests", f"names unknown tests {', '.join(unknown)}; "
+                                      f"known: {', '.join(sorted(known))}")
+                guest_tests = None
         if not isinstance(require_checkpoint_support, bool):
             _error("require_checkpoint_support",
                    f"must be True or False, not {require_checkpoint_support!r}")
@@ -179,5 +190,15 @@ class VkernelCheckpointFactory(util.BuildFactory):
                                       if len(guest_commands) > 1 else "guest-command",
                                       guest_timeout=timeouts.get("command", 600),
                                       haltOnFailure=True, **stage_step("tests"), **vk))
+        # the two test layers (DESIGN.md): a failing guest test does not stop the vkernel
+        # cycle, which checks a different thing
+        self.addStep(GuestCheckpointSuite(only=guest_tests, run_timeout=timeouts.get("suite"),
+                                          **stage_step("tests"), **vk))
+        if cycles:
+            cycle_timeout = timeouts.get("cycle", 600)
+            self.addStep(VkernelCheckpointCycle(
+                iterations=cycles, require_support=require_checkpoint_support,
+                checkpoint_timeout=cycle_timeout, restore_timeout=cycle_timeout,
+                **stage_step("tests"), **vk))
         self.addStep(ShutdownVkernel(**vk))
         self.addStep(CollectArtifacts(**vk))

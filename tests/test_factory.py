@@ -43,13 +43,31 @@ def test_wrong_value_names_the_parameter(kwargs, message):
 
 
 def test_settings_are_kept_for_later_steps():
-    f = VkernelCheckpointFactory(REPO, cycles=0, guest_tests=["fork", "pipe.big"],
+    f = VkernelCheckpointFactory(REPO, cycles=0, guest_tests=["memory", "pipe"],
                                  require_checkpoint_support=True, transport="worker",
                                  timeouts={"suite": 900, "cycle": 120})
     assert f.settings["cycles"] == 0
-    assert f.settings["guest_tests"] == ["fork", "pipe.big"]
+    assert f.settings["guest_tests"] == ["memory", "pipe"]
     assert f.settings["require_checkpoint_support"] is True
     assert f.settings["timeouts"] == {"suite": 900, "cycle": 120}
+
+
+def test_both_test_layers_run_between_boot_and_shutdown():
+    f = VkernelCheckpointFactory(REPO, cycles=2, guest_tests=["memory"],
+                                 require_checkpoint_support=True, timeouts={"cycle": 120})
+    names = step_names(f)
+    assert names.index("boot") < names.index("guest-command") < names.index("guest-suite") \
+        < names.index("checkpoint-cycle") < names.index("shutdown")
+    cycle = [s for s in f.steps if s.kwargs.get("iterations") == 2][0].kwargs
+    assert (cycle["require_support"], cycle["checkpoint_timeout"]) == (True, 120)
+    suite = [s for s in f.steps if "only" in s.kwargs][0].kwargs
+    assert suite["only"] == ["memory"]
+    assert "checkpoint-cycle" not in step_names(VkernelCheckpointFactory(REPO, cycles=0))
+
+
+def test_unknown_guest_test_is_named_at_checkconfig():
+    with pytest.raises(config.ConfigErrors, match=r"guest_tests names unknown tests nosuch"):
+        VkernelCheckpointFactory(REPO, guest_tests=["memory", "nosuch"])
 
 
 def test_plan_first_and_stage_steps_skip_by_plan():

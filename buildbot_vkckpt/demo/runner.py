@@ -21,7 +21,7 @@ def factory_source(host, transport_source=None, **params):
     """master.cfg text that builds the plugin's factory against the simulated host;
     ``transport_source`` is master.cfg text defining ``transport``."""
     args = {"repourl": f"file://{host.src}", "objdir": str(host.obj), "jobs": 2,
-            "timeouts": {"boot": 20, "command": 30}}
+            "timeouts": {"boot": 20, "command": 30, "cycle": 20}}
     args.update(params)
     arg_text = ", ".join(f"{k}={v!r}" for k, v in args.items())
     if transport_source:
@@ -189,10 +189,13 @@ class DemoRun:
         for s in steps:
             for ts in self.bb.test_result_sets(s["stepid"]):
                 any_sets = True
-                count = len(self.bb.test_results(ts["test_result_setid"]))
+                results = self.bb.test_results(ts["test_result_setid"])
+                count = len(results)
                 extra = ""
                 if ts["category"] == "pass_fail":
                     extra = f" ({ts.get('tests_passed')} passed, {ts.get('tests_failed')} failed)"
+                elif ts["category"] in ("performance", "binary_size") and count <= 6:
+                    extra = ": " + ", ".join(str(r["value"]) for r in results)
                 self.say(f"  {s['name']}: {ts['description']} [{ts['category']}, "
                          f"{ts['value_unit']}]: {count} results{extra}")
         if not any_sets:
@@ -247,6 +250,18 @@ class DemoRun:
         for leak in self.leaks():
             self.say(f"unexpected: left behind on the host: {leak}")
             ok = False
+        for name, text in self.scenario.mentions.items():
+            step = by_name.get(name)
+            if step is None or text not in (step["state_string"] or ""):
+                self.say(f"unexpected: the summary of step {name} does not mention {text!r}")
+                ok = False
+        for name, wanted in self.scenario.logs.items():
+            step = by_name.get(name)
+            have = {lg["name"] for lg in self.bb.logs(step["stepid"])} if step else set()
+            for logname in wanted:
+                if logname not in have:
+                    self.say(f"unexpected: step {name} has no {logname!r} log")
+                    ok = False
         if self.scenario.summary_mentions:
             failed = [s for s in steps if s["results"] not in (0, 1, 3, None)]
             if not failed or self.scenario.summary_mentions not in failed[0]["state_string"]:

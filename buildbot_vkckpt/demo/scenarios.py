@@ -17,16 +17,24 @@ class Scenario:
     transport: str = "worker"
     # name of a step during which the demo crashes the SSH test host (sshd and all it runs)
     crash_during: str = ""
+    # step name -> text its summary must contain (for steps that end SKIPPED, say)
+    mentions: Dict[str, str] = field(default_factory=dict)
+    # step name -> logs it must have
+    logs: Dict[str, tuple] = field(default_factory=dict)
 
 
 # after a failure the session steps that always run must still succeed
 CLEANUP_OK = {"shutdown": "success", "collect": "success"}
 
 SCENARIOS = {s.name: s for s in [
-    Scenario("ok", "build world and the vkernel, make the image, boot, run a guest command",
+    Scenario("ok", "build world and the vkernel, make the image, boot, run a guest command, "
+             "the guest checkpoint suite and 3 vkernel checkpoint/restore cycles",
              expect={"checkout": "success", "preflight": "success", "buildworld": "success",
                      "buildkernel": "success", "root-image": "success", "boot": "success",
-                     "guest-command": "success", **CLEANUP_OK}),
+                     "guest-command": "success", "guest-suite": "success",
+                     "checkpoint-cycle": "success", **CLEANUP_OK},
+             mentions={"checkpoint-cycle": "3/3 cycles ok"},
+             logs={"checkpoint-cycle": ("cycle-report.html",)}),
     Scenario("world-fail", "buildworld fails in stage 4b (libraries)",
              faults={"world-fail": "4b"},
              expect={"buildworld": "failure", "buildkernel": "skipped-or-absent"},
@@ -74,6 +82,46 @@ SCENARIOS = {s.name: s for s in [
              faults={"disk-image-locked": ""},
              expect={"boot": "exception", "guest-command": "skipped-or-absent", **CLEANUP_OK},
              summary_mentions="in use", build_result="exception"),
+    Scenario("guest-test-fails", "the guest suite's memory test loses its state",
+             faults={"guest-test-fails": "memory"},
+             expect={"guest-suite": "failure", "checkpoint-cycle": "success", **CLEANUP_OK},
+             mentions={"guest-suite": "failed: memory"}, build_result="failure"),
+    Scenario("stock-vkernel", "the vkernel has no checkpoint handler (stock DragonFly)",
+             faults={"stock-vkernel": ""},
+             expect={"guest-suite": "success", "checkpoint-cycle": "skipped", **CLEANUP_OK},
+             mentions={"checkpoint-cycle": "no checkpoint handler"}),
+    Scenario("ckpt-enospc", "the checkpoint file does not fit on the host's disk",
+             faults={"ckpt-enospc": ""},
+             expect={"checkpoint-cycle": "exception", **CLEANUP_OK},
+             summary_mentions="No space left", build_result="exception"),
+    Scenario("ckpt-rlimit-core", "the vkernel's RLIMIT_CORE is 0, checkpoints fail with ERANGE",
+             faults={"ckpt-rlimit-core": ""},
+             expect={"checkpoint-cycle": "exception", **CLEANUP_OK},
+             summary_mentions="RLIMIT_CORE", build_result="exception"),
+    Scenario("ckpt-corrupt", "the vkernel writes a damaged checkpoint file",
+             faults={"ckpt-corrupt": ""},
+             expect={"checkpoint-cycle": "failure", **CLEANUP_OK},
+             mentions={"checkpoint-cycle": "checkpoint file invalid"}, build_result="failure",
+             logs={"checkpoint-cycle": ("checkpoint-inspect",)}),
+    Scenario("restore-thaw-fails", "checkpt -r cannot thaw the file",
+             faults={"restore-thaw-fails": ""},
+             expect={"checkpoint-cycle": "failure", **CLEANUP_OK},
+             mentions={"checkpoint-cycle": "thaw failed error 22"}, build_result="failure",
+             logs={"checkpoint-cycle": ("checkpoint-inspect",)}),
+    Scenario("restore-panics", "the restored vkernel panics while it rebuilds its vmspaces",
+             faults={"restore-panics": ""},
+             expect={"checkpoint-cycle": "failure", **CLEANUP_OK},
+             mentions={"checkpoint-cycle": "panic"}, build_result="failure",
+             logs={"checkpoint-cycle": ("checkpoint-inspect", "backtrace")}),
+    Scenario("restore-loses-process", "a guest process is gone after the restore",
+             faults={"restore-loses-process": ""},
+             expect={"checkpoint-cycle": "failure", **CLEANUP_OK},
+             mentions={"checkpoint-cycle": "restore broke the guest"}, build_result="failure"),
+    Scenario("restore-hangs", "the restored vkernel prints nothing after Restoring vmspaces...",
+             faults={"restore-hangs": ""},
+             expect={"checkpoint-cycle": "failure", **CLEANUP_OK},
+             mentions={"checkpoint-cycle": "timeout"}, build_result="failure",
+             logs={"checkpoint-cycle": ("checkpoint-inspect", "last-console-lines")}),
     Scenario("host-lost", "the SSH test host crashes while the vkernel boots",
              faults={"boot-hang": ""}, transport="ssh", crash_during="boot",
              expect={"boot": "failure", "guest-command": "skipped-or-absent",

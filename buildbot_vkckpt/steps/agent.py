@@ -17,6 +17,7 @@ import os
 import posixpath
 import re
 import tempfile
+from dataclasses import dataclass
 
 from buildbot.process import buildstep, logobserver, remotecommand, remotetransfer
 from buildbot.process.results import (CANCELLED, EXCEPTION, FAILURE, SKIPPED, SUCCESS,
@@ -26,8 +27,8 @@ from twisted.internet import defer
 from buildbot_vkckpt.monitor.agentlog import AgentLogMonitor
 from buildbot_vkckpt.steps.report import FinalSummaryMixin
 from buildbot_vkckpt.transports.errors import (AuthenticationFailed, CommandInterrupted,
-                                               HostKeyRejected, HostLost, HostUnreachable,
-                                               TransportError, TransportTimeout)
+                                               HostLost, HostUnreachable, TransportError,
+                                               TransportTimeout)
 from buildbot_vkckpt.transports.ssh import redact
 
 AGENT_RESULTS = {0: SUCCESS, 1: FAILURE, 2: WARNINGS, 3: SKIPPED, 4: EXCEPTION}
@@ -45,6 +46,51 @@ def agent_zipapp():
         _zipapp_cache["sha"] = build_zipapp(path)
         _zipapp_cache["path"] = path
     return _zipapp_cache["path"], _zipapp_cache["sha"]
+
+
+@dataclass
+class AgentCommand:
+    """One finished agent command: exit code, events, Buildbot result and what stopped it."""
+    subcommand: str
+    rc: int
+    monitor: AgentLogMonitor
+    result: int = None            # the exit code (or the failure) as a Buildbot result
+    cancelled: bool = False
+    timed_out: bool = False       # silent for ``silence`` s (Buildbot's or the transport's)
+    silence: int = None           # the silence timeout this command ran with
+    failure: object = None        # a TransportError when the SSH host could not run it
+
+    @property
+    def host_lost(self):
+        return isinstance(self.failure, HostLost)
+
+    @property
+    def events(self):
+        return self.monitor.events
+
+    @property
+    def outcome(self):
+        return self.monitor.result or {}
+
+    @property
+    def details(self):
+        return self.outcome.get("details") or {}
+
+    @property
+    def ok(self):
+        return self.rc == 0 and self.outcome.get("status") == "ok"
+
+    def metric(self, name):
+        value = None
+        for ev in self.monitor.events:
+            if ev.get("ev") == "metric" and ev.get("name") == name:
+                value = ev.get("value")
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) \
+            else None
+
+    def checks(self):
+        return [ev for ev in self.monitor.events
+                if ev.get("ev") == "check" and isinstance(ev.get("name"), str)]
 
 
 class _AgentObserver(logobserver.LogObserver):
@@ -70,7 +116,9 @@ class _AgentObserver(logobserver.LogObserver):
 
 class AgentStep(FinalSummaryMixin, buildstep.ShellMixin, buildstep.CommandMixin,
                 buildstep.BuildStep):
-    """Runs one agent subcommand; subclasses set ``subcommand`` and implement ``agent_args``."""
+    """Runs one agent subcommand; subclasses set ``subcommand`` and implement ``agent_args``.
+
+    Steps that run several agent commands call :meth:`run_agent_command` once per command."""
 
     subcommand = None
     console_log = True
@@ -86,6 +134,8 @@ class AgentStep(FinalSummaryMixin, buildstep.ShellMixin, buildstep.CommandMixin,
         super().__init__(**kwargs)
         self.observer = _AgentObserver(self)
         self.addLogObserver("stdio", self.observer)
+        self._observers = {"stdio": self.observer}
+        self._agent_path = None
         self._console_log = None
         self._pending_console = []
 
@@ -151,63 +201,84 @@ class AgentStep(FinalSummaryMixin, buildstep.ShellMixin, buildstep.CommandMixin,
 
     # --- run -------------------------------------------------------------------------------
     async def ensure_agent(self):
+        """The agent's path on the host that runs it; uploaded (or copied over SSH) once per
+        step."""
+        if self._agent_path is not None:
+            return self._agent_path
         local, sha = agent_zipapp()
         if self.transport is not None:
-            return await self.transport.ensure_file(self, local, sha)
+            self._agent_path = await self.transport.ensure_file(self, local, sha)
+            return self._agent_path
         dest = self.worker_path(f"vkckpt-agent-{sha[:12]}.pyz")
-        if await self.pathExists(dest):
-            return dest
-        with open(local, "rb") as fp:
-            args = {"maxsize": None, "reader": remotetransfer.FileReader(fp),
-                    "blocksize": 64 * 1024, "workdir": self.workdir, "mode": 0o644,
-                    "workerdest": dest}
-            cmd = remotecommand.RemoteCommand("downloadFile", args)
-            await self.runCommand(cmd)
-        if cmd.didFail():
-            raise buildstep.BuildStepFailed(f"could not upload the agent to {dest}")
+        if not await self.pathExists(dest):
+            with open(local, "rb") as fp:
+                args = {"maxsize": None, "reader": remotetransfer.FileReader(fp),
+                        "blocksize": 64 * 1024, "workdir": self.workdir, "mode": 0o644,
+                        "workerdest": dest}
+                cmd = remotecommand.RemoteCommand("downloadFile", args)
+                await self.runCommand(cmd)
+            if cmd.didFail():
+                raise buildstep.BuildStepFailed(f"could not upload the agent to {dest}")
+        self._agent_path = dest
         return dest
 
-    def agent_argv(self, agent):
+    def agent_argv(self, agent, subcommand=None, args=None):
         python = self.transport.python if self.transport is not None else self.python
-        argv = [python, agent, self.subcommand, "--session", self.session_dir()]
-        return argv + [str(a) for a in self.agent_args()]
+        subcommand = subcommand or self.subcommand
+        args = self.agent_args() if args is None else args
+        return [python, agent, subcommand, "--session", self.session_dir()] + \
+            [str(a) for a in args]
 
-    async def run(self):
-        if self.console_log:
+    async def open_console_log(self):
+        if self.console_log and self._console_log is None:
             self._console_log = await self.addLog("console")
             for text in self._pending_console:
                 self._console_log.addStdout(text)
-        if self.transport is not None:
-            return await self.run_over_transport()
-        agent = await self.ensure_agent()
-        cmd = await self.makeRemoteShellCommand(command=self.agent_argv(agent))
-        await self.runCommand(cmd)
-        self.observer.monitor.close()
-        if cmd.results() == CANCELLED:
-            self.final_summary = "cancelled"
-            return CANCELLED
-        return await self.finish_agent(cmd.rc)
+            self._pending_console = []
 
-    async def finish_agent(self, rc):
-        result_event = self.observer.monitor.result
-        result = AGENT_RESULTS.get(rc, EXCEPTION)
-        if self.timed_out:
-            result = FAILURE
-            tail = " | ".join(self.observer.monitor.console_tail(3))
-            self.final_summary = (f"timeout in {self.subcommand}: no output for "
-                                   f"{self.timeout} s; last console lines: {tail}")
+    def _observer_for(self, logname):
+        if logname not in self._observers:
+            self._observers[logname] = _AgentObserver(self)
+            self.addLogObserver(logname, self._observers[logname])
+        return self._observers[logname]
+
+    async def run_agent_command(self, subcommand, args, logname="stdio", timeout=None):
+        """Runs one agent subcommand on the worker or through the transport.
+
+        Its output goes to log ``logname`` and a fresh event monitor; guest console lines to
+        the ``console`` log. ``timeout`` is Buildbot's (or the transport's) silence timeout,
+        ``self.timeout`` when None. Transport errors do not raise: they come back as
+        ``AgentCommand.failure``. ``self.observer`` follows the running command, so live
+        summaries and ``metrics()`` read the latest command's events."""
+        await self.open_console_log()
+        observer = self._observer_for(logname)
+        observer.monitor = AgentLogMonitor()
+        self.observer = observer
+        silence = self.timeout if timeout is None else timeout
+        command = AgentCommand(subcommand, None, observer.monitor, silence=silence)
+        if self.stopped:
+            command.cancelled = True
+        elif self.transport is None:
+            agent = await self.ensure_agent()
+            cmd = await self.makeRemoteShellCommand(
+                command=self.agent_argv(agent, subcommand, args), stdioLogName=logname,
+                timeout=silence)
+            await self.runCommand(cmd)
+            command.rc = cmd.rc
+            command.cancelled = cmd.results() == CANCELLED
+            command.timed_out = cmd.remote_failure_reason in ("timeout",
+                                                              "timeout_without_output")
         else:
-            self.final_summary = self.describe_result(result_event, rc)
-        await self.publish(result_event or {}, result)
-        return result
+            await self._run_over_transport(command, subcommand, args, logname, silence)
+        observer.monitor.close()
+        command.result = self._command_result(command)
+        return command
 
-    # --- over SSH ---------------------------------------------------------------------------
-    def redact(self, text):
-        return redact(text, self)
-
-    async def run_over_transport(self):
-        """The agent on the SSH test host; transport failures become the step's outcome."""
-        stdio = await self.addLog("stdio")
+    async def _run_over_transport(self, command, subcommand, args, logname, silence):
+        try:
+            log = self.getLog(logname)
+        except KeyError:
+            log = await self.addLog(logname)
         pending = set()
 
         def write(add, text):
@@ -216,60 +287,92 @@ class AgentStep(FinalSummaryMixin, buildstep.ShellMixin, buildstep.CommandMixin,
             pending.add(d)
             d.addBoth(lambda r: (pending.discard(d), r)[1])
 
-        rc, failure = None, None
         try:
-            agent = await self.ensure_agent()
-            argv = self.agent_argv(agent)
-            write(stdio.addHeader, self.redact(f"{self.transport.describe()}: "
-                                               f"{' '.join(map(str, argv))}\n"))
-            rc = await self.transport.run(
-                self, argv, lambda text: write(stdio.addStdout, text),
-                lambda text: write(stdio.addStderr, text),
-                timeout=self.timeout, max_time=self.maxTime)
+            argv = self.agent_argv(await self.ensure_agent(), subcommand, args)
+            write(log.addHeader, self.redact(f"{self.transport.describe()}: "
+                                             f"{' '.join(map(str, argv))}\n"))
+            command.rc = await self.transport.run(
+                self, argv, lambda text: write(log.addStdout, text),
+                lambda text: write(log.addStderr, text), timeout=silence,
+                max_time=self.maxTime)
         except TransportError as e:
-            failure = e
+            command.failure = e
         except OSError as e:            # the local zipapp, or SFTP refused a path
-            failure = TransportError(f"copying the agent to the host failed: {e}")
+            command.failure = TransportError(f"copying the agent to the host failed: {e}")
         if pending:
             await defer.DeferredList(list(pending))
-        await stdio.finish()
-        self.observer.monitor.close()
-        if failure is None:
-            return await self.finish_agent(rc)
-        return await self.transport_failed(failure)
+        failure = command.failure
+        command.cancelled = failure is not None and (
+            isinstance(failure, CommandInterrupted) or bool(self.stopped))
+        command.timed_out = isinstance(failure, TransportTimeout)
 
-    async def transport_failed(self, error):
-        message = self.redact(str(error))
-        tail = self.observer.monitor.console_tail(5)
-        if isinstance(error, CommandInterrupted) or self.stopped:
+    def _command_result(self, command):
+        if command.cancelled:
+            return CANCELLED
+        if command.failure is not None:
+            return self.transport_outcome(command)[0]
+        if command.timed_out:
+            return FAILURE
+        return AGENT_RESULTS.get(command.rc, EXCEPTION)
+
+    async def run(self):
+        command = await self.run_agent_command(self.subcommand, self.agent_args())
+        return await self.finish_agent(command)
+
+    async def finish_agent(self, command):
+        """The step's result and summary from its one agent command."""
+        if command.failure is not None:
+            return await self.transport_failed(command)
+        if command.cancelled:
             self.final_summary = "cancelled"
             return CANCELLED
+        result_event = command.outcome
+        if command.timed_out:
+            tail = " | ".join(command.monitor.console_tail(3))
+            self.final_summary = (f"timeout in {command.subcommand}: no output for "
+                                   f"{command.silence} s; last console lines: {tail}")
+        else:
+            self.final_summary = self.describe_result(command.monitor.result, command.rc)
+        await self.publish(result_event, command.result)
+        return command.result
+
+    # --- over SSH ---------------------------------------------------------------------------
+    def redact(self, text):
+        return redact(text, self)
+
+    def transport_outcome(self, command):
+        """(result, summary) of a command the SSH host could not run to its end."""
+        error = command.failure
+        message = self.redact(str(error))
+        tail = command.monitor.console_tail(3)
+        last = f"; last console lines: {' | '.join(tail)}" if tail else ""
+        if command.cancelled:
+            return CANCELLED, "cancelled"
         if isinstance(error, TransportTimeout):
-            self.timed_out = True
-            self.final_summary = (f"timeout in {self.subcommand}: {message}; last console "
-                                   f"lines: {' | '.join(tail[-3:])}")
-            return FAILURE
+            return FAILURE, (f"timeout in {command.subcommand}: {message}; last console "
+                             f"lines: {' | '.join(tail)}")
         if isinstance(error, HostUnreachable):
-            self.final_summary = f"host unreachable: {message}"
-            return FAILURE
+            return FAILURE, f"host unreachable: {message}"
         if isinstance(error, HostLost):
-            summary = f"host lost: {message}"
-            if tail:
-                summary += f"; last console lines: {' | '.join(tail[-3:])}"
-                await self.addCompleteLog("last-console-lines", "\n".join(tail) + "\n")
-            self.final_summary = summary
-            return FAILURE
-        if isinstance(error, HostKeyRejected):
-            self.final_summary = f"infrastructure: {message}"
-            return EXCEPTION
+            return FAILURE, f"host lost: {message}{last}"
         if isinstance(error, AuthenticationFailed):
-            self.final_summary = (f"infrastructure: {message} (fix: the transport's key= "
-                                   f"secret must be the private key whose public half is in "
-                                   f"the host user's authorized_keys; passphrase= for an "
-                                   f"encrypted key)")
-            return EXCEPTION
-        self.final_summary = f"infrastructure: {message}"
-        return EXCEPTION
+            return EXCEPTION, (f"infrastructure: {message} (fix: the transport's key= secret "
+                               f"must be the private key whose public half is in the host "
+                               f"user's authorized_keys; passphrase= for an encrypted key)")
+        # HostKeyRejected and every other transport error
+        return EXCEPTION, f"infrastructure: {message}"
+
+    async def transport_failed(self, command):
+        """Ends the step with a transport failure's outcome (and the console tail of a lost
+        host as ``last-console-lines``)."""
+        result, summary = self.transport_outcome(command)
+        tail = command.monitor.console_tail(5)
+        if tail and command.host_lost and not isinstance(command.failure, HostUnreachable):
+            await self.addCompleteLog("last-console-lines", "\n".join(tail) + "\n")
+        if result == FAILURE and isinstance(command.failure, TransportTimeout):
+            self.timed_out = True
+        self.final_summary = summary
+        return result
 
     def interrupt(self, reason):
         d = super().interrupt(reason)

@@ -15,16 +15,15 @@ The first failed cycle ends the step: the guest is gone by then. See docs/steps.
 import statistics
 from dataclasses import dataclass, field
 
-from buildbot.process.results import (CANCELLED, EXCEPTION, FAILURE, SKIPPED, SUCCESS)
-from twisted.internet import defer
+from buildbot.process.results import CANCELLED, EXCEPTION, FAILURE, SKIPPED, SUCCESS
 
 from buildbot_vkckpt import validate
-from buildbot_vkckpt.monitor.agentlog import AgentLogMonitor
-from buildbot_vkckpt.steps.agent import AGENT_RESULTS, AgentStep, _AgentObserver
+from buildbot_vkckpt.steps.agent import AgentStep
 from buildbot_vkckpt.steps.report import add_result_set, html_table
-from buildbot_vkckpt.transports.errors import TransportError
 
 SETUP_LOG = "stdio"
+# a cycle's agent commands; a failure summary naming one of them says what failed
+CYCLE_ACTIONS = ("checkpoint", "restore", "verify")
 PASS_FAIL_SET = "vkernel checkpoint cycle"
 # (set description, Cycle attribute = the agent's metric)
 PERFORMANCE_SETS = (("checkpoint time", "ckpt_seconds"),
@@ -32,42 +31,6 @@ PERFORMANCE_SETS = (("checkpoint time", "ckpt_seconds"),
                     ("time to responsive console", "console_seconds"))
 SIZE_SET = "checkpoint file size"
 MIB = 1 << 20
-
-
-@dataclass
-class AgentCommand:
-    """One finished agent command: its exit code, Buildbot result and events."""
-    subcommand: str
-    rc: int
-    monitor: AgentLogMonitor
-    cancelled: bool = False
-    timed_out: bool = False
-    silence: int = None           # the Buildbot timeout this command ran with
-    failure: object = None        # a TransportError when the SSH host could not run it
-
-    @property
-    def outcome(self):
-        return self.monitor.result or {}
-
-    @property
-    def details(self):
-        return self.outcome.get("details") or {}
-
-    @property
-    def ok(self):
-        return self.rc == 0 and self.outcome.get("status") == "ok"
-
-    def metric(self, name):
-        value = None
-        for ev in self.monitor.events:
-            if ev.get("ev") == "metric" and ev.get("name") == name:
-                value = ev.get("value")
-        return value if isinstance(value, (int, float)) and not isinstance(value, bool) \
-            else None
-
-    def checks(self):
-        return [ev for ev in self.monitor.events
-                if ev.get("ev") == "check" and isinstance(ev.get("name"), str)]
 
 
 @dataclass
@@ -140,7 +103,6 @@ class VkernelCheckpointCycle(AgentStep):
         if not (validate.renderable(require_support) or isinstance(require_support, bool)):
             validate.error(owner, "require_support", f"must be True or False, not "
                                                      f"{require_support!r}")
-        self._observers = {SETUP_LOG: self.observer}
         self._live = None
         self.cycles = []
 
@@ -155,68 +117,11 @@ class VkernelCheckpointCycle(AgentStep):
         return super().getCurrentSummary()
 
     # --- one agent command --------------------------------------------------------------------
-    def _observer_for(self, logname):
-        if logname not in self._observers:
-            self._observers[logname] = _AgentObserver(self)
-            self.addLogObserver(logname, self._observers[logname])
-        return self._observers[logname]
-
     def command_timeout(self, agent_timeout):
         """Buildbot's silence timeout stays a backstop above the agent's own."""
         if agent_timeout is None or self.timeout is None:
             return self.timeout
         return max(self.timeout, int(agent_timeout) + 60)
-
-    async def agent_command(self, agent, logname, subcommand, args, agent_timeout=None):
-        """Runs one agent subcommand with its output in ``logname`` and a fresh monitor.
-
-        ``self.observer`` and ``self.subcommand`` follow the running command so that the base
-        class's timeout and transport reporting name it."""
-        observer = self._observer_for(logname)
-        observer.monitor = AgentLogMonitor()
-        self.observer, self.subcommand = observer, subcommand
-        python = self.transport.python if self.transport is not None else self.python
-        argv = [python, agent, subcommand, "--session", self.session_dir()]
-        argv += [str(a) for a in args]
-        timeout = self.command_timeout(agent_timeout)
-        if self.transport is not None:
-            rc, failure = await self._run_over_transport(logname, argv, timeout)
-            observer.monitor.close()
-            return AgentCommand(subcommand, rc, observer.monitor, failure=failure,
-                                cancelled=bool(self.stopped))
-        cmd = await self.makeRemoteShellCommand(command=argv, stdioLogName=logname,
-                                                timeout=timeout)
-        await self.runCommand(cmd)
-        observer.monitor.close()
-        return AgentCommand(subcommand, cmd.rc, observer.monitor,
-                            cancelled=cmd.results() == CANCELLED, timed_out=self.timed_out,
-                            silence=timeout)
-
-    async def _run_over_transport(self, logname, argv, timeout):
-        try:
-            log = self.getLog(logname)
-        except KeyError:
-            log = await self.addLog(logname)
-        pending = set()
-
-        def write(add, text):
-            d = add(text)
-            pending.add(d)
-            d.addBoth(lambda r: (pending.discard(d), r)[1])
-
-        rc, failure = None, None
-        try:
-            write(log.addHeader, self.redact(f"{self.transport.describe()}: "
-                                             f"{' '.join(map(str, argv))}\n"))
-            rc = await self.transport.run(
-                self, argv, lambda text: write(log.addStdout, text),
-                lambda text: write(log.addStderr, text), timeout=timeout,
-                max_time=self.maxTime)
-        except TransportError as e:
-            failure = e
-        if pending:
-            await defer.DeferredList(list(pending))
-        return rc, failure
 
     # --- run ----------------------------------------------------------------------------------
     def rendered_problem(self):
@@ -231,28 +136,16 @@ class VkernelCheckpointCycle(AgentStep):
         problem = self.rendered_problem()
         if problem:
             return self.finish(EXCEPTION, f"configuration: {problem}")
-        self._console_log = await self.addLog("console")
-        for text in self._pending_console:
-            self._console_log.addStdout(text)
-        if self.transport is not None:
-            try:
-                agent = await self.ensure_agent()
-            except (TransportError, OSError) as e:
-                error = e if isinstance(e, TransportError) else TransportError(
-                    f"copying the agent to the host failed: {e}")
-                return await self.transport_failed(error)
-        else:
-            agent = await self.ensure_agent()
 
         self.set_live("probing checkpoint support")
-        probe = await self.agent_command(agent, SETUP_LOG, "probe", [])
+        probe = await self.run_agent_command("probe", [], SETUP_LOG)
         if not probe.ok:
             if probe.rc == 3 or probe.outcome.get("status") == "unsupported":
                 return await self.unsupported(probe)
             return await self.command_failed(probe, "probe")
 
         self.set_live("starting the guest workload")
-        prepare = await self.agent_command(agent, SETUP_LOG, "verify", ["--prepare"])
+        prepare = await self.run_agent_command("verify", ["--prepare"], SETUP_LOG)
         if not prepare.ok:
             return await self.command_failed(prepare, "preparing the guest workload")
 
@@ -260,7 +153,7 @@ class VkernelCheckpointCycle(AgentStep):
         for number in range(1, total + 1):
             cycle = Cycle(number)
             self.cycles.append(cycle)
-            result = await self.run_cycle(agent, cycle, total)
+            result = await self.run_cycle(cycle, total)
             if result is not None:
                 await self.publish_cycles(result)
                 return result
@@ -269,15 +162,15 @@ class VkernelCheckpointCycle(AgentStep):
         await self.publish_cycles(SUCCESS)
         return SUCCESS
 
-    async def run_cycle(self, agent, cycle, total):
+    async def run_cycle(self, cycle, total):
         """None when the cycle passed; else the step's result (final_summary set)."""
         logname = f"cycle {cycle.number}"
         label = f"cycle {cycle.number}/{total}"
 
         self.set_live(f"{label}: checkpoint")
-        ckpt = await self.agent_command(agent, logname, "checkpoint",
-                                        ["--timeout", self.checkpoint_timeout],
-                                        self.checkpoint_timeout)
+        ckpt = await self.run_agent_command(
+            "checkpoint", ["--timeout", self.checkpoint_timeout], logname,
+            self.command_timeout(self.checkpoint_timeout))
         details = ckpt.details
         cycle.ckpt_seconds = _first_number(ckpt.metric("ckpt_seconds"), details.get("seconds"))
         cycle.ckpt_bytes = _first_number(ckpt.metric("ckpt_bytes"), details.get("bytes"))
@@ -289,28 +182,28 @@ class VkernelCheckpointCycle(AgentStep):
             if ckpt.ok:                      # ok without a file: the contract is broken
                 return self.finish(EXCEPTION, f"infrastructure: {label}: the checkpoint "
                                               f"reported no file (fix: update the agent)")
-            return await self.command_failed(ckpt, f"{label}: checkpoint", inspect)
+            return await self.command_failed(ckpt, "checkpoint", inspect, label)
         cycle.checkpoint = "ok"
 
         self.set_live(f"{label}: restore")
-        restore = await self.agent_command(agent, logname, "restore",
-                                           ["--file", cycle.file, "--timeout",
-                                            self.restore_timeout], self.restore_timeout)
+        restore = await self.run_agent_command(
+            "restore", ["--file", cycle.file, "--timeout", self.restore_timeout], logname,
+            self.command_timeout(self.restore_timeout))
         cycle.restore_seconds = _first_number(restore.metric("restore_seconds"))
         cycle.console_seconds = _first_number(restore.metric("console_seconds"))
         if not restore.ok:
             cycle.restore = "failed"
-            return await self.command_failed(restore, f"{label}: restore",
-                                             restore.details.get("inspect") or inspect)
+            return await self.command_failed(restore, "restore",
+                                             restore.details.get("inspect") or inspect, label)
         cycle.restore = "ok"
 
         self.set_live(f"{label}: verify")
-        verify = await self.agent_command(agent, logname, "verify", [])
+        verify = await self.run_agent_command("verify", [], logname)
         cycle.checks = [(ev["name"], bool(ev.get("ok")), str(ev.get("text") or ""))
                         for ev in verify.checks()]
         if not verify.ok:
             cycle.verify = "failed"
-            return await self.command_failed(verify, f"{label}: verify", inspect)
+            return await self.command_failed(verify, "verify", inspect, label)
         if not all(ok for _name, ok, _text in cycle.checks):
             # a failed check with an ok result contradicts the agent contract: trust the check
             cycle.verify = "failed"
@@ -333,12 +226,16 @@ class VkernelCheckpointCycle(AgentStep):
             return self.finish(FAILURE, f"unsupported: {reason} (require_support=True)")
         return self.finish(SKIPPED, f"unsupported: {reason}")
 
-    async def command_failed(self, command, what, inspect=None):
-        """The step's result when ``command`` did not succeed, with the logs that explain it."""
+    async def command_failed(self, command, action, inspect=None, cycle=None):
+        """The step's result when ``command`` did not succeed, with the logs that explain it.
+
+        ``cycle`` is the label (``cycle 2/3``) of a cycle's command; ``action`` names what
+        ``command`` was doing."""
         if command.failure is not None:
-            return await self.transport_failed(command.failure)
+            return await self.transport_failed(command)
         if command.cancelled:
             return self.finish(CANCELLED, "cancelled")
+        what = f"{cycle}: {action}" if cycle else action
         outcome = command.outcome
         if command.timed_out:
             tail = " | ".join(command.monitor.console_tail(3))
@@ -351,14 +248,14 @@ class VkernelCheckpointCycle(AgentStep):
             if not summary.startswith("infrastructure"):
                 summary = "infrastructure: " + summary
         else:
-            result = AGENT_RESULTS.get(command.rc, EXCEPTION)
+            result = command.result
             kind = outcome.get("kind") or {FAILURE: "kernel", EXCEPTION: "infrastructure"}.get(
                 result, outcome.get("status") or "failure")
             cause = outcome.get("summary") or f"agent exited {command.rc}"
             if cause.startswith(f"{kind}: "):
                 cause = cause[len(kind) + 2:]
             if result == FAILURE:
-                summary = f"{kind}: {what} failed: {cause}"
+                summary = f"{kind}: {failure_text(what, cause, cycle, command.subcommand)}"
             else:
                 summary = f"{kind}: {what}: {cause}"
             if outcome.get("fix"):
@@ -429,6 +326,21 @@ class VkernelCheckpointCycle(AgentStep):
         if values:
             await add_result_set(self, description, category, unit,
                                  [{"value": v, "test_name": f"cycle {n}"} for n, v in values])
+
+
+def failure_text(what, cause, cycle=None, subcommand=None):
+    """``WHAT failed: CAUSE``, unless the agent's cause of a cycle's command already says what
+    failed (``restore failed: ...``, ``checkpoint file invalid: ...``, ``restore broke the
+    guest: ...``, ``timeout in restore: ...``): then ``cycle N/M: CAUSE`` without repeating it.
+    """
+    if cycle:
+        prefix = f"timeout in {subcommand}: "
+        if subcommand and cause.startswith(prefix):
+            return f"{cycle}: {cause[len(prefix):]}"
+        lead = cause.split(": ", 1)[0]
+        if any(action in lead for action in CYCLE_ACTIONS):
+            return f"{cycle}: {cause}"
+    return f"{what} failed: {cause}"
 
 
 def _first_number(*values):

@@ -11,7 +11,8 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from buildbot_vkckpt.steps.agent import agent_zipapp
-from buildbot_vkckpt.steps.cycle import VkernelCheckpointCycle, format_bytes, format_seconds
+from buildbot_vkckpt.steps.cycle import (VkernelCheckpointCycle, failure_text, format_bytes,
+                                         format_seconds)
 
 BUILDDIR = "/w/vk"
 SESSION = f"{BUILDDIR}/vkckpt-sessions/build-7"
@@ -58,7 +59,7 @@ def verify_out(failed=None, text="counter stuck at 412"):
     out = "".join(event(ev="check", name=c, ok=c != failed, text=text if c == failed else "")
                   for c in CHECKS)
     if failed:
-        return out + result("failure", f"guest did not continue: {failed}: {text}", "kernel")
+        return out + result("failure", f"restore broke the guest: {failed}: {text}", "kernel")
     return out + result("ok", "guest continued (5 checks)")
 
 
@@ -184,7 +185,7 @@ class TestCycles(CycleCase):
         self.probe_and_prepare()
         self.good_cycle(1)
         self.checkpoint(2, metric("ckpt_seconds", 0.4, "s") + result(
-            "failure", "checkpoint file truncated: 4096 of 268435456 bytes", "kernel",
+            "failure", "checkpoint file invalid: PT_LOAD 3 runs past end of file", "kernel",
             file=ckpt_file(2), inspect=["ELF header ok", "PT_LOAD 3 runs past end of file"]),
             rc=1)
         self.expect_commands(*self.cmds)
@@ -196,9 +197,9 @@ class TestCycles(CycleCase):
                              "ELF header ok\nPT_LOAD 3 runs past end of file\n")
         self.expect_property("vkckpt_cycles_ok", 1)
         await self.run_step()
-        self.assertEqual(self.summary()["step"], "kernel: cycle 2/3: checkpoint failed: "
-                                                 "checkpoint file truncated: 4096 of 268435456 "
-                                                 "bytes")
+        # the agent's summary says what failed: no "checkpoint failed:" in front of it
+        self.assertEqual(self.summary()["step"], "kernel: cycle 2/3: checkpoint file invalid: "
+                                                 "PT_LOAD 3 runs past end of file")
 
     async def test_restore_failure_attaches_inspect_tail_and_backtrace(self):
         self.setup(iterations=3)
@@ -206,7 +207,7 @@ class TestCycles(CycleCase):
         self.good_cycle(1)
         self.checkpoint(2, checkpoint_ok(2, 1.9, 256 * MIB))
         self.restore(2, "thaw failed error 22 Invalid argument\n" + result(
-            "failure", "thaw failed error 22 Invalid argument", "kernel",
+            "failure", "restore failed: thaw failed error 22 Invalid argument", "kernel",
             inspect=INSPECT, tail=["checkpt: restoring", "thaw failed error 22 Invalid argument"],
             backtrace=["ckpt_thaw_proc", "sys_sys_checkpoint"]), rc=1)
         self.expect_commands(*self.cmds)
@@ -225,6 +226,39 @@ class TestCycles(CycleCase):
         self.assertIn("<td>2</td><td>ok</td><td>1.900</td>", self.html["cycle-report.html"])
         self.assertIn("restore failed", self.html["cycle-report.html"])
 
+    async def test_agent_timeout_in_restore_is_named_once(self):
+        self.setup(iterations=3)
+        self.probe_and_prepare()
+        self.checkpoint(1, checkpoint_ok(1, 1.8, 256 * MIB))
+        self.restore(1, result("failure", "timeout in restore: no 'Restored from checkpoint...' "
+                               "within 20 s; last line: Restoring vmspaces...", "timeout",
+                               inspect=INSPECT, tail=["Restoring vmspaces..."]), rc=1)
+        self.expect_commands(*self.cmds)
+        self.expect_outcome(result=FAILURE)
+        self.expect_sets([("cycle 1: checkpoint", "1"), ("cycle 1: restore", "0")],
+                         ckpt_s=[(1, "1.8")], ckpt_bytes=[(1, str(256 * MIB))])
+        self.expect_log_file("last-console-lines", "Restoring vmspaces...\n")
+        await self.run_step()
+        self.assertEqual(self.summary()["step"],
+                         "timeout: cycle 1/3: no 'Restored from checkpoint...' within 20 s; "
+                         "last line: Restoring vmspaces...")
+
+    async def test_cause_that_does_not_name_the_action_keeps_it(self):
+        self.setup(iterations=1)
+        self.probe_and_prepare()
+        self.checkpoint(1, checkpoint_ok(1, 1.8, 256 * MIB))
+        self.restore(1, result("failure", "panic: vm_fault: fault on nofault entry · ddb trace "
+                               "captured", "kernel", backtrace=["vm_fault", "trap"]), rc=1)
+        self.expect_commands(*self.cmds)
+        self.expect_outcome(result=FAILURE)
+        self.expect_sets([("cycle 1: checkpoint", "1"), ("cycle 1: restore", "0")],
+                         ckpt_s=[(1, "1.8")], ckpt_bytes=[(1, str(256 * MIB))])
+        self.expect_log_file("backtrace", "vm_fault\ntrap\n")
+        await self.run_step()
+        self.assertEqual(self.summary()["step"],
+                         "kernel: cycle 1/1: restore failed: panic: vm_fault: fault on nofault "
+                         "entry · ddb trace captured")
+
     async def test_verify_failure_names_the_check(self):
         self.setup(iterations=2)
         self.probe_and_prepare()
@@ -239,9 +273,8 @@ class TestCycles(CycleCase):
                          ckpt_bytes=[(1, str(256 * MIB))])
         self.expect_property("vkckpt_cycles_ok", 0)
         await self.run_step()
-        self.assertEqual(self.summary()["step"], "kernel: cycle 1/2: verify failed: guest did "
-                                                 "not continue: workload-progressed: counter "
-                                                 "stuck at 412")
+        self.assertEqual(self.summary()["step"], "kernel: cycle 1/2: restore broke the guest: "
+                                                 "workload-progressed: counter stuck at 412")
 
     async def test_infrastructure_is_exception_with_the_fix(self):
         self.setup(iterations=2)
@@ -305,12 +338,12 @@ class TestLiveAndRendered(CycleCase):
         self.setup(iterations=2)
         step = self.get_nth_step(0)
         seen = []
-        original = step.agent_command
+        original = step.run_agent_command
 
-        async def spy(agent, logname, subcommand, args, agent_timeout=None):
+        async def spy(subcommand, args, logname="stdio", timeout=None):
             seen.append(step.getCurrentSummary()["step"])
-            return await original(agent, logname, subcommand, args, agent_timeout)
-        step.agent_command = spy
+            return await original(subcommand, args, logname, timeout)
+        step.run_agent_command = spy
         self.probe_and_prepare()
         self.good_cycle(1)
         self.good_cycle(2)
@@ -362,6 +395,23 @@ class TestConfig(unittest.TestCase):
         self.check_error("checkpoint_timeout", checkpoint_timeout="soon")
         self.check_error("restore_timeout", restore_timeout=-1)
         self.check_error("require_support", require_support="yes")
+
+    def test_failure_text_names_the_action_once(self):
+        self.assertEqual(failure_text("cycle 1/3: restore", "restore failed: thaw failed",
+                                      "cycle 1/3", "restore"),
+                         "cycle 1/3: restore failed: thaw failed")
+        self.assertEqual(failure_text("cycle 1/3: verify", "verify: panic: x", "cycle 1/3",
+                                      "verify"), "cycle 1/3: verify: panic: x")
+        self.assertEqual(failure_text("cycle 1/3: checkpoint", "timeout in checkpoint: the "
+                                      "vkernel did not exit", "cycle 1/3", "checkpoint"),
+                         "cycle 1/3: the vkernel did not exit")
+        # "guest" is no action: the action stays in front
+        self.assertEqual(failure_text("cycle 1/3: verify", "guest did not continue: counter",
+                                      "cycle 1/3", "verify"),
+                         "cycle 1/3: verify failed: guest did not continue: counter")
+        # outside a cycle the step's own wording always leads
+        self.assertEqual(failure_text("preparing the guest workload", "verify: panic: x"),
+                         "preparing the guest workload failed: verify: panic: x")
 
     def test_formatting(self):
         self.assertEqual(format_seconds(0.04), "0.04 s")

@@ -18,7 +18,7 @@ from buildbot.process.results import (CANCELLED, EXCEPTION, FAILURE, SUCCESS, WA
 
 from buildbot_vkckpt import validate
 from buildbot_vkckpt.agent.image import GUEST_SUITE_DIR
-from buildbot_vkckpt.steps.agent import AGENT_RESULTS, AgentStep, _AgentObserver
+from buildbot_vkckpt.steps.agent import AgentStep
 from buildbot_vkckpt.steps.report import add_result_set, html_table
 from buildbot_vkckpt.suite import list_tests, parse_tap_report
 
@@ -88,18 +88,6 @@ def evaluate(report, expected_names, iterations, nocr=False):
     if not rows:
         return SuiteVerdict(FAILURE, "kernel: the TAP holds no tests", rows, counts)
     return SuiteVerdict(SUCCESS, text, rows, counts)
-
-
-@dataclass
-class _Phase:
-    name: str
-    rc: int
-    results: int
-    monitor: object
-
-    @property
-    def outcome(self):
-        return self.monitor.result or {}
 
 
 class GuestCheckpointSuite(AgentStep):
@@ -175,20 +163,10 @@ class GuestCheckpointSuite(AgentStep):
         return max(60, sum(t.timeout for t in self.selected()) * waits)
 
     # --- running agent commands -------------------------------------------------------------
-    async def agent_phase(self, agent, logname, subcommand, args):
-        """One agent command with its own stdio log and event monitor."""
+    async def agent_phase(self, logname, subcommand, args):
+        """One agent command with its own log (``build``, ``stdio``, ``results``)."""
         self._phase_name = logname
-        if logname == "stdio":
-            observer = self.observer
-        else:
-            observer = _AgentObserver(self)
-            self.addLogObserver(logname, observer)
-        argv = [self.python, agent, subcommand, "--session", self.session_dir()]
-        argv += [str(a) for a in args]
-        cmd = await self.makeRemoteShellCommand(command=argv, stdioLogName=logname)
-        await self.runCommand(cmd)
-        observer.monitor.close()
-        return _Phase(logname, cmd.rc, cmd.results(), observer.monitor)
+        return await self.run_agent_command(subcommand, args, logname)
 
     def getCurrentSummary(self):
         label = {"build": "building the suite", "stdio": "running the suite",
@@ -197,11 +175,11 @@ class GuestCheckpointSuite(AgentStep):
 
     def phase_problem(self, phase, what):
         """(result, summary) when an exec phase did not complete as a guest command."""
-        if phase.results == CANCELLED:
+        if phase.cancelled:
             return CANCELLED, "cancelled"
-        if self.timed_out:
+        if phase.timed_out:
             tail = " | ".join(phase.monitor.console_tail(3))
-            return FAILURE, (f"timeout in {what}: no output for {self.timeout} s; last console "
+            return FAILURE, (f"timeout in {what}: no output for {phase.silence} s; last console "
                              f"lines: {tail}")
         outcome = phase.outcome
         details = outcome.get("details") or {}
@@ -209,8 +187,7 @@ class GuestCheckpointSuite(AgentStep):
             return None
         if outcome.get("kind") == "kernel" and "status" in details:
             return None            # the guest command ran and exited non-zero: not the agent's
-        return (AGENT_RESULTS.get(phase.rc, EXCEPTION),
-                f"{what}: {self.describe_result(outcome, phase.rc)}")
+        return phase.result, f"{what}: {self.describe_result(outcome, phase.rc)}"
 
     def rendered_problem(self):
         """Rendered values end up in a guest shell line: only plain test names and counts."""
@@ -228,15 +205,12 @@ class GuestCheckpointSuite(AgentStep):
         problem = self.rendered_problem()
         if problem:
             return self.finish(EXCEPTION, f"configuration: {problem}")
-        self._console_log = await self.addLog("console")
-        for text in self._pending_console:
-            self._console_log.addStdout(text)
-        agent = await self.ensure_agent()
 
         if self.build_suite:
-            phase = await self.agent_phase(agent, "build", "exec",
-                                           ["--timeout", self.build_timeout, "--",
-                                            self.build_line()])
+            phase = await self.agent_phase("build", "exec", ["--timeout", self.build_timeout,
+                                                             "--", self.build_line()])
+            if phase.failure is not None:
+                return await self.transport_failed(phase)
             problem = self.phase_problem(phase, "building the suite")
             if problem is None and phase.rc != 0:
                 failed = [ln for ln in phase.monitor.console_tail(50)
@@ -248,15 +222,19 @@ class GuestCheckpointSuite(AgentStep):
                 return self.finish(*problem)
 
         timeout = self.run_timeout or self.default_run_timeout()
-        run = await self.agent_phase(agent, "stdio", "exec",
+        run = await self.agent_phase("stdio", "exec",
                                      ["--timeout", timeout, "--", self.run_line()])
+        if run.failure is not None:
+            return await self.transport_failed(run)
         problem = self.phase_problem(run, "running the suite")
         if problem:
             await AgentStep.publish(self, run.outcome, problem[0])
             return self.finish(*problem)
 
-        read = await self.agent_phase(agent, "results", "results", [])
-        if read.results == CANCELLED:
+        read = await self.agent_phase("results", "results", [])
+        if read.failure is not None:
+            return await self.transport_failed(read)
+        if read.cancelled:
             return self.finish(CANCELLED, "cancelled")
         tap_lines = [line for ev in read.monitor.events if ev.get("ev") == "tap"
                      for line in ev.get("lines") or [] if isinstance(line, str)]

@@ -296,3 +296,79 @@ class TestRendered(SuiteCase):
         self.expect_outcome(result=EXCEPTION)
         await self.run_step()
         self.assertEqual(self.summary(), "configuration: unknown test(s) in only: memory;reboot")
+
+
+class ScriptedTransport:
+    """Stands in for SSHTransport: answers the agent commands in order from a script of
+    (stdout, rc) or an exception, recording each argv."""
+
+    python = "/usr/local/bin/python3.11"
+    workdir = "/var/tmp/vkckpt"
+    agent = "/var/tmp/vkckpt/vkckpt-agent-0123456789ab.pyz"
+
+    def __init__(self, *answers):
+        self.answers = list(answers)
+        self.argvs = []
+
+    def describe(self):
+        return "ssh root@dfly-test:22"
+
+    async def ensure_file(self, step, local_path, sha256hex):
+        return self.agent
+
+    async def run(self, step, argv, on_stdout, on_stderr, timeout=None, max_time=None):
+        self.argvs.append(argv)
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        on_stdout(answer[0])
+        return answer[1]
+
+    def interrupt(self, step):
+        pass
+
+
+class TestOverTransport(SuiteCase):
+    def session(self):
+        builder_dir = self.get_nth_step(0).build.builder.config.workerbuilddir
+        return f"{ScriptedTransport.workdir}/{builder_dir}/vkckpt-sessions/build-7"
+
+    async def test_three_commands_run_on_the_ssh_host(self):
+        transport = ScriptedTransport(
+            ("cc memory\ncc pipe\n" + result("ok", "guest command succeeded", status=0), 0),
+            ("ok 1 - memory\n" + result("ok", "guest command succeeded", status=0), 0),
+            (results_output(GOOD), 0))
+        self.setup(transport=transport)
+        # no worker command at all: expect_commands() with nothing fails on any
+        self.expect_commands()
+        self.expect_outcome(result=SUCCESS)
+        self.expect_one_set()
+        self.expect_test_results([
+            (1000, "1", "memory", "suite/tests/memory.c", None, 412_000_000),
+            (1000, "1", "pipe", "suite/tests/pipe.c", None, 40_000_000)])
+        self.expect_log_file("results.tap", "\n".join(GOOD) + "\n")
+        await self.run_step()
+        session = self.session()
+        python, agent = ScriptedTransport.python, ScriptedTransport.agent
+        self.assertEqual(transport.argvs, [
+            [python, agent, "exec", "--session", session, "--timeout", "600", "--", BUILD_LINE],
+            [python, agent, "exec", "--session", session, "--timeout", "300", "--", RUN_LINE],
+            [python, agent, "results", "--session", session]])
+        self.assertTrue(session.startswith(ScriptedTransport.workdir + "/"))
+        self.assertEqual(self.summary(), "1 passed, 0 failed, 1 xfail · 1 iteration")
+        step = self.get_nth_step(0)
+        self.assertIn("cc pipe", "".join(step.logs["build"].stdout))
+        self.assertIn("ok 1 - memory", "".join(step.logs["stdio"].stdout))
+
+    async def test_host_lost_while_running_is_failure_and_reads_no_results(self):
+        from buildbot_vkckpt.transports import HostLost
+        transport = ScriptedTransport(
+            (result("ok", "guest command succeeded", status=0), 0),
+            HostLost("connection to dfly-test lost (no keepalive answer for 45 s)"))
+        self.setup(transport=transport)
+        self.expect_commands()
+        self.expect_outcome(result=FAILURE)
+        await self.run_step()
+        self.assertEqual(self.summary(), "host lost: connection to dfly-test lost (no keepalive "
+                                         "answer for 45 s)")
+        self.assertEqual([argv[2] for argv in transport.argvs], ["exec", "exec"])

@@ -13,7 +13,9 @@ import pytest
 from buildbot_vkckpt.agent import ckptcheck
 from tests.simhost.test_vkernel import REPO, Sim, Vkernel, boot_shell  # noqa: F401
 
-WORKLOAD = "(n=0; while :; do n=$((n+1)); echo $n > {}; sleep 0.05; done) & echo PID=$!"
+# write-then-rename: a reader never sees the file truncated and empty
+WORKLOAD = ("(n=0; while :; do n=$((n+1)); echo $n > {0}.new; mv {0}.new {0}; sleep 0.05; "
+            "done) & echo PID=$!")
 
 
 class Restored(Vkernel):
@@ -87,7 +89,10 @@ def test_restore_continues_guest_and_workload(sim):
     sim.started.append(r)
     r.expect("Restoring vmspaces...")
     r.expect("Restored from checkpoint...")
-    out, status = r.run(f"kill -0 {pid} && cat {wl}")
+    # the thawed workload needs a tick to count on; wait for it (up to 3 s) in the guest
+    out, status = r.run(f'i=0; while [ "$(cat {wl})" = "{frozen.strip()}" ] && '
+                        f'[ $i -lt 60 ]; do sleep 0.05; i=$((i+1)); done; '
+                        f'kill -0 {pid} && cat {wl}')
     # a prompt the thawed shell had pending may share the line with cat's output
     assert status == 0 and int(re.findall(r"(\d+)\s*$", out, re.M)[-1]) > int(frozen or 0)
     out, _ = r.run("uptime")

@@ -9,9 +9,13 @@ step's summary, and the exit code its result (0 SUCCESS, 1 FAILURE, 2 WARNINGS, 
 
 With ``transport=SSHTransport(...)`` the agent runs on a dedicated test host over SSH instead
 (docs/ssh-transport.rst): the zipapp is copied by ``ensure_file``, output streams into the same
-``stdio`` log and observer, and the session, image and agent live under the transport's
-``workdir`` on that host. A lost host ends the step FAILURE ``host lost``; a rejected host key or
-key is an EXCEPTION of kind ``infrastructure``.
+log and observer, and the session, image and agent live under the transport's ``workdir`` on
+that host. A lost host ends the step FAILURE ``host lost``; a rejected host key or key is an
+EXCEPTION of kind ``infrastructure``.
+
+Every agent command, on the worker or over SSH, goes through
+:meth:`AgentStep.run_agent_command`; steps that run several (the guest suite, the checkpoint
+cycle) call it once per command, each with a log of its own.
 """
 import os
 import posixpath

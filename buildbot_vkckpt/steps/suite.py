@@ -9,7 +9,8 @@ Three agent commands, each with its own log:
 
 The suite lives where ``vkckpt-agent image --suite`` put it, addressed from root's home
 (``$HOME/../usr/vkckpt``) so the same line works in a DragonFly guest (``/root``) and in the
-simulated one, whose root is a directory of the host. See docs/steps.rst.
+simulated one, whose root is a directory of the host. With ``transport=`` the three commands run
+on the SSH test host like every AgentStep's. See docs/steps.rst.
 """
 from dataclasses import dataclass, field
 

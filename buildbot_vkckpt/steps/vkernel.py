@@ -93,6 +93,10 @@ class MakeRootImage(_SessionStep):
             args.append("--with-suite")
         if self.network:
             args.append("--net")
+        # a world reused from an earlier build is that build's revision, not the checkout's
+        world_rev = self.getProperty("vkckpt_world_revision")
+        if world_rev:
+            args += ["--world-rev", str(world_rev)]
         return args
 
     async def publish(self, result_event, result):

@@ -71,8 +71,10 @@ class TestRootImage(AgentStepCase):
                   "/usr/obj", "--kernconf", "VKERNEL64", "--image", f"{BUILDDIR}/vkckpt-root.img",
                   "--size", "2g"]
 
-    async def image_argv(self, step, extra):
+    async def image_argv(self, step, extra, **props):
         self.setup(step)
+        for name, value in props.items():
+            self.build.setProperty(name, value, "plan")
         self.expect_agent(self.IMAGE_ARGS + extra,
                           result("ok", "reused root image vkckpt-root.img (world 0123456789)",
                                  reused=True), 0)
@@ -88,6 +90,11 @@ class TestRootImage(AgentStepCase):
 
     async def test_without_suite(self):
         await self.image_argv(MakeRootImage(with_suite=False, network=True), ["--net"])
+
+    async def test_a_reused_world_stamps_its_own_revision(self):
+        # the plan's property (set when buildworld was skipped), not the checkout's HEAD
+        await self.image_argv(MakeRootImage(), ["--with-suite", "--world-rev", "abc123"],
+                              vkckpt_world_revision="abc123")
 
 
 class TestBoot(AgentStepCase):

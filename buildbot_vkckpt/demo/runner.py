@@ -1,5 +1,6 @@
 """One demo run: simulated host + real master and worker + one forced build + report."""
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -52,6 +53,14 @@ def ssh_transport_source(server, secrets_dir, workdir, keepalive=2):
         f"    known_hosts={server.known_hosts!r}, keepalive={keepalive},\n"
         f"    workdir={str(workdir)!r}, remote_dir={str(workdir) + '/agent'!r},\n"
         f"    python={sys.executable!r})\n")
+
+
+def _signal_all(pids, sig):
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
 
 
 class DemoRun:
@@ -128,12 +137,14 @@ class DemoRun:
         """The test host goes down: sshd and everything the session runs die at once. Its
         kernel state (vn units, mounts, taps) survives until ``reboot_host``."""
         self._crashed = True
+        # the agent's processes too: a session supervisor is a fork of ``agent boot`` (its
+        # command line says neither "supervisor" nor the simulated host's root)
+        pids = self._host_pids() + [pid for pid, _ in self._agent_processes()]
+        # everything stops at the same instant, as in a real crash: no supervisor outlives its
+        # vkernel long enough to write the vkernel's end into the ledger
+        _signal_all(pids, signal.SIGSTOP)
         self.sshd.crash()
-        for pid in self._host_pids():
-            try:
-                os.kill(pid, 9)
-            except ProcessLookupError:
-                pass
+        _signal_all(pids, signal.SIGKILL)
 
     def reboot_host(self):
         """The crashed host is back: a reboot released its kernel state; sshd answers again."""
@@ -213,6 +224,18 @@ class DemoRun:
 
     def _host_pids(self):
         return [pid for pid, _ in self._host_processes()]
+
+    def _agent_processes(self):
+        """Agent commands and session supervisors of this run: (pid, cmdline)."""
+        base = str(self.basedir.resolve()).encode()
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as fp:
+                    cmdline = fp.read()
+            except OSError:
+                continue
+            if base in cmdline and b"vkckpt-agent" in cmdline:
+                yield int(pid), cmdline
 
     def _host_processes(self):
         """The simulated host's vkernels and session supervisors: (pid, cmdline)."""

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from buildbot_vkckpt.agent.ledger import Ledger
 from buildbot_vkckpt.demo import sshd as sshd_module
 from buildbot_vkckpt.demo.runner import BUILDER, DemoRun
 from buildbot_vkckpt.demo.scenarios import SCENARIOS
@@ -99,6 +100,60 @@ def test_host_lost_during_boot(tmp_path):
             assert "Connection refused" in step["state_string"]
             # they did not wait out a timeout
             assert step["complete_at"] - step["started_at"] < 5, step
+        assert_no_secrets(demo, build)
+    finally:
+        assert demo.stop() == []
+    assert demo.leaks() == []
+
+
+def outstanding(session):
+    """What the session's ledger still holds: ``["vn vn0", "mount /...", ...]``."""
+    entries = Ledger(session).outstanding()
+    return [f"{e['kind']} {e.get('unit') or e.get('path') or e.get('pid') or ''}".strip()
+            for e in entries]
+
+
+def test_host_comes_back_and_cleanup_stale_releases_the_lost_session(tmp_path):
+    out = io.StringIO()
+    base = tmp_path / "back"
+    demo = DemoRun(base, SCENARIOS["host-lost"], out=out, live=False)
+    sessions = base / "sshhost" / "vkckpt" / "vkckpt-sessions"
+    lost = sessions / "build-1"
+    try:
+        # build 1: the host crashes during boot; the demo reboots it afterwards
+        assert demo.execute(timeout=180), out.getvalue()
+        assert demo.bb.builds(BUILDER)[-1]["results"] == 2
+        assert not demo.leaks()     # the reboot released the kernel state ...
+        left = outstanding(lost)
+        # ... but the lost session's ledger still lists what it held
+        kinds = {item.split()[0] for item in left}
+        # (the image's vn unit and mount were released when root-image finished)
+        assert {"supervisor", "vkernel", "file"} <= kinds, left
+        assert demo.sshd.process is not None        # sshd answers again
+
+        # build 2 on the healthy host: its cleanup-stale releases build 1's leftovers
+        demo.host.set_faults({})
+        build = demo.bb.wait_build(demo.bb.force(BUILDER, reason="after the reboot"),
+                                   timeout=180)
+        steps = {s["name"]: s for s in demo.bb.steps(build["buildid"])}
+        cleanup = steps["cleanup-stale"]
+        assert cleanup["results"] == 0, cleanup
+        summary = cleanup["state_string"]
+        assert re.search(rf"released {len(left)} stale resource\(s\) from 1 session\(s\)",
+                         summary), (summary, left)
+        stdio = demo.bb.log_text(
+            {lg["name"]: lg for lg in demo.bb.logs(cleanup["stepid"])}["stdio"]["logid"])
+        # the log names each released resource and the session they came from
+        for item in left:
+            kind = item.split()[0]
+            assert re.search(rf"released {kind}\b", stdio), (item, stdio)
+        assert str(lost) in stdio, stdio
+        assert outstanding(lost) == []
+        released_by = [r for r in Ledger(lost).records() if r.get("op") == "release"]
+        assert {r.get("by") for r in released_by} == {"agent"}
+        assert build["results"] == 0, [(s["name"], s["state_string"]) for s in steps.values()]
+        # the new session shut down cleanly: nothing for the next build to release
+        assert outstanding(sessions / "build-2") == []
         assert_no_secrets(demo, build)
     finally:
         assert demo.stop() == []

@@ -38,9 +38,10 @@ def start(name, master, pids, ckpt_path, keep_fds=()):
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)
-        os.closerange(3, master)
-        os.closerange(master + 1, sock.fileno())
-        os.closerange(sock.fileno() + 1, 1 << 16)
+        low, high = sorted((master, sock.fileno()))  # either may have the lower number
+        os.closerange(3, low)
+        os.closerange(low + 1, high)
+        os.closerange(high + 1, 1 << 16)
         code = _serve(sock, master, pids, ckpt_path, (st.st_dev, st.st_ino))
     finally:
         os._exit(code)

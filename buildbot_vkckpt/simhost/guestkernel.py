@@ -20,7 +20,7 @@ import signal
 import termios
 import time
 
-from . import ckptfile, ckptkeeper, ddb, guestshell, simfs
+from . import ckptfile, ckptkeeper, ddb, guestshell, netif, simfs
 from .hosttools import effective_sysctls
 
 EX_VKERNEL_REBOOT = 32
@@ -77,6 +77,7 @@ class Kernel:
         self.pidfile_held = False
         self.pending_signals = []
         self.shell = None
+        self.netifs = []           # vke0, vke1, ... (netif.Netif)
         self.countdown_aborted = False
         self.boottime = time.time()
         self.sysctls = {}
@@ -180,6 +181,7 @@ class Kernel:
         self.disk_fds = []
         for path, cow in self.opts.disks:
             self.open_disk(path, cow)
+        self.netifs = netif.attach_all(self)
         self.guest = guestshell.GuestEnvironment(self)
 
     def write_pidfile(self):
@@ -409,6 +411,8 @@ class Kernel:
                 steps.append((0.0, f"vkd{i}: COW disk"))
         for i, _ in enumerate(self.opts.cdroms):
             steps.append((0.01, f"vcd{i}: <Virtual CD-ROM> "))
+        for n in self.netifs:   # ether_ifattach()'s line (if_ethersubr.c); not in §5
+            steps.append((0.005, f"{n.name}: MAC address: {n.mac}"))
         self.play(steps, then=self.after_probe)
 
     def after_probe(self):
@@ -516,6 +520,7 @@ class Kernel:
                  (0.01, "Mounting local file systems:."),
                  (0.01, f"Setting hostname: {self.hostname}."),
                  (0.01, "lo0: flags=8049<UP,LOOPBACK,RUNNING,MULTICAST> mtu 16384"),
+                 *self.rc_netifs(),
                  (0.01, "Starting devd."),
                  (0.01, "Starting cron."),
                  (0.01, "Starting background file system checks in 60 seconds."),
@@ -523,6 +528,16 @@ class Kernel:
                  (0.0, time.strftime("%a %b %e %H:%M:%S UTC %Y", time.gmtime()))]
         self.play([(p, (lambda t=t: self.write(t + "\n"))) for p, t in steps],
                   then=self.start_getty)
+
+    def rc_netifs(self):
+        """rc's netif lines: each vke that rc.conf configures comes up and prints its flags."""
+        rc_conf = self.guest.etc("rc.conf")
+        steps = []
+        for n in self.netifs:
+            if netif.rc_configured(rc_conf, n.name):
+                n.up = True
+                steps.append((0.01, n.ifconfig()[0]))
+        return steps
 
     def start_getty(self):
         getty = self.guest.console_getty()
@@ -701,6 +716,7 @@ class Kernel:
         self.read_console(False)
         if self.shell:
             self.shell.freeze(self.sel)
+        netif.close_all(self, self.netifs)   # netif_close(): every -I fd, tap or socket
         comm = self.opts.prog[:16]
         template = str(effective_sysctls(self.host).get("kern.ckptfile") or "%N.ckpt")
         name, warnings = ckptfile.expand_name(template, comm, os.getpid(), os.getuid())
@@ -743,6 +759,7 @@ class Kernel:
                  "sysctls": self.guest.writable, "keeper": keeper,
                  "shell_pid": self.shell.pid if self.shell else None,
                  "processes": [{"pid": p} for p in pids], "memimg": self.memimg_path,
+                 "netifs": [n.to_state() for n in self.netifs],
                  "files": [{"fd": fd, "path": os.path.abspath(p)} for fd, p, _, _ in files]}
         fail_after = None
         if self.host.fault("ckpt-enospc") is not None:
@@ -778,6 +795,7 @@ class Kernel:
         self.guest.writable.update(state.get("sysctls") or {})
         if self.guest.root:
             self.guest.write_bin()
+        self.netifs = netif.restore_all(self, state.get("netifs"))   # netif_restore()
         self.console_init()
         self.install_signals()
         self.kprintf("Restoring vmspaces...")
@@ -812,6 +830,7 @@ class Kernel:
             return
         self._torn_down = True
         self.stop_guest()
+        netif.close_all(self, self.netifs)
         if self.saved_tc:
             try:
                 termios.tcsetattr(self.fd_in, termios.TCSANOW, self.saved_tc)

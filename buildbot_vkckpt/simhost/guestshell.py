@@ -3,7 +3,7 @@
 The root image's filesystem is unpacked into ``<image>.root/`` (again only when the image
 changed since the last boot, so guest files survive a reboot). Runtime files live in
 ``<image>.sim/``: ``bin/`` (first on the guest's PATH) holds ``halt``, ``shutdown``,
-``reboot``, ``sysctl``, ``uname``, ``uptime``, ``dmesg`` — thin wrappers around ``guestbin``
+``reboot``, ``sysctl``, ``uname``, ``uptime``, ``dmesg``, ``ifconfig`` — thin wrappers around ``guestbin``
 that ask the kernel over an abstract unix socket — plus ``tar``/``dd`` wrappers that map
 ``/dev/vkdN`` to the N-th ``-r`` disk file, and ``checkpt``.
 
@@ -28,7 +28,7 @@ import uuid
 from . import ddb, simfs
 
 GUEST_COMMANDS = ("halt", "poweroff", "reboot", "shutdown", "sysctl", "uname", "uptime",
-                  "dmesg", "vkckpt-fault")
+                  "dmesg", "ifconfig", "vkckpt-fault")
 FAULTS = {"guest-command-fails": "fail", "panic-in-guest-command": "panic"}
 # guest-test-fails[=NAME,...]: these suite tests corrupt their state before verifying
 GUEST_TEST_FAULT = "guest-test-fails"
@@ -243,6 +243,8 @@ class GuestEnvironment:
             return _ok(f"{when}  up {span}, 1 user, load averages: 0.00, 0.00, 0.00\n")
         if cmd == "dmesg":
             return _ok("".join(line + "\n" for line in k.msgbuf))
+        if cmd == "ifconfig":
+            return self.ifconfig(args)
         if cmd == "vkckpt-fault" and args:
             mode, word = args[0], (args[1] if len(args) > 1 else "?")
             if mode == "panic":
@@ -318,6 +320,27 @@ class GuestEnvironment:
                 out.append(f"{name}: {old} -> {new}")
         return {"out": "".join(s + "\n" for s in out), "err": "".join(s + "\n" for s in err),
                 "rc": rc}
+
+    def ifconfig(self, args):
+        """The guest's interfaces: ``lo0`` and the kernel's ``vkeN`` (``-I``)."""
+        vkes = {n.name: n for n in self.kernel.netifs}
+        lo0 = ["lo0: flags=8049<UP,LOOPBACK,RUNNING,MULTICAST> mtu 16384",
+               "\tinet 127.0.0.1 netmask 0xff000000"]
+        if args == ["-l"]:
+            return _ok(" ".join(["lo0", *vkes]) + "\n")
+        if not args or args == ["-a"]:
+            lines = lo0 + [ln for n in vkes.values() for ln in n.ifconfig()]
+            return _ok("".join(ln + "\n" for ln in lines))
+        name, verbs = args[0], args[1:]
+        if name != "lo0" and name not in vkes:
+            return {"out": "", "err": f"ifconfig: interface {name} does not exist\n", "rc": 1}
+        vke = vkes.get(name)
+        if not verbs:
+            return _ok("".join(ln + "\n" for ln in (vke.ifconfig() if vke else lo0)))
+        for verb in verbs:   # addresses and other settings are accepted and not modelled
+            if vke and verb in ("up", "down"):
+                vke.up = verb == "up"
+        return _ok("")
 
     def uname(self, args):
         k = self.kernel

@@ -8,7 +8,7 @@ import shutil
 
 from buildbot_vkckpt.agent import procs
 
-from .simsupport import journal
+from .simsupport import journal, run_agent
 
 
 def metrics(run):
@@ -242,3 +242,88 @@ def test_checkpoint_then_shutdown_without_restore(sim):
     run = shutdown(sim)
     assert run.summary.startswith("no vkernel was running"), run
     assert not ckpt_file(sim).exists()
+
+
+# --- the network check (-I) ----------------------------------------------------------------------
+def net_image(sim):
+    """A root image built with ``image --net`` (rc.conf: ``ifconfig_vke0="DHCP"``), made once
+    per run: rc brings vke0 up at boot, which the ``network`` check then expects to stay."""
+    image = sim.built.root / "net.img"
+    if not image.exists():
+        run = sim.built.image_run(sim.built.root / "image-net-session", image, "--net")
+        assert run.returncode == 0, run
+    return image
+
+
+def host_net(sim):
+    """vkernel.7's bridged setup on the simulated host (reference §3)."""
+    import subprocess
+    for argv in (["kldload", "if_tap", "if_bridge"], ["ifconfig", "bridge0", "create"],
+                 ["ifconfig", "bridge0", "addm", "re0", "up"]):
+        subprocess.run(argv, env=sim.env(), check=True, capture_output=True)
+
+
+def host_net_state(sim):
+    st = sim.host.load_state()
+    return st["taps"], st.get("bridges", {}).get("bridge0", {}).get("members")
+
+
+def undo_host_net(sim):
+    with sim.host.update_state() as st:
+        st["modules"] = [m for m in st["modules"] if m not in ("if_tap", "if_bridge")]
+        st.get("bridges", {}).pop("bridge0", None)
+        st.pop("tap_open", None)
+
+
+def net_cycle(sim, net):
+    """boot --net, verify --prepare, checkpoint, restore; the restore's run."""
+    run = run_agent(sim.env(), *sim.boot_argv(image=net_image(sim)), "--net", net)
+    assert run.returncode == 0, run
+    prep = sim.agent("verify", "--prepare")
+    assert prep.returncode == 0, prep
+    assert prep.details["net"] is True and prep.details["net_up"] is True, prep.details
+    ck = sim.agent("checkpoint")
+    assert ck.returncode == 0, ck
+    rs = sim.agent("restore", "--file", ckpt_file(sim))
+    assert rs.returncode == 0, rs
+    return rs
+
+
+def test_network_check_tap_in_bridge_survives_restore(sim):
+    host_net(sim)
+    try:
+        rs = net_cycle(sim, "auto:bridge0")
+        assert "TAP UNIT 0" in rs.stdout and "SIOCAIFADDR" not in rs.stdout   # reopened
+        assert host_net_state(sim)[1] == ["re0", "tap0"]
+        vf = sim.agent("verify")
+        assert vf.returncode == 0, vf
+        net = checks(vf)["network"]
+        assert net["ok"] and net["text"].startswith(
+            "vke0: vke0: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> mtu 1500"), net
+        shutdown(sim)
+        assert host_net_state(sim) == ({}, ["re0"])     # the cloned tap went with the vkernel
+    finally:
+        undo_host_net(sim)
+
+
+def test_network_check_fails_after_restore_on_vknetd_socket(sim):
+    import socket
+    path = str(sim.tmp / "vknet")
+    vknetd = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)   # stands in for vknetd(8)
+    vknetd.bind(path)
+    vknetd.listen(8)
+    try:
+        rs = net_cycle(sim, path)
+        # the guest is back, but netif_restore() could not give vke0 its link (§19)
+        assert "kernel.debug: tap-1: ioctl(SIOCAIFADDR) failed: Device not configured" \
+            in rs.stdout, rs
+        assert "kernel.debug: Couldn't reinitialize network interface" in rs.stdout
+        vf = sim.agent("verify")
+        assert (vf.returncode, vf.result["kind"]) == (1, "kernel"), vf
+        assert vf.summary == ("restore broke the guest: network: vke0: "
+                              "vke0: flags=8802<BROADCAST,SIMPLEX,MULTICAST> mtu 1500"), vf
+        got = checks(vf)
+        assert [n for n, c in got.items() if not c["ok"]] == ["network"], got
+        shutdown(sim)
+    finally:
+        vknetd.close()

@@ -1,5 +1,6 @@
 """The vkernel steps over SSH on a real master and worker, through a real sshd in front of the
-simulated host: a clean run, a host lost during boot, a refused key; the key and its passphrase
+simulated host: a clean run, a host lost during boot, the host coming back (the next build's
+cleanup-stale releases what the lost session left), a refused key; the key and its passphrase
 appear nowhere in the REST API's view of the build or in the master's log."""
 import io
 import re

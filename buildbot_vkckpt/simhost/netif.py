@@ -19,6 +19,7 @@ closes a killed process's fds).
 import errno
 import ipaddress
 import os
+import re
 import socket
 import stat
 
@@ -324,6 +325,5 @@ def restore_all(kernel, saved):
 
 def rc_configured(rc_conf, name):
     """Whether the guest's rc.conf configures ``name`` (``ifconfig_vke0="DHCP"`` etc.)."""
-    import re
     m = re.search(rf'^\s*ifconfig_{name}\s*=\s*"?([^"\n#]*)', rc_conf or "", re.M)
     return bool(m and m.group(1).strip())

@@ -7,7 +7,8 @@ import socket
 import pytest
 
 from buildbot_vkckpt.simhost import netif
-from tests.simhost.test_vkernel import REPO, Sim, boot_shell, host_tool  # noqa: F401
+from tests.simhost.test_vkernel import Sim, host_tool
+# core_limit: autouse, a checkpoint needs RLIMIT_CORE > 0
 from tests.simhost.test_vkernel_ckpt import Restored, checkpoint, core_limit  # noqa: F401
 
 NET_RC = 'hostname="vkernel"\nnetwork_interfaces="lo0 vke0"\nifconfig_vke0="DHCP"\n'

@@ -164,6 +164,8 @@ _PREFIXED = re.compile(rb"""(?:[^\s:]+:\ )?(?:
 |(?P<thaw>thaw\ failed\ error\ -?\d+)
 |(?P<loader>can't\ (?:find|load)\ )
 |(?P<memfile>Using\ memory\ file)
+|(?P<netif>Couldn't\ reopen\ device\ file|Couldn't\ reinitialize\ network\ interface
+   |tap-?\d+:\ ioctl\()
 )""", re.X)
 
 # A shell prompt nobody told us about (root's "# " before the agent sets its own): kernel
@@ -894,6 +896,10 @@ class ConsoleMonitor:
         err = rest.split(b"Couldn't save checkpoint file", 1)[1].lstrip(b": ").strip()
         self._checkpoint = "save_failed"
         self._emit("ckpt_save_failed", line, error=_text(err) or None)
+
+    def _p_netif(self, rest, line, m):
+        # the handler's warn(3) output: "<prog>: Couldn't reinitialize network interface"
+        self._k_netif(rest[m.start("netif"):], line, m, False)
 
     def _p_thaw(self, rest, line, m):
         t = re.search(rb"thaw failed error (-?\d+)\s*(.*)", rest)

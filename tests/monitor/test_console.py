@@ -215,6 +215,21 @@ def test_userland_mentions_are_not_kernel_events(line):
     assert not any(is_fatal(e) for e in events)
 
 
+@pytest.mark.parametrize("line, message", [
+    (b"tap-1: ioctl(SIOCAIFADDR) failed: Device not configured",
+     "tap-1: ioctl(SIOCAIFADDR) failed: Device not configured"),
+    # the handler's warn(3): behind the program name, which may be a path
+    (b"kernel.debug: Couldn't reinitialize network interface",
+     "Couldn't reinitialize network interface"),
+    (b"/var/vkernel/boot/kernel/kernel: Couldn't reopen device file: No such file or directory",
+     "Couldn't reopen device file: No such file or directory"),
+])
+def test_network_restore_errors_with_or_without_program_name(line, message):
+    events, _ = run(b"Restoring vmspaces...\n" + line + b"\nRestored from checkpoint...\n")
+    netif = [e for e in events if e.kind == "restore_netif_failed"]
+    assert [e.data["message"] for e in netif] == [message]
+
+
 def test_mid_line_panic_counts_when_the_kernel_confirms_it():
     events, verdict = run(BOOT + b"foo bar panic: spinlock held too long\ncpuid = 1\n")
     assert verdict.panic == {"message": "spinlock held too long", "trap": None}

@@ -86,6 +86,7 @@ class Supervisor:
     def __init__(self, session, vkernel_argv):
         self.session = session if isinstance(session, Session) else Session(session)
         self.argv = list(vkernel_argv)
+        self.taps_booked = set()
         self.ledger = Ledger(self.session.dir)
         self.monitor = ConsoleMonitor()
         self.guest = GuestShell()
@@ -499,10 +500,14 @@ class Supervisor:
         now = time.monotonic()
         restore_s = round(op.params["restored_at"] - op.started, 3)
         console_s = round(now - op.started, 3)
+        summary = f"restored in {restore_s:.1f} s, guest shell answered after {console_s:.1f} s"
+        netif = op.params.get("netif") or []
+        if netif:  # the guest is back; verify's network check decides what that means
+            summary += f" · network not restored: {netif[-1]}"
         self.finish(result_event(
-            "ok", f"restored in {restore_s:.1f} s, guest shell answered after {console_s:.1f} s",
+            "ok", summary,
             details={"restore_seconds": restore_s, "console_seconds": console_s,
-                     "pid": self.proc.pid, "file": op.params["file"]}))
+                     "pid": self.proc.pid, "file": op.params["file"], "netif_errors": netif}))
 
     def enter_ddb(self):
         """^\\ on a real console: SIGQUIT to the vkernel child (its parent ignores it)."""
@@ -542,6 +547,10 @@ class Supervisor:
         self.emit({"ev": "phase", "name": phase})
         self.emit({"ev": "info", "vkernel_pid": self.proc.pid, "argv": argv})
         self.write_state()
+
+    def creates_taps(self):
+        nets = [self.argv[i + 1] for i, a in enumerate(self.argv[:-1]) if a == "-I"]
+        return any(n == "auto" or n.startswith("auto:") for n in nets)
 
     def write_console(self, data):
         if self.master is None or not data:
@@ -691,7 +700,10 @@ class Supervisor:
             # the vkernel creates it itself, so it is recorded as soon as it is named
             self.ledger.allocate("file", path=path, role="memory image")
         m = _TAPUNIT.search(line)
-        if m:
+        if m and self.creates_taps() and m.group(1) not in self.taps_booked:
+            # only an "auto" -I clones its tap; a tap the admin named stays theirs, and a
+            # restore that reopens the same unit books nothing new
+            self.taps_booked.add(m.group(1))
             self.ledger.allocate("tap", name=f"tap{m.group(1)}")
         self.guest.on_line(line)
 
@@ -737,6 +749,9 @@ class Supervisor:
                                        tail=self.tail_lines()).to_event())
         elif kind == "restored" and self.op is not None and self.op.kind == "restore":
             self.restored_seen()
+        elif kind == "restore_netif_failed" and self.op is not None \
+                and self.op.kind == "restore":
+            self.op.params.setdefault("netif", []).append(event.data.get("message"))
         elif kind in ("ckpt_save_failed", "thaw_failed"):
             self.fail(Outcome.kernel(f"kernel: {kind.replace('_', ' ')}: {event.text}",
                                      tail=self.tail_lines()))

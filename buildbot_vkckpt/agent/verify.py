@@ -121,6 +121,12 @@ def prepare(session, emitter, args):
             "check that the guest has sysctl, date and sha256 (or sha256sum)", fields=now)
     rec.update(sha=now["sha"], boottime=now["boottime"], now=now["now"],
                counter=now["counter"] or 0, net_up=bool(now["net"] and "UP" in now["net"]))
+    if rec["net"] and not rec["net_up"]:
+        # otherwise every later verify would blame the restore for a link that never came up
+        raise Outcome.infrastructure(
+            f"verify: vke0 is not up before the checkpoint ({now['net'] or 'no answer'})",
+            "build the root image with the network configured (MakeRootImage(network=True), "
+            "image --net) so rc brings vke0 up", fields=now)
     save(session, rec)
     emitter.info(workload=rec)
     return result_event("ok", f"workload started (pid {pid}, counter {rec['counter']}), "

@@ -7,6 +7,7 @@ import os
 import shutil
 
 from buildbot_vkckpt.agent import procs
+from buildbot_vkckpt.agent.ledger import Ledger
 
 from .simsupport import journal, run_agent
 
@@ -302,7 +303,29 @@ def test_network_check_tap_in_bridge_survives_restore(sim):
             "vke0: vke0: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> mtu 1500"), net
         shutdown(sim)
         assert host_net_state(sim) == ({}, ["re0"])     # the cloned tap went with the vkernel
+        assert len(booked_taps(sim)) == 1               # the restore's TAP UNIT booked nothing
     finally:
+        undo_host_net(sim)
+
+
+def booked_taps(sim):
+    return [e for e in Ledger(sim.session).entries().values() if e["kind"] == "tap"]
+
+
+def test_a_tap_the_admin_named_is_not_destroyed(sim):
+    import subprocess
+    host_net(sim)
+    subprocess.run(["ifconfig", "tap3", "create"], env=sim.env(), check=True,
+                   capture_output=True)
+    try:
+        run = run_agent(sim.env(), *sim.boot_argv(image=net_image(sim)), "--net", "tap3")
+        assert run.returncode == 0, run
+        assert "TAP UNIT 3" in run.stdout
+        shutdown(sim)
+        assert booked_taps(sim) == []
+        assert "tap3" in host_net_state(sim)[0]         # still the admin's
+    finally:
+        subprocess.run(["ifconfig", "tap3", "destroy"], env=sim.env(), capture_output=True)
         undo_host_net(sim)
 
 
@@ -318,6 +341,11 @@ def test_network_check_fails_after_restore_on_vknetd_socket(sim):
         assert "kernel.debug: tap-1: ioctl(SIOCAIFADDR) failed: Device not configured" \
             in rs.stdout, rs
         assert "kernel.debug: Couldn't reinitialize network interface" in rs.stdout
+        assert rs.summary.endswith(" · network not restored: "
+                                   "Couldn't reinitialize network interface"), rs
+        assert rs.details["netif_errors"] == [
+            "tap-1: ioctl(SIOCAIFADDR) failed: Device not configured",
+            "Couldn't reinitialize network interface"]
         vf = sim.agent("verify")
         assert (vf.returncode, vf.result["kind"]) == (1, "kernel"), vf
         assert vf.summary == ("restore broke the guest: network: vke0: "
@@ -327,3 +355,18 @@ def test_network_check_fails_after_restore_on_vknetd_socket(sim):
         shutdown(sim)
     finally:
         vknetd.close()
+
+
+def test_prepare_refuses_a_link_that_never_came_up(sim):
+    host_net(sim)
+    try:
+        # the plain image has no ifconfig_vke0 in rc.conf: vke0 exists but stays down
+        run = run_agent(sim.env(), *sim.boot_argv(), "--net", "auto:bridge0")
+        assert run.returncode == 0, run
+        prep = sim.agent("verify", "--prepare")
+        assert (prep.returncode, prep.result["kind"]) == (4, "infrastructure"), prep
+        assert prep.summary.startswith("verify: vke0 is not up before the checkpoint"), prep
+        assert "image --net" in prep.result["fix"]
+        shutdown(sim)
+    finally:
+        undo_host_net(sim)

@@ -14,19 +14,30 @@ def release_entry(entry, env=None):
     kind = entry.get("kind")
     if kind in ("supervisor", "process"):
         pid = entry.get("pid")
+        if _reused(entry):
+            return f"{kind} pid {pid} (gone; the pid now names another process, left alone)"
         gone = procs.stop(pid) if pid else True
         if not gone:
             raise RuntimeError(f"{kind} pid {pid} survived SIGKILL")
         return f"{kind} pid {pid}" if pid else f"{kind} (never started)"
     if kind == "vkernel":
-        child = procs.read_pidfile(entry.get("pidfile") or "")
-        parent = entry.get("pid")
+        reused = _reused(entry)
+        parent = None if reused else entry.get("pid")
+        # the pidfile has no identity of its own: after a reboot its pid is stale
+        child = None
+        if procs.same_boot(entry.get("pid_identity")):
+            child = procs.read_pidfile(entry.get("pidfile") or "")
+        if reused and child == entry.get("pid"):
+            child = None
         if child and child != parent:
             procs.kill(child)
         if parent:
             procs.kill(parent)
         if (child and procs.alive(child)) or (parent and procs.alive(parent)):
             raise RuntimeError(f"vkernel pids {parent}/{child} survived SIGKILL")
+        if reused and not child:
+            return f"vkernel pid {entry['pid']} (gone; the pid now names another process, " \
+                   f"left alone)"
         return f"vkernel pid {parent}" + (f" (child {child})" if child else "")
     if kind == "mount":
         path = entry["path"]
@@ -62,6 +73,17 @@ def release_entry(entry, env=None):
             pass
         return f"file {path}"
     return f"{kind} (nothing to do)"
+
+
+def _ours(entry):
+    """The entry's pid still names the process the ledger recorded (see procs.identity)."""
+    return procs.same_process(entry.get("pid"), entry.get("pid_identity"))
+
+
+def _reused(entry):
+    """A live process holds the entry's pid, but not the one the ledger recorded."""
+    pid = entry.get("pid")
+    return bool(pid) and procs.alive(pid) and not _ours(entry)
 
 
 def vn_in_use(unit, env=None):
@@ -107,4 +129,4 @@ def find_sessions(root):
 def supervisor_alive(session_dir):
     ledger = Ledger(session_dir)
     sup = [e for e in ledger.outstanding() if e.get("kind") == "supervisor"]
-    return any(procs.alive(e.get("pid")) for e in sup)
+    return any(_ours(e) for e in sup)

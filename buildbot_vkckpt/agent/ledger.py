@@ -4,10 +4,15 @@
 crash in the middle of an allocation still leaves a trace), ``update`` records add what is only
 known afterwards (a pid, a tap unit), and a ``release`` record closes the entry. Whatever is
 allocated and not released is what ``shutdown`` and ``cleanup --stale`` must undo.
+
+A record that sets a ``pid`` also gets ``pid_identity`` (boot and start time, see
+``procs.identity``), so a pid reused after a reboot is never taken for the recorded process.
 """
 import json
 import os
 import time
+
+from . import procs
 
 LEDGER_NAME = "ledger.jsonl"
 
@@ -40,11 +45,11 @@ class Ledger:
     def allocate(self, kind, **attrs):
         """Record an allocation about to happen; returns the entry id."""
         entry_id = self._next_id()
-        self._append({"op": "alloc", "id": entry_id, "kind": kind, **attrs})
+        self._append({"op": "alloc", "id": entry_id, "kind": kind, **_with_identity(attrs)})
         return entry_id
 
     def update(self, entry_id, **attrs):
-        self._append({"op": "update", "id": entry_id, **attrs})
+        self._append({"op": "update", "id": entry_id, **_with_identity(attrs)})
 
     def release(self, entry_id, **attrs):
         self._append({"op": "release", "id": entry_id, **attrs})
@@ -85,3 +90,11 @@ class Ledger:
         live = [e for e in self.entries().values() if not e["released"]]
         rank = {k: i for i, k in enumerate(RELEASE_ORDER)}
         return sorted(live, key=lambda e: (rank.get(e.get("kind"), len(rank)), -e["id"]))
+
+
+def _with_identity(attrs):
+    pid = attrs.get("pid")
+    if isinstance(pid, int) and "pid_identity" not in attrs:
+        # null when it cannot be told: an earlier pid's identity must not stay with this pid
+        attrs = dict(attrs, pid_identity=procs.identity(pid))
+    return attrs

@@ -5,6 +5,7 @@ when the process exits; only where neither exists do we fall back to short selec
 """
 import errno
 import os
+import re
 import select
 import signal
 import time
@@ -33,6 +34,71 @@ def _zombie(pid):
             return fh.read().rpartition(b")")[2].split()[0] == b"Z"
     except (OSError, IndexError):
         return False
+
+
+# A pid names a process only until it exits: after a reboot (or enough forks) the same number
+# names another process. The ledger keeps an identity with each pid -- the boot and the
+# process's start time -- and cleanup signals a pid only while that identity still matches.
+_LINUX_BOOT_ID = "/proc/sys/kernel/random/boot_id"
+
+
+def identity(pid):
+    """``"BOOT@START"`` for the running process ``pid``, or None when it is gone or cannot be
+    told. Linux: boot_id and /proc/PID/stat field 22 (clock ticks after boot); elsewhere
+    (DragonFly, the BSDs): kern.boottime and ``ps -o lstart``."""
+    if not pid or pid <= 0:
+        return None
+    try:
+        with open(_LINUX_BOOT_ID) as fh:
+            boot = fh.read().strip()
+    except OSError:
+        return _ps_identity(pid)
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            start = fh.read().rpartition(b")")[2].split()[19].decode()
+    except (OSError, IndexError):
+        return None
+    return f"{boot}@{start}"
+
+
+def _ps_identity(pid):
+    import subprocess
+
+    env = dict(os.environ, LC_ALL="C", TZ="UTC")
+    try:
+        boot = subprocess.run(["sysctl", "-n", "kern.boottime"], env=env, check=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              text=True, timeout=10).stdout
+        start = subprocess.run(["ps", "-o", "lstart=", "-p", str(pid)], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    sec = re.search(r"sec\s*=\s*(\d+)", boot)
+    start = " ".join(start.split())
+    if not sec or not start:
+        return None
+    return f"{sec.group(1)}@{start}"
+
+
+def same_process(pid, recorded):
+    """True while ``pid`` is alive and still the process whose identity was ``recorded``.
+    Without a recorded identity (older ledgers), or when it cannot be told now, liveness
+    alone decides, as it always did."""
+    if not alive(pid):
+        return False
+    if not recorded:
+        return True
+    current = identity(pid)
+    return current is None or current == recorded
+
+
+def same_boot(recorded):
+    """False when ``recorded`` (an identity) was taken before the host last booted."""
+    if not recorded:
+        return True
+    current = identity(os.getpid())
+    return current is None or current.partition("@")[0] == recorded.partition("@")[0]
 
 
 def read_pidfile(path):

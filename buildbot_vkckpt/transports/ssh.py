@@ -4,15 +4,19 @@ The Twisted-facing half. Network work happens on threads (``connection.HostConne
 thread per host connection; ``command.CommandRun``: one reader thread per running command);
 results and output come back to the master's reactor through ``step.master.reactor.callFromThread``
 so a fake reactor in unit tests sees every crossing. Output is redacted (Buildbot does not redact
-what a master-side step writes) and flows with a bounded window, so a fast remote command cannot
-fill the master's memory faster than the logs take it.
+what a master-side step writes) and flows through a bounded queue that the reactor empties in
+small slices, so a fast remote command can neither fill the master's memory faster than the logs
+take it nor hold the reactor (and with it the web UI) for longer than a few milliseconds.
 """
+import collections
 import os
 import re
 import threading
+import time
 
 from buildbot import config
 from twisted.internet import defer
+from twisted.python import log
 
 from buildbot_vkckpt import validate
 from buildbot_vkckpt.transports import remote_exec
@@ -23,7 +27,13 @@ from buildbot_vkckpt.transports.hostkeys import HostKeyFormatError, HostKeyPolic
     parse_public_key
 from buildbot_vkckpt.transports.keys import load_private_key
 
-WINDOW_CHUNKS = 64          # output chunks in flight to the reactor before the reader waits
+# Output towards the reactor (see _ReactorSink). Measured with benchmarks/transport.py: smaller
+# slices cost the master's log path more per byte (one database append each), no pause between
+# turns left the REST API waiting behind the log for 100-240 ms.
+IN_FLIGHT = 512 * 1024      # characters handed to the reactor and not yet delivered
+SLICE = 128 * 1024          # the most one output callback receives at once
+TURN_BUDGET = 0.010         # seconds of output callbacks per reactor turn, then a pause
+TURN_PAUSE = 0.005          # seconds the reactor has for everything else before the next turn
 HOLD_LIMIT = 64 * 1024      # a partial line longer than this is passed on without its newline
 
 
@@ -63,15 +73,27 @@ REGISTRY = _Registry()
 
 
 class _ReactorSink(Sink):
-    """Reader thread -> reactor thread, through a bounded window, redacted line by line."""
+    """Reader thread -> reactor thread, redacted line by line, without flooding the reactor.
+
+    At most ``IN_FLIGHT`` characters wait for the reactor; the reader thread blocks above that
+    (so paramiko stops reading and the SSH window closes on the host). The reactor takes the
+    queue in ``SLICE``-sized pieces, at most ``TURN_BUDGET`` seconds' worth per turn, then
+    leaves the reactor ``TURN_PAUSE`` seconds for everything else: Twisted runs every queued
+    thread call in one iteration, so large crossings would hold the web UI as long as the log
+    path takes to store them.
+    Pieces keep their order (one queue for both streams); nothing is dropped while running.
+    """
 
     def __init__(self, reactor, redactor, on_stdout, on_stderr):
         self._reactor = reactor
         self._redact = redactor
         self._callbacks = {"stdout": on_stdout, "stderr": on_stderr}
         self._held = {"stdout": "", "stderr": ""}
-        self._window = threading.Semaphore(WINDOW_CHUNKS)
-        self.closed = threading.Event()
+        self._queue = collections.deque()       # (name, text); name None: flush held lines
+        self._lock = threading.Condition()
+        self._scheduled = False                 # a _drain is queued on the reactor
+        self.pending = 0                        # characters queued or being delivered
+        self.closed = False
 
     # reader thread
     def stdout(self, text):
@@ -82,19 +104,59 @@ class _ReactorSink(Sink):
 
     def idle(self):
         if self._held["stdout"] or self._held["stderr"]:
-            self._send(None, "")
+            with self._lock:
+                if self._queue and self._queue[-1][0] is None:
+                    return
+            self._put(None, "")
 
     def _send(self, name, text):
-        while not self._window.acquire(timeout=0.25):
-            if self.closed.is_set():
+        for start in range(0, len(text), SLICE):
+            self._put(name, text[start:start + SLICE])
+
+    def _put(self, name, text):
+        with self._lock:
+            while self.pending and self.pending + len(text) > IN_FLIGHT:
+                if self.closed:
+                    return
+                self._lock.wait(0.25)
+            self.pending += len(text)
+            self._queue.append((name, text))
+            if self._scheduled:
                 return
-        self._reactor.callFromThread(self._deliver, name, text)
+            self._scheduled = True
+        self._reactor.callFromThread(self._drain)
+
+    def close(self):
+        """The command is over: a reader still waiting gives up."""
+        with self._lock:
+            self.closed = True
+            self._lock.notify_all()
 
     # reactor thread
+    def _drain(self):
+        deadline = time.monotonic() + TURN_BUDGET
+        while True:
+            with self._lock:
+                if not self._queue:
+                    self._scheduled = False
+                    return
+                name, text = self._queue[0]
+            try:
+                self._deliver(name, text)
+            except Exception:       # noqa: BLE001 - a failing log must not stall the command
+                log.err(None, "vkckpt: an output callback failed")
+            finally:
+                with self._lock:
+                    self._queue.popleft()
+                    self.pending -= len(text)
+                    self._lock.notify_all()
+            if time.monotonic() >= deadline:
+                break
+        self._reactor.callLater(TURN_PAUSE, self._drain)
+
     def _deliver(self, name, text):
-        self._window.release()
         if name is None:
-            self.flush()
+            self._flush_held()
             return
         held = self._held[name] + text
         cut = held.rfind("\n") + 1
@@ -105,11 +167,23 @@ class _ReactorSink(Sink):
         if cut:
             self._callbacks[name](self._redact(held[:cut]))
 
-    def flush(self):
+    def _flush_held(self):
         for name, held in self._held.items():
             if held:
                 self._held[name] = ""
                 self._callbacks[name](self._redact(held))
+
+    def flush(self):
+        """Deliver everything still queued, then the partial lines (the command has ended)."""
+        while True:
+            with self._lock:
+                if not self._queue:
+                    break
+                name, text = self._queue.popleft()
+                self.pending -= len(text)
+                self._lock.notify_all()
+            self._deliver(name, text)
+        self._flush_held()
 
 
 def _deferred_from_future(reactor, future):
@@ -265,7 +339,7 @@ class SSHTransport:
             try:
                 return await self._await(step, command.start(), secrets)
             finally:
-                sink.closed.set()
+                sink.close()
                 sink.flush()
         finally:
             self._runs.pop(token, None)

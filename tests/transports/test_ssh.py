@@ -30,6 +30,9 @@ class RecordingReactor:
         self.crossings += 1
         self.calls.put((fn, args))
 
+    def callLater(self, delay, fn, *args):
+        self.calls.put((fn, args))      # no clock: due at once
+
     def drive(self, coroutine, timeout=20, until=None):
         d = defer.ensureDeferred(coroutine)
         outcome = []
@@ -221,3 +224,68 @@ def test_host_lost_mid_command_reaches_the_step_and_the_next_run_reconnects(setu
             until=lambda: out and (sshd.kill_sessions() or True))
     assert out == ["up\n"]
     assert step.master.reactor.drive(transport.run(step, ["true"], on_out, on_err)) == 0
+
+
+def test_output_reaches_a_slow_log_in_bounded_slices_on_a_real_reactor(sshd, monkeypatch):
+    """A log that costs 100 ms per MB (Buildbot's, measured): the reader waits instead of
+    queueing megabytes, and a 10 ms timer on the same reactor is never held for long."""
+    import time
+
+    from twisted.internet import task
+    from twisted.internet.selectreactor import SelectReactor
+
+    from buildbot_vkckpt.transports import ssh
+
+    sinks, real = [], ssh._ReactorSink
+    monkeypatch.setattr(ssh, "_ReactorSink", lambda *a: sinks.append(real(*a)) or sinks[-1])
+    reactor = SelectReactor()
+    step = FakeStep({"ssh_key": sshd.client_key})
+    step.master.reactor = reactor
+    transport = SSHTransport(sshd.host, sshd.port, sshd.user, key=util.Secret("ssh_key"),
+                             known_hosts=sshd.known_hosts)
+    out, err, pending, calls, late = [], [], [0], [0], [0.0]
+
+    def on_out(text):
+        pending[0] = max(pending[0], sinks[-1].pending)
+        calls[0] = max(calls[0], len(text))
+        out.append(text)
+        time.sleep(len(text) / 1e6 * 0.1)
+
+    expected = [0.0]
+
+    def tick():
+        now = time.monotonic()
+        if expected[0]:
+            late[0] = max(late[0], now - expected[0])
+        expected[0] = now + 0.010
+
+    outcome = []
+
+    async def scenario():
+        probe = task.LoopingCall(tick)
+        probe.clock = reactor
+        probe.start(0.010)
+        try:
+            return await transport.run(
+                step, ["sh", "-c", "seq 1 600000; seq 1 2000 >&2; printf end"], on_out,
+                err.append)
+        finally:
+            probe.stop()
+            await transport.close()
+
+    def done(result):
+        outcome.append(result)
+        reactor.stop()
+
+    reactor.callWhenRunning(lambda: defer.ensureDeferred(scenario()).addBoth(done))
+    reactor.run(installSignalHandlers=False)
+    if isinstance(outcome[0], Failure):
+        outcome[0].raiseException()
+    assert outcome == [0]
+    text = "".join(out)
+    assert len(text) > 4_000_000            # 4 MB at 100 ms/MB: the log is the bottleneck
+    assert text == "".join(f"{i}\n" for i in range(1, 600001)) + "end"
+    assert "".join(err) == "".join(f"{i}\n" for i in range(1, 2001))
+    assert 0 < pending[0] <= ssh.IN_FLIGHT
+    assert calls[0] <= ssh.SLICE + ssh.HOLD_LIMIT
+    assert late[0] < 0.1, f"the reactor ran {late[0] * 1000:.0f} ms late"

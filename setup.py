@@ -40,6 +40,8 @@ setup(
         "buildbot>=4.3,<4.4",
         "buildbot-worker>=4.3,<4.4",
         "buildbot-www>=4.3,<4.4",
+        # the project's page in the web UI (buildbot_vkckpt.www)
+        "buildbot-wsgi-dashboards>=4.3,<4.4",
         "twisted",
         "paramiko>=3",
         "pyelftools>=0.29",

@@ -15,6 +15,7 @@ from buildbot.plugins import schedulers, util
 
 from buildbot_vkckpt import changes
 from buildbot_vkckpt.factory import HOST_LOCK, VkernelCheckpointFactory
+from buildbot_vkckpt.www import add_dashboard
 
 OWNER = "add_to_config"
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
@@ -28,6 +29,7 @@ class Added:
     schedulers: list = field(default_factory=list)
     change_sources: list = field(default_factory=list)
     builder_for_branch: dict = field(default_factory=dict)
+    dashboard: str = None           # name of the page added to the web UI, if any
 
 
 def _error(text):
@@ -94,7 +96,7 @@ def _taken(entries, attr="name"):
 
 def add_to_config(c, workers, repourl, branches=("master",), poll=True, tree_stable_timer=300,
                   nightly=None, builder_prefix="vkckpt", poll_interval=300, project=None,
-                  **factory_kwargs):
+                  dashboard=True, **factory_kwargs):
     """Add the vkernel checkpoint test to the config dict ``c``; returns :class:`Added`.
 
     workers            names (or Worker objects) of the DragonFly hosts that build
@@ -109,6 +111,8 @@ def add_to_config(c, workers, repourl, branches=("master",), poll=True, tree_sta
     poll_interval      seconds between polls (poll=True)
     project            if set, the poller tags changes with it and the schedulers only take
                        changes of that project (recommended on a master with other projects)
+    dashboard          True: the checkpoint trends page of these builders in the web UI
+                       (``wsgi_dashboards`` plugin, named ``builder_prefix``; needs ``c['www']``)
     factory_kwargs     passed to :class:`VkernelCheckpointFactory` (``branch`` is per builder)
     """
     if not isinstance(c, dict):
@@ -195,4 +199,11 @@ def add_to_config(c, workers, repourl, branches=("master",), poll=True, tree_sta
     elif not poll and isinstance(c.get("www"), dict):
         # the mirror's post-receive hook posts to /change_hook/base; keep any existing setting
         c["www"].setdefault("change_hook_dialects", {}).setdefault("base", True)
+
+    if dashboard and added.builders:
+        caption = "vkernel checkpoints" + ("" if builder_prefix == "vkckpt"
+                                           else f" ({builder_prefix})")
+        if add_dashboard(c, name=builder_prefix, caption=caption,
+                         builders=list(added.builders)) is not None:
+            added.dashboard = builder_prefix
     return added

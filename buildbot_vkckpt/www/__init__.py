@@ -1,0 +1,70 @@
+"""The project's page in the Buildbot web UI: checkpoint trends across builds.
+
+Buildbot 4.3's UI stores test results but does not show them; this page does, per builder: the
+last builds with their guest suite counts, checkpoint cycle times and file sizes, sparklines of
+the trends, and what failed in red builds. It is a WSGI app served by Buildbot's
+``wsgi_dashboards`` plugin (package ``buildbot-wsgi-dashboards``). See docs/dashboard.rst.
+"""
+import re
+
+from buildbot import config as bb_config
+
+from buildbot_vkckpt.www.app import DEFAULT_LIMIT, DashboardApp
+
+PLUGIN = "wsgi_dashboards"
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
+
+
+def add_dashboard(c, name="vkckpt", caption="vkernel checkpoints", builders=None, tags=None,
+                  limit=DEFAULT_LIMIT, order=5, icon="FaChartLine"):
+    """Register the page in ``c['www']['plugins']['wsgi_dashboards']``, next to the plugins
+    and dashboards already there; returns the :class:`DashboardApp`, or None when ``c`` has
+    no ``www`` dict (no web UI to add a page to) or on a config error.
+
+    name      URL path part and menu key (``#/<name>`` in the UI)
+    caption   the menu entry's text
+    builders  names of the builders to show; ``tags``: builders with one of these tags;
+              neither: every builder of the master
+    limit     builds per builder (the URL can ask ``?limit=N``)
+    """
+    owner = "add_dashboard"
+    if not isinstance(c, dict) or c.get("www") is None:
+        return None
+    www = c["www"]
+    if not isinstance(www, dict):
+        bb_config.error(f"{owner}: c['www'] must be a dict, not {type(www).__name__}")
+        return None
+    if not isinstance(name, str) or not NAME.match(name):
+        bb_config.error(f"{owner}: name must be letters, digits, '_', '.', '-', not {name!r}")
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        bb_config.error(f"{owner}: limit must be a positive number of builds, not {limit!r}")
+        return None
+    if www.get("plugins") is None:
+        www["plugins"] = {}
+    plugins = www["plugins"]
+    if not isinstance(plugins, dict):
+        bb_config.error(f"{owner}: c['www']['plugins'] must be a dict, "
+                        f"not {type(plugins).__name__}")
+        return None
+    dashboards = plugins.get(PLUGIN)
+    if dashboards is None:
+        dashboards = []
+    elif isinstance(dashboards, tuple):
+        dashboards = list(dashboards)
+    elif not isinstance(dashboards, list):
+        bb_config.error(f"{owner}: c['www']['plugins'][{PLUGIN!r}] must be a list of "
+                        f"dashboards, not {type(dashboards).__name__}")
+        return None
+    if name in {d.get("name") for d in dashboards if isinstance(d, dict)}:
+        bb_config.error(f"{owner}: a dashboard named {name!r} already exists (called twice? "
+                        "pass another name)")
+        return None
+    app = DashboardApp(builders=builders, tags=tags, limit=limit, title=caption)
+    dashboards.append({"name": name, "caption": caption, "app": app, "order": order,
+                       "icon": icon})
+    plugins[PLUGIN] = dashboards
+    return app
+
+
+__all__ = ["DashboardApp", "add_dashboard"]

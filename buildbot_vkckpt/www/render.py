@@ -54,9 +54,9 @@ def shown(value, fmt=str):
 def exact(value):
     if value is None:
         return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return f' title="{value:.6g}"' if isinstance(value, float) else f' title="{value}"'
+    if isinstance(value, float):
+        value = int(value) if value.is_integer() else round(value, 6)
+    return f' title="{value}"'
 
 
 def sparkline(caption, points, fmt, width=180, height=40, pad=5):

@@ -7,6 +7,7 @@ still shows.
 import math
 import re
 import statistics
+from collections import UserList
 from dataclasses import dataclass, field
 
 from buildbot_vkckpt.steps.cycle import PASS_FAIL_SET, PERFORMANCE_SETS, SIZE_SET
@@ -85,7 +86,10 @@ def text(value):
 
 
 def as_list(value):
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, (list, tuple)) else []
+    """The dicts of a data API list (a ``ListResult``, which is no ``list``); else []."""
+    if not isinstance(value, (list, tuple, UserList)):
+        return []
+    return [v for v in value if isinstance(v, dict)]
 
 
 def property_value(properties, name):

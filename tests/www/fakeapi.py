@@ -2,6 +2,8 @@
 every call."""
 import itertools
 
+from buildbot.data.base import ListResult
+
 _ids = itertools.count(100)
 
 
@@ -21,8 +23,9 @@ class FakeApi:
             raise answer
         if key[0] == "builders" and len(key) == 3 and key[2] == "builds":
             builds = sorted(answer or [], key=lambda b: b["number"], reverse=True)
-            return [dict(b) for b in builds[:spec.get("limit") or None]]
-        return answer
+            return ListResult([dict(b) for b in builds[:spec.get("limit") or None]])
+        # the data API answers a collection with a ListResult, which is no list
+        return ListResult(answer) if isinstance(answer, list) else answer
 
     # --- fixture building ---------------------------------------------------------------------
     def add_builder(self, name, builderid, tags=()):

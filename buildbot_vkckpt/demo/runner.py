@@ -35,7 +35,10 @@ def factory_source(host, transport_source=None, **params):
         "workernames=[w.name for w in c['workers']], factory=factory,\n"
         "    locks=[HOST_LOCK.access('exclusive')]))\n"
         f"c['schedulers'].append(schedulers.ForceScheduler(name='force', "
-        f"builderNames=[{BUILDER!r}]))\n")
+        f"builderNames=[{BUILDER!r}]))\n"
+        # the project's trends page in the web UI (docs/dashboard.rst)
+        "from buildbot_vkckpt.www import add_dashboard\n"
+        f"add_dashboard(c, builders=[{BUILDER!r}])\n")
 
 
 KEY_SECRET, PASSPHRASE_SECRET = "vkckpt_ssh_key", "vkckpt_ssh_passphrase"
@@ -212,6 +215,8 @@ class DemoRun:
         if not any_sets:
             self.say("  (none)")
         self.say(f"\nweb UI: {self.bb.url}#/builders/{build['builderid']}/builds/{build['number']}")
+        self.say(f"checkpoint trends: {self.bb.url}#/vkckpt "
+                 f"(page alone: {self.bb.url}plugins/wsgi_dashboards/vkckpt/index.html)")
 
     def leaks(self):
         """Whatever the session left on the simulated host: vn units, mounts, processes."""

@@ -75,7 +75,8 @@ def expected_row(bb, build):
     sets = {s["description"]: s for s in bb.test_result_sets(steps["checkpoint-cycle"]["stepid"])}
     cells = []
     for description, fmt in METRICS:
-        values = [float(r["value"]) for r in bb.test_results(sets[description]["test_result_setid"])]
+        setid = sets[description]["test_result_setid"]
+        values = [float(r["value"]) for r in bb.test_results(setid)]
         assert values, description
         median = statistics.median(values)
         exact = int(median) if median.is_integer() else round(median, 6)

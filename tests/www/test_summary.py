@@ -121,3 +121,15 @@ def test_wanted_sets_skips_suite_results_of_a_green_suite():
                               for b in builds[:2])
     assert len(wanted_sets(green_steps, green)) == 5
     assert len(wanted_sets(red_steps, red)) == 6
+
+
+def test_skipped_cycle_step_and_missing_suite_are_unknown_not_errors():
+    api = FakeApi()
+    api.add_builder("b", 1)
+    api.add_build(1, 1, results=0, steps=[
+        ("guest-suite", 3, "skipped"),
+        ("checkpoint-cycle", 3, "skipped: this vkernel cannot checkpoint")])
+    row = read_row(api, 1, 1)
+    assert row.passed is row.failed is row.xfail is None
+    assert row.cycles_ok is row.cycles is row.ckpt_seconds is row.ckpt_bytes is None
+    assert row.failed_tests == [] and row.failed_step is None and not row.red

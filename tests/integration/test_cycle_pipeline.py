@@ -6,9 +6,7 @@ import re
 
 import pytest
 
-from buildbot_vkckpt.demo.localbb import LocalBuildbot
-from buildbot_vkckpt.simhost import tree
-from buildbot_vkckpt.simhost.host import SimHost
+from ..simmaster import sim_master
 
 pytestmark = pytest.mark.integration
 
@@ -17,40 +15,12 @@ CHECKS = {"workload-alive", "workload-progressed", "uptime-continuous", "files-i
           "network"}
 
 
-def master_body(host):
-    session = f"objdir={str(host.obj)!r}"
-    return f"""
-from buildbot_vkckpt.steps import (BootVkernel, BuildKernel, BuildWorld, MakeRootImage,
-                                   ShutdownVkernel, VkernelCheckpointCycle)
-f = util.BuildFactory()
-f.addStep(steps.Git(repourl={f"file://{host.src}"!r}, branch="master", mode="incremental",
-                    name="checkout", haltOnFailure=True))
-f.addStep(BuildWorld(jobs=2, {session}, haltOnFailure=True))
-f.addStep(BuildKernel(jobs=2, {session}, haltOnFailure=True))
-f.addStep(MakeRootImage(image_size="64m", {session}, haltOnFailure=True))
-f.addStep(BootVkernel(boot_timeout=20, memory="128m", {session}, haltOnFailure=True))
-f.addStep(VkernelCheckpointCycle(iterations=2, checkpoint_timeout=30, restore_timeout=30))
-f.addStep(ShutdownVkernel())
-c['builders'].append(util.BuilderConfig(name={BUILDER!r},
-                     workernames=[w.name for w in c['workers']], factory=f))
-c['schedulers'].append(schedulers.ForceScheduler(name='force', builderNames=[{BUILDER!r}]))
-"""
-
-
 @pytest.fixture(scope="module")
 def bb(tmp_path_factory):
-    base = tmp_path_factory.mktemp("cycle")
-    host = SimHost(base / "host")
-    host.create()
-    tree.create_source_tree(host)
-    bb = LocalBuildbot(base / "bb", worker_env=host.env())
-    bb.create(master_body(host))
-    bb.start()
-    bb.host = host
-    try:
+    with sim_master(tmp_path_factory.mktemp("cycle"), BUILDER, """
+f.addStep(VkernelCheckpointCycle(iterations=2, checkpoint_timeout=30, restore_timeout=30))
+""", image_args='image_size="64m", ', boot_args='memory="128m", ') as bb:
         yield bb
-    finally:
-        assert bb.stop() == []
 
 
 def run_build(bb):

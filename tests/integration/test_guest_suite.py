@@ -3,10 +3,9 @@ built in the guest, checkpointed and restored there, and its per-test results re
 through the results disk. One master serves both builds (clean, then ``guest-test-fails``)."""
 import pytest
 
-from buildbot_vkckpt.demo.localbb import LocalBuildbot
-from buildbot_vkckpt.simhost import tree
-from buildbot_vkckpt.simhost.host import SimHost
 from buildbot_vkckpt.suite import list_tests, suite_dir
+
+from ..simmaster import sim_master
 
 pytestmark = pytest.mark.integration
 
@@ -16,40 +15,12 @@ PASSING = {"files", "fpu", "itimer", "memory", "mmap_private", "mmap_shared_anon
            "mmap_shared_file", "selfckpt", "signals"}
 
 
-def master_body(host):
-    session = f"objdir={str(host.obj)!r}"
-    return f"""
-from buildbot_vkckpt.steps import (BootVkernel, BuildKernel, BuildWorld, GuestCheckpointSuite,
-                                   MakeRootImage, ShutdownVkernel)
-f = util.BuildFactory()
-f.addStep(steps.Git(repourl={f"file://{host.src}"!r}, branch="master", mode="incremental",
-                    name="checkout", haltOnFailure=True))
-f.addStep(BuildWorld(jobs=2, {session}, haltOnFailure=True))
-f.addStep(BuildKernel(jobs=2, {session}, haltOnFailure=True))
-f.addStep(MakeRootImage(suite_dir={str(suite_dir())!r}, {session}, haltOnFailure=True))
-f.addStep(BootVkernel(boot_timeout=20, {session}, haltOnFailure=True))
-f.addStep(GuestCheckpointSuite(iterations=2, build_timeout=120, run_timeout=120))
-f.addStep(ShutdownVkernel())
-c['builders'].append(util.BuilderConfig(name={BUILDER!r},
-                     workernames=[w.name for w in c['workers']], factory=f))
-c['schedulers'].append(schedulers.ForceScheduler(name='force', builderNames=[{BUILDER!r}]))
-"""
-
-
 @pytest.fixture(scope="module")
 def bb(tmp_path_factory):
-    base = tmp_path_factory.mktemp("guest-suite")
-    host = SimHost(base / "host")
-    host.create()
-    tree.create_source_tree(host)
-    bb = LocalBuildbot(base / "bb", worker_env=host.env())
-    bb.create(master_body(host))
-    bb.start()
-    bb.host = host
-    try:
+    with sim_master(tmp_path_factory.mktemp("guest-suite"), BUILDER, """
+f.addStep(GuestCheckpointSuite(iterations=2, build_timeout=120, run_timeout=120))
+""", image_args=f"suite_dir={str(suite_dir())!r}, ") as bb:
         yield bb
-    finally:
-        assert bb.stop() == []
 
 
 def run_build(bb):

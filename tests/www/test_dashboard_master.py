@@ -9,11 +9,10 @@ import urllib.request
 
 import pytest
 
-from buildbot_vkckpt.demo.localbb import LocalBuildbot
-from buildbot_vkckpt.simhost import tree
-from buildbot_vkckpt.simhost.host import SimHost
 from buildbot_vkckpt.steps.cycle import format_bytes, format_seconds
 from buildbot_vkckpt.suite import suite_dir
+
+from ..simmaster import sim_master
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -23,44 +22,16 @@ METRICS = (("checkpoint time", format_seconds), ("restore time", format_seconds)
            ("checkpoint file size", format_bytes))
 
 
-def master_body(host):
-    session = f"objdir={str(host.obj)!r}"
-    return f"""
-from buildbot_vkckpt.steps import (BootVkernel, BuildKernel, BuildWorld, GuestCheckpointSuite,
-                                   MakeRootImage, ShutdownVkernel, VkernelCheckpointCycle)
-from buildbot_vkckpt.www import add_dashboard
-f = util.BuildFactory()
-f.addStep(steps.Git(repourl={f"file://{host.src}"!r}, branch="master", mode="incremental",
-                    name="checkout", haltOnFailure=True))
-f.addStep(BuildWorld(jobs=2, {session}, haltOnFailure=True))
-f.addStep(BuildKernel(jobs=2, {session}, haltOnFailure=True))
-f.addStep(MakeRootImage(suite_dir={str(suite_dir())!r}, {session}, haltOnFailure=True))
-f.addStep(BootVkernel(boot_timeout=20, {session}, haltOnFailure=True))
+@pytest.fixture(scope="module")
+def bb(tmp_path_factory):
+    with sim_master(tmp_path_factory.mktemp("dashboard"), BUILDER, """
 f.addStep(GuestCheckpointSuite(iterations=1, only=["memory", "files", "signals"],
                                build_timeout=120, run_timeout=120))
 f.addStep(VkernelCheckpointCycle(iterations=2, checkpoint_timeout=30, restore_timeout=30))
-f.addStep(ShutdownVkernel())
-c['builders'].append(util.BuilderConfig(name={BUILDER!r},
-                     workernames=[w.name for w in c['workers']], factory=f))
-c['schedulers'].append(schedulers.ForceScheduler(name='force', builderNames=[{BUILDER!r}]))
-add_dashboard(c, builders=[{BUILDER!r}])
-"""
-
-
-@pytest.fixture(scope="module")
-def bb(tmp_path_factory):
-    base = tmp_path_factory.mktemp("dashboard")
-    host = SimHost(base / "host")
-    host.create()
-    tree.create_source_tree(host)
-    bb = LocalBuildbot(base / "bb", worker_env=host.env())
-    bb.create(master_body(host))
-    bb.start()
-    bb.host = host
-    try:
+""", image_args=f"suite_dir={str(suite_dir())!r}, ",
+                    extra=f"from buildbot_vkckpt.www import add_dashboard\n"
+                          f"add_dashboard(c, builders=[{BUILDER!r}])") as bb:
         yield bb
-    finally:
-        assert bb.stop() == []
 
 
 def fetch(url):

@@ -338,14 +338,18 @@ class Supervisor:
                 argv=self.argv).to_event())
             self.exit_status = -1
 
-    def start_exec(self, sock, req, now):
+    def refuse_unless_running(self, sock, fix):
+        """Answer at once (True) when an earlier failure or crash stands, or no vkernel runs."""
         pending = self.failure or self.crash_result()
+        if pending is None and (self.proc is None or self.exit_status is not None):
+            pending = Outcome.infrastructure("no vkernel runs in this session", fix).to_event()
         if pending is not None:
             self.send(sock, {"result": pending})
-            return
-        if self.proc is None or self.exit_status is not None:
-            self.send(sock, {"result": Outcome.infrastructure(
-                "no vkernel runs in this session", "boot the vkernel first").to_event()})
+            return True
+        return False
+
+    def start_exec(self, sock, req, now):
+        if self.refuse_unless_running(sock, "boot the vkernel first"):
             return
         if self.guest.state != READY:
             self.send(sock, {"result": Outcome.infrastructure(
@@ -408,14 +412,7 @@ class Supervisor:
 
     # --- checkpoint and restore -------------------------------------------------------------
     def start_checkpoint(self, sock, req, now):
-        pending = self.failure or self.crash_result()
-        if pending is not None:
-            self.send(sock, {"result": pending})
-            return
-        if self.proc is None or self.exit_status is not None:
-            self.send(sock, {"result": Outcome.infrastructure(
-                "no vkernel runs in this session",
-                "boot the vkernel (or restore its checkpoint) first").to_event()})
+        if self.refuse_unless_running(sock, "boot the vkernel (or restore its checkpoint) first"):
             return
         target = self.target_pid()
         self.op = Op("checkpoint", sock, {"timeout": float(req.get("timeout", 600)),

@@ -1,6 +1,5 @@
 """VkernelCheckpointCycle with Buildbot's step-testing mixin: probe, prepare and per cycle
 checkpoint → restore → verify as agent commands; results, summaries, logs, test-result sets."""
-import json
 
 from buildbot.config.errors import ConfigErrors
 from buildbot.process.properties import Property
@@ -10,33 +9,16 @@ from buildbot.test.steps import ExpectShell, ExpectStat, TestBuildStepMixin
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from buildbot_vkckpt.steps.agent import agent_zipapp
 from buildbot_vkckpt.steps.cycle import (VkernelCheckpointCycle, failure_text, format_bytes,
                                          format_seconds)
 
-BUILDDIR = "/w/vk"
+from .agentout import BUILDDIR, agent_path, event, metric, result
+
 SESSION = f"{BUILDDIR}/vkckpt-sessions/build-7"
 MIB = 1 << 20
 CHECKS = ("workload-alive", "workload-progressed", "uptime-continuous", "files-intact",
           "network")
 INSPECT = ["threads: 2", "notes: NT_PRSTATUS ×2, NT_DVCKPT_VNODES", "mappings: 14 (256.0 MiB)"]
-
-
-def agent_path():
-    return f"{BUILDDIR}/vkckpt-agent-{agent_zipapp()[1][:12]}.pyz"
-
-
-def event(**fields):
-    return "@@vkckpt " + json.dumps(fields) + "\n"
-
-
-def result(status, summary, kind=None, fix=None, **details):
-    return event(ev="result", status=status, kind=kind, summary=summary, fix=fix,
-                 details=details)
-
-
-def metric(name, value, unit):
-    return event(ev="metric", name=name, value=value, unit=unit)
 
 
 def ckpt_file(n):

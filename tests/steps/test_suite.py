@@ -1,6 +1,5 @@
 """GuestCheckpointSuite with Buildbot's step-testing mixin: the three agent commands, and how the
 TAP read from the results disk becomes the step's result, summary, logs and test results."""
-import json
 
 from buildbot.config.errors import ConfigErrors
 from buildbot.process.results import EXCEPTION, FAILURE, SUCCESS, WARNINGS
@@ -9,11 +8,11 @@ from buildbot.test.steps import ExpectShell, ExpectStat, TestBuildStepMixin
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from buildbot_vkckpt.steps.agent import agent_zipapp
 from buildbot_vkckpt.steps.suite import GuestCheckpointSuite, evaluate
 from buildbot_vkckpt.suite import parse_tap_report
 
-BUILDDIR = "/w/vk"
+from .agentout import BUILDDIR, agent_path, event, result
+
 SESSION = f"{BUILDDIR}/vkckpt-sessions/build-7"
 SUITE = '"$HOME"/../usr/vkckpt'
 RESULTS = "\"$HOME\"/'vkckpt-results'"
@@ -22,19 +21,6 @@ RUN_LINE = (f"(cd {SUITE} && {{ dd if=/dev/zero of=/dev/vkd1 bs=512 count=4 2>/d
             f"rm -rf {RESULTS}; sh run.sh --results {RESULTS} --results-disk /dev/vkd1 "
             f"--iterations 1 --only memory,pipe; }})")
 PIPE_REASON = "checkpt(1): pipes cannot be completely restored"
-
-
-def agent_path():
-    return f"{BUILDDIR}/vkckpt-agent-{agent_zipapp()[1][:12]}.pyz"
-
-
-def event(**fields):
-    return "@@vkckpt " + json.dumps(fields) + "\n"
-
-
-def result(outcome, summary, kind=None, fix=None, **details):
-    return event(ev="result", status=outcome, kind=kind, summary=summary, fix=fix,
-                 details=details)
 
 
 def tap_case(name, number, ok, xfail=False, message="PASS", ms=40):

@@ -1,28 +1,17 @@
 """The agent-driven session steps with Buildbot's step-testing mixin: argv, exit-code mapping,
 summaries with kind and fix, console log."""
-import json
 
 from buildbot.process.results import EXCEPTION, FAILURE, SKIPPED, SUCCESS
 from buildbot.test.reactor import TestReactorMixin
 from buildbot.test.steps import ExpectShell, ExpectStat, TestBuildStepMixin
 from twisted.trial import unittest
 
-from buildbot_vkckpt.steps.agent import agent_zipapp
 from buildbot_vkckpt.steps.vkernel import (BootVkernel, MakeRootImage, RunInVkernel,
                                            ShutdownVkernel, VkernelPreflight)
 
-BUILDDIR = "/w/vk"
+from .agentout import BUILDDIR, agent_path, result
+
 SESSION = f"{BUILDDIR}/vkckpt-sessions/build-7"
-
-
-def agent_path():
-    return f"{BUILDDIR}/vkckpt-agent-{agent_zipapp()[1][:12]}.pyz"
-
-
-def result(status, summary, kind=None, fix=None, **details):
-    ev = {"ev": "result", "status": status, "kind": kind, "summary": summary, "fix": fix,
-          "details": details}
-    return "@@vkckpt " + json.dumps(ev) + "\n"
 
 
 class AgentStepCase(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):

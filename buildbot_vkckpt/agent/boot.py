@@ -12,6 +12,7 @@ from .session import SUPERVISOR_LOG, Session
 from .sizes import parse_size
 
 RESULTS_SIZE = 64 << 20
+MEMIMG = "memimg"
 START_WAIT = 15.0
 
 
@@ -37,7 +38,9 @@ def vkernel_argv(args, session):
             "-r", os.path.abspath(args.image), "-r", session.results_img,
             "-p", session.pidfile]
     if not args.vmm:
-        argv.append("-d")
+        # the session's own memory image: /var/vkernel/memimg.N is free for any vkernel the
+        # moment a checkpointed one exits, and a thaw needs the file unchanged (§17, §19)
+        argv += ["-d", "-i", session.file(MEMIMG)]
     if args.net:
         argv += ["-I", args.net]
     return argv

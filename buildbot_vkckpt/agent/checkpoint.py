@@ -31,6 +31,14 @@ def record_file(session, path):
     return ledger.allocate("file", path=path, role="checkpoint")
 
 
+def file_identity(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_mtime_ns)
+
+
 def inspect_lines(path):
     return render(inspect_file(path)).splitlines()
 
@@ -42,7 +50,8 @@ def validate(path, ncpus):
         return report, f"no checkpoint file at {path}"
     if report["problems"]:
         return report, report["problems"][0]
-    if ncpus and report["threads"] != ncpus:
+    # at least one thread per virtual cpu; a real vkernel also runs cothreads (reference §7)
+    if ncpus and report["threads"] < ncpus:
         return report, f"{report['threads']} thread(s) saved, the vkernel runs {ncpus} cpus (-n)"
     return report, None
 
@@ -59,6 +68,18 @@ def run(args, emitter):
         raise Outcome("unsupported", UNSUPPORTED_SUMMARY, kind="unsupported",
                       fix=probe.UNSUPPORTED_FIX, details={"handler": how, "signalled": False})
     path = probe.checkpoint_path(session, status, pid)
+    memsize = probe.guest_memory(argv)
+    try:
+        free = probe.free_bytes(os.path.dirname(path))
+    except OSError:
+        free = None
+    if memsize and free is not None and free < memsize:
+        # a failed write wedges the vkernel (reference §19): refuse while the guest still runs
+        raise Outcome.infrastructure(
+            f"only {human_size(free)} free for a checkpoint of {human_size(memsize)} of guest "
+            "memory", "free disk space where kern.ckptfile points (the session dir)",
+            free_bytes=free, memory=memsize)
+    before = file_identity(path)
     record_file(session, path)
     emitter.info(ckpt_path=path, vkernel_pid=pid)
     res = client.request(session, {"op": "checkpoint", "timeout": args.timeout}, emitter,
@@ -69,9 +90,14 @@ def run(args, emitter):
         if os.path.exists(path):
             details["inspect"] = inspect_lines(path)
         return res
+    if before is not None and file_identity(path) == before:
+        # the signal path unlinks and creates the file (§15): the same file is an old one
+        return result_event("failure", f"the vkernel exited but wrote no new checkpoint: "
+                            f"{os.path.basename(path)} is the previous one", "kernel",
+                            details={**details, "inspect": inspect_lines(path)})
     seconds = details.get("seconds")
-    try:
-        ncpus = int(probe.option(argv, "-n") or 1)
+    try:  # -n numcpus[:lbits[:cbits]]
+        ncpus = int((probe.option(argv, "-n") or "1").split(":")[0])
     except ValueError:
         ncpus = None
     report, problem = validate(path, ncpus)

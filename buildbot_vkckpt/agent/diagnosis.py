@@ -24,7 +24,7 @@ HOST_PROBLEMS = (
      "use --memory of at least 64m, in multiples of 2m"),
     (re.compile(r"Cannot create new memory file"),
      "the vkernel cannot create its memory file",
-     "pass --memory, and make sure /var/vkernel exists and is writable"),
+     "pass --memory, and make sure the session dir (-i memimg there) is writable"),
     (re.compile(r"is not a tap\(4\) device or socket|Invalid argument to '-I'"),
      "the network interface given to the vkernel is unusable",
      "pass --net auto:bridge0 after `kldload if_tap if_bridge`, or a vknetd socket path"),

@@ -168,12 +168,24 @@ def ckptfile_template(session, fresh=False):
     return template
 
 
+def guest_memory(argv):
+    try:
+        return parse_size(option(argv, "-m") or "")
+    except ValueError:
+        return None
+
+
+def free_bytes(directory):
+    st = os.statvfs(directory)
+    return st.f_bavail * st.f_frsize
+
+
 def checkpoint_path(session, status, pid, fresh=False):
     """Where SIGCKPTEXIT writes, from the host's kern.ckptfile, relative to the vkernel's cwd
     (the session dir)."""
     template = ckptfile_template(session, fresh)
     name = expand_ckptfile(template, comm_of(status.get("vkernel_argv") or []), pid,
-                           os.getuid())
+                           os.geteuid())
     return os.path.normpath(os.path.join(session.dir, name))
 
 
@@ -216,15 +228,24 @@ def run_checks(session, status, emitter):
 
     if "-d" in argv:
         checks.add("vmm", True, "VMM off (-d)")
+    elif sysctl("hw.vmm.enable") == "0":  # VMM is used only when available and no -d (§2)
+        checks.add("vmm", True, "VMM not available on the host (hw.vmm.enable=0)")
     else:
         checks.add("vmm", False, "the vkernel runs with VMM (no -d); VMM vkernels cannot be "
                    "checkpointed (reference §19)", "unsupported", "boot without --vmm")
 
     soft, where = core_limit(pid, status)
     facts["rlimit_core"] = "unlimited" if soft is None else soft
+    guest = guest_memory(argv)
     if soft == 0:
         checks.add("RLIMIT_CORE", False, f"soft limit 0 ({where}): SIGCKPTEXIT fails with "
                    "ERANGE", "infrastructure",
+                   "raise the core size limit (ulimit -c unlimited, login.conf coredumpsize)")
+    elif soft is not None and guest and soft < guest:
+        # the core writer is given the soft limit (reference §17); a file that cannot fit
+        # would fail the write and wedge the vkernel (§19)
+        checks.add("RLIMIT_CORE", False, f"soft limit {human_size(soft)} ({where}) is below "
+                   f"the guest memory {human_size(guest)}", "infrastructure",
                    "raise the core size limit (ulimit -c unlimited, login.conf coredumpsize)")
     else:
         checks.add("RLIMIT_CORE", True, f"{facts['rlimit_core']} ({where})")
@@ -255,24 +276,22 @@ def run_checks(session, status, emitter):
     checks.add("kern.ckptfile", True, f"{ckptfile_template(session)} -> "
                f"{os.path.relpath(path, session.dir)}")
 
-    memsize = None
-    try:
-        memsize = parse_size(option(argv, "-m") or "")
-    except ValueError:
-        pass
+    memsize = guest
     directory = os.path.dirname(path)
     try:
-        st = os.statvfs(directory)
-        free = st.f_bavail * st.f_frsize
+        free = free_bytes(directory)
     except OSError as exc:
         free = None
         checks.add("disk", False, f"cannot stat {directory}: {exc.strerror}", "infrastructure",
                    "create the directory kern.ckptfile points to")
     if free is not None:
         facts["free_bytes"] = free
-        if memsize and free < memsize:
-            checks.add("disk", False, f"{human_size(free)} free in {directory}, the guest "
-                       f"memory alone is {human_size(memsize)}", "infrastructure",
+        # from the second cycle on, the restored vkernel still maps the previous file, so
+        # the kernel's unlink before writing frees nothing (reference §15, §17)
+        if memsize and free < 2 * memsize:
+            checks.add("disk", False, f"{human_size(free)} free in {directory}; two "
+                       f"checkpoints of {human_size(memsize)} of guest memory need "
+                       f"{human_size(2 * memsize)}", "infrastructure",
                        "free disk space there, or move the session dir")
         else:
             checks.add("disk", True, f"{human_size(free)} free"

@@ -60,6 +60,10 @@ CKPT_HOST_ERRORS = {
     "Result too large": (
         "RLIMIT_CORE of the vkernel is 0, checkpoint files cannot be written (ERANGE)",
         "raise the core size limit (ulimit -c unlimited, login.conf coredumpsize)"),
+    # a file larger than the soft RLIMIT_CORE (FreeBSD-derived core writer; not observed)
+    "Bad address": (
+        "the checkpoint file did not fit under the vkernel's core size limit (EFAULT)",
+        "raise the core size limit (ulimit -c unlimited, login.conf coredumpsize)"),
     "Numerical result out of range": (
         "RLIMIT_CORE of the vkernel is 0, checkpoint files cannot be written (ERANGE)",
         "raise the core size limit (ulimit -c unlimited, login.conf coredumpsize)"),
@@ -341,6 +345,9 @@ class Supervisor:
     def refuse_unless_running(self, sock, fix):
         """Answer at once (True) when an earlier failure or crash stands, or no vkernel runs."""
         pending = self.failure or self.crash_result()
+        if pending is None and self.crash is not None:  # the ddb trace is still being taken
+            pending = Outcome.kernel(f"kernel: {self.crash['what']} · capturing the ddb trace",
+                                     tail=self.tail_lines()).to_event()
         if pending is None and (self.proc is None or self.exit_status is not None):
             pending = Outcome.infrastructure("no vkernel runs in this session", fix).to_event()
         if pending is not None:
@@ -415,6 +422,13 @@ class Supervisor:
         if self.refuse_unless_running(sock, "boot the vkernel (or restore its checkpoint) first"):
             return
         target = self.target_pid()
+        if not self.restored and target == self.proc.pid:
+            # no child in the pidfile (a guest reboot in progress): signal 34's default action
+            # would checkpoint and kill the fork wrapper and orphan the child (reference §7, §15)
+            self.send(sock, {"result": Outcome.infrastructure(
+                "the vkernel child is not known (no pidfile): not signalling the fork wrapper",
+                "wait for the guest to finish rebooting, then checkpoint again").to_event()})
+            return
         self.op = Op("checkpoint", sock, {"timeout": float(req.get("timeout", 600)),
                                           "target": target}, now)
         self.emit({"ev": "phase", "name": "checkpoint"})
@@ -430,7 +444,11 @@ class Supervisor:
         seconds = round(time.monotonic() - op.params["sent"], 3)
         details = {"seconds": seconds, "exit_status": rc, "pid": op.params["target"],
                    "tail": self.tail_lines()}
-        if rc == 0:
+        if rc == 0 and self.halt_seen:  # exit 0 after a halt is not a checkpoint (§7, §22)
+            self.finish(Outcome.kernel(
+                "the vkernel halted instead of checkpointing; last line: "
+                f"{self.last_line()}", **details).to_event())
+        elif rc == 0:
             self.parked = {"seconds": seconds}
             self.finish(result_event("ok", f"the vkernel exited {seconds:.1f} s after "
                                      "SIGCKPTEXIT", details=details))
@@ -523,6 +541,8 @@ class Supervisor:
         if not entry:
             entry = {"pidfile": self.session.pidfile}
         self.vk_entry = self.ledger.allocate("vkernel", argv=argv, cwd=self.session.dir, **entry)
+        if self.master is not None:  # the checkpointed vkernel's console, maybe not at EOF yet
+            self.drop_console()
         master, slave = pty.openpty()
         try:
             self.proc = subprocess.Popen(
@@ -620,6 +640,12 @@ class Supervisor:
             self.checkpoint_exited(rc)
             return
         if op.kind == "restore":
+            if rc == 1:  # usage, or "unable to open <file>" (reference §16): not the kernel
+                self.finish(Outcome.infrastructure(
+                    f"restore failed: checkpt exited 1: {self.last_line()}",
+                    "check that the checkpoint file exists and is readable by the agent",
+                    exit_status=rc, tail=self.tail_lines()).to_event())
+                return
             self.finish(Outcome.kernel(
                 f"restore failed: checkpt {describe_exit(rc)}; last line: {self.last_line()}",
                 exit_status=rc, tail=self.tail_lines()).to_event())
@@ -640,6 +666,11 @@ class Supervisor:
             exit_status=rc, tail=self.tail_lines()).to_event())
 
     # --- console --------------------------------------------------------------------------
+    def drop_console(self):
+        self.sel.unregister(self.master)
+        os.close(self.master)
+        self.master = None
+
     def read_console(self):
         try:
             data = os.read(self.master, 65536)
@@ -650,9 +681,7 @@ class Supervisor:
                 raise
             data = b""
         if not data:
-            self.sel.unregister(self.master)
-            os.close(self.master)
-            self.master = None
+            self.drop_console()
             return False
         self.console.write(data)
         self.console.flush()
@@ -742,8 +771,14 @@ class Supervisor:
             data = event.data
             what = (f"thaw failed error {data['errno']} {data.get('message') or ''}".strip()
                     if data.get("errno") is not None else event.text.strip())
-            self.finish(Outcome.kernel(f"restore failed: {what}", errno=data.get("errno"),
-                                       tail=self.tail_lines()).to_event())
+            if data.get("errno") == errno.EPERM:  # a permission, not the kernel (§14)
+                self.finish(Outcome.infrastructure(
+                    f"restore failed: {what}", "let the agent's user checkpoint: "
+                    "sysctl kern.ckptgroup=-1, or run the agent in group wheel",
+                    errno=data.get("errno"), tail=self.tail_lines()).to_event())
+            else:
+                self.finish(Outcome.kernel(f"restore failed: {what}", errno=data.get("errno"),
+                                           tail=self.tail_lines()).to_event())
         elif kind == "restored" and self.op is not None and self.op.kind == "restore":
             self.restored_seen()
         elif kind == "restore_netif_failed" and self.op is not None \

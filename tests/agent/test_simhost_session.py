@@ -30,6 +30,9 @@ def test_boot_exec_status_shutdown_collect(sim):
     assert procs.alive(vk["pid"]) and procs.alive(child) and child != vk["pid"]
     argv = vk["argv"]
     assert argv[0] == str(sim.built.kernel) and "-d" in argv and argv.count("-r") == 2
+    # the session's own memory image, not the shared /var/vkernel/memimg.N
+    assert argv[argv.index("-i") + 1] == str(sim.session / "memimg")
+    assert (sim.session / "memimg").stat().st_size == 128 << 20
 
     run = sim.agent("exec", "--", "uname -a; echo hello from the guest")
     assert run.returncode == 0, run

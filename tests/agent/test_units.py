@@ -83,3 +83,16 @@ def test_cleanup_stale_releases_dead_sessions(tmp_path, run_agent):
         assert b"released 3 stale resource(s) from 1 session(s)" in p.stdout
     finally:
         procs.signal_pid(pid, 9)
+
+
+def test_checkpoint_threads_at_least_one_per_cpu(tmp_path):
+    """A real vkernel also saves its cothreads: more threads than -n is fine, fewer is not."""
+    from buildbot_vkckpt.agent.checkpoint import validate
+    from buildbot_vkckpt.simhost import ckptfile
+    path = tmp_path / "kernel.ckpt"
+    ckptfile.write_core(str(path), comm="kernel", args="kernel", pid=42, threads=3,
+                        state={})
+    assert validate(str(path), 2)[1] is None
+    assert validate(str(path), 3)[1] is None
+    assert validate(str(path), 4)[1] == "3 thread(s) saved, the vkernel runs 4 cpus (-n)"
+    assert validate(str(tmp_path / "none.ckpt"), 2)[1].startswith("no checkpoint file at")

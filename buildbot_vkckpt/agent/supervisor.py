@@ -43,6 +43,7 @@ HANG_DDB_WAIT = 3.0      # a hung boot gets this long to enter ddb and print its
 TERM_SILENCE = 3.0       # after SIGTERM, a vkernel that prints nothing this long gets SIGKILL
 INTERRUPT_WAIT = 5.0     # a timed-out guest command gets this long to give the shell back
 IDLE_EXIT = 120.0        # a supervisor nobody asked to boot goes away after this
+PARKED_MAX = 1800.0      # a checkpoint nobody restores: the supervisor goes (cleanup releases)
 TAIL = 20
 MAX_PARTIAL = 16384
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]|\x1b\[[0-9;?]*[A-Za-z]")
@@ -172,13 +173,17 @@ class Supervisor:
         if self.proc is None:
             return self.spawned_at is None and time.monotonic() - self.started > IDLE_EXIT
         if self.parked is not None:
-            return False  # the checkpointed guest waits for its restore (or shutdown)
+            # the checkpointed guest waits for its restore (or shutdown), but not forever:
+            # a step that died in between must not leave the supervisor up for good
+            return self.op is None and time.monotonic() - self.parked["at"] > PARKED_MAX
         return self.exit_status is not None and self.op is None
 
     def next_timeout(self):
         deadlines = [d for d in self._deadlines() if d is not None]
         if self.proc is None:
             deadlines.append(self.started + IDLE_EXIT)
+        if self.parked is not None:
+            deadlines.append(self.parked["at"] + PARKED_MAX)
         if not deadlines:
             return None
         return max(0.0, min(deadlines) - time.monotonic())
@@ -449,7 +454,7 @@ class Supervisor:
                 "the vkernel halted instead of checkpointing; last line: "
                 f"{self.last_line()}", **details).to_event())
         elif rc == 0:
-            self.parked = {"seconds": seconds}
+            self.parked = {"seconds": seconds, "at": time.monotonic()}
             self.finish(result_event("ok", f"the vkernel exited {seconds:.1f} s after "
                                      "SIGCKPTEXIT", details=details))
         elif rc == -SIGCKPTEXIT:

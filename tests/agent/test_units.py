@@ -96,3 +96,17 @@ def test_checkpoint_threads_at_least_one_per_cpu(tmp_path):
     assert validate(str(path), 3)[1] is None
     assert validate(str(path), 4)[1] == "3 thread(s) saved, the vkernel runs 4 cpus (-n)"
     assert validate(str(tmp_path / "none.ckpt"), 2)[1].startswith("no checkpoint file at")
+
+
+def test_a_parked_supervisor_waits_for_its_restore_but_not_forever(tmp_path):
+    import time
+    from buildbot_vkckpt.agent import supervisor
+    sup = supervisor.Supervisor(str(tmp_path), ["/bin/true"])
+    sup.proc, sup.exit_status = object(), 0          # the checkpointed vkernel has exited
+    sup.parked = {"seconds": 1.0, "at": time.monotonic()}
+    assert not sup.finished()
+    assert 0 < sup.next_timeout() <= supervisor.PARKED_MAX
+    sup.parked["at"] -= supervisor.PARKED_MAX + 1
+    assert sup.finished()
+    sup.op = object()                                 # never while a request is served
+    assert not sup.finished()

@@ -233,26 +233,13 @@ class DemoRun:
     def _agent_processes(self):
         """Agent commands and session supervisors of this run: (pid, cmdline)."""
         base = str(self.basedir.resolve()).encode()
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as fp:
-                    cmdline = fp.read()
-            except OSError:
-                continue
-            if base in cmdline and b"vkckpt-agent" in cmdline:
-                yield int(pid), cmdline
+        return _processes(lambda cmdline: base in cmdline and b"vkckpt-agent" in cmdline)
 
     def _host_processes(self):
         """The simulated host's vkernels and session supervisors: (pid, cmdline)."""
         root = str(self.host.root).encode()
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as fp:
-                    cmdline = fp.read()
-            except OSError:
-                continue
-            if root in cmdline and (b"simhost.vkernel" in cmdline or b"supervisor" in cmdline):
-                yield int(pid), cmdline
+        return _processes(lambda cmdline: root in cmdline and (
+            b"simhost.vkernel" in cmdline or b"supervisor" in cmdline))
 
     def check(self, build, steps):
         by_name = {s["name"]: s for s in steps}
@@ -297,3 +284,15 @@ class DemoRun:
                          f"{self.scenario.summary_mentions!r}")
                 ok = False
         return ok
+
+
+def _processes(wanted):
+    """(pid, cmdline) of the live processes whose command line ``wanted`` accepts."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fp:
+                cmdline = fp.read()
+        except OSError:
+            continue
+        if wanted(cmdline):
+            yield int(pid), cmdline

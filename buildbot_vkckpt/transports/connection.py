@@ -9,6 +9,7 @@ retries failed connections with backoff for up to an hour, where a rejected host
 test host must fail the step at once.
 """
 import concurrent.futures
+import contextlib
 import dataclasses
 import logging
 import os
@@ -249,7 +250,10 @@ class HostConnection:
             raise HostLost(reason) from None
         return channel
 
-    def _put_file_if_absent(self, spec, local_path, remote_dir, remote_name, timeout):
+    @contextlib.contextmanager
+    def _sftp(self, spec, timeout, direction):
+        """An SFTP session whose failures mean what they mean for the host: a timeout or a
+        broken session is the host lost; a local or remote file error is not."""
         transport = self._ensure(spec)
         try:
             sftp = paramiko.SFTPClient.from_transport(transport)
@@ -258,38 +262,32 @@ class HostConnection:
         try:
             # A frozen host must not hang the copy forever.
             sftp.get_channel().settimeout(timeout)
-            return _copy_if_absent(sftp, local_path, remote_dir, remote_name)
+            yield sftp
         except (socket.timeout, TimeoutError):
             self.declare_lost(f"{self.address} stopped answering during an SFTP copy")
             raise HostLost(self._lost) from None
         except (paramiko.SSHException, EOFError) as e:
-            raise HostLost(self.lost_reason() or f"SFTP to {self.address} failed: {e}") from None
-        except OSError as e:
-            raise TransportError(f"SFTP to {self.address} failed: {e}") from None
+            raise HostLost(self.lost_reason()
+                           or f"SFTP {direction} {self.address} failed: {e}") from None
         finally:
             sftp.close()
 
+    def _put_file_if_absent(self, spec, local_path, remote_dir, remote_name, timeout):
+        with self._sftp(spec, timeout, "to") as sftp:
+            try:
+                return _copy_if_absent(sftp, local_path, remote_dir, remote_name)
+            except (socket.timeout, TimeoutError, paramiko.SSHException, EOFError):
+                raise
+            except OSError as e:
+                raise TransportError(f"SFTP to {self.address} failed: {e}") from None
 
     def _get_file(self, spec, remote_path, local_path, maxsize, timeout):
-        transport = self._ensure(spec)
-        try:
-            sftp = paramiko.SFTPClient.from_transport(transport)
-        except (paramiko.SSHException, OSError, EOFError) as e:
-            raise HostLost(f"cannot open SFTP on {self.address}: {e}") from None
-        try:
-            sftp.get_channel().settimeout(timeout)
+        with self._sftp(spec, timeout, "from") as sftp:
             size = sftp.stat(remote_path).st_size
             if maxsize is not None and size > maxsize:
                 raise ValueError(f"{remote_path} is {size} bytes, more than {maxsize}")
             sftp.get(remote_path, local_path)
             return size
-        except (socket.timeout, TimeoutError):
-            self.declare_lost(f"{self.address} stopped answering during an SFTP copy")
-            raise HostLost(self._lost) from None
-        except (paramiko.SSHException, EOFError) as e:
-            raise HostLost(self.lost_reason() or f"SFTP from {self.address} failed: {e}") from None
-        finally:
-            sftp.close()
 
 
 def _makedirs(sftp, path):

@@ -15,7 +15,7 @@ from buildbot_vkckpt.demo.scenarios import SCENARIOS
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 VKERNEL_STEPS = ("cleanup-stale", "preflight", "root-image", "boot", "guest-command",
-                 "shutdown", "collect")
+                 "guest-suite", "checkpoint-cycle", "shutdown", "collect")
 
 
 def secrets_of(demo):

@@ -14,7 +14,7 @@ from buildbot.plugins import changes as bb_changes
 from buildbot.plugins import schedulers, util
 
 from buildbot_vkckpt import changes
-from buildbot_vkckpt.factory import HOST_LOCK, VkernelCheckpointFactory
+from buildbot_vkckpt.factory import VkernelCheckpointFactory, host_locks
 from buildbot_vkckpt.www import add_dashboard
 
 OWNER = "add_to_config"
@@ -157,7 +157,7 @@ def add_to_config(c, workers, repourl, branches=("master",), poll=True, tree_sta
         factory = VkernelCheckpointFactory(repourl, branch=branch, **factory_kwargs)
         builders.append(util.BuilderConfig(
             name=name, workernames=list(worker_names), factory=factory,
-            locks=[HOST_LOCK.access("exclusive")], tags=[builder_prefix, branch]))
+            locks=host_locks(factory_kwargs.get("transport")), tags=[builder_prefix, branch]))
         added.builders.append(name)
         added.builder_for_branch[branch] = name
 

@@ -21,6 +21,18 @@ from buildbot_vkckpt.steps.vkernel import (BootVkernel, CleanupStaleSessions, Co
 
 # One vkernel session per host at a time: builds of every builder on a worker share it.
 HOST_LOCK = util.WorkerLock("vkckpt-host")
+_SSH_HOST_LOCKS = {}
+
+
+def host_locks(transport=None):
+    """Builder lock accesses for one vkernel session per host at a time: the worker's, and
+    with an SSH transport also one per test host, which builders on other workers share."""
+    locks = [HOST_LOCK.access("exclusive")]
+    if transport is not None and transport not in TRANSPORTS:
+        name = f"vkckpt-ssh-host-{transport.host}:{transport.port}"
+        lock = _SSH_HOST_LOCKS.setdefault(name, util.MasterLock(name))
+        locks.append(lock.access("exclusive"))
+    return locks
 
 OWNER = "VkernelCheckpointFactory"
 TEST_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")

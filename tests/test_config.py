@@ -50,6 +50,19 @@ def test_appends_and_keeps_what_the_master_has():
     assert isinstance(poller, GitPoller) and added.change_sources == ["vkckpt-poller"]
 
 
+def test_builders_sharing_an_ssh_test_host_share_a_master_lock():
+    from buildbot_vkckpt.transports import SSHTransport
+    c = {}
+    for prefix, worker in (("a", "w1"), ("b", "w2")):
+        test_host = SSHTransport("dfly-test.example.org", key=util.Secret("vkckpt_key"),
+                                 known_hosts="/kh")
+        add_to_config(c, [worker], REPO, builder_prefix=prefix, poll=False, transport=test_host)
+    ids = [[lock.lockid for lock in b.locks] for b in c["builders"]]
+    assert ids[0][0] is HOST_LOCK and ids[1][0] is HOST_LOCK
+    assert ids[0][1] is ids[1][1] and ids[0][1].name == "vkckpt-ssh-host-dfly-test.example.org:22"
+    assert all(lock.mode == "exclusive" for b in c["builders"] for lock in b.locks)
+
+
 def test_builders_have_the_host_lock_and_own_branch():
     c = {}
     add_to_config(c, ["w1"], REPO, branches=["master", "DragonFly_RELEASE_6_4"])

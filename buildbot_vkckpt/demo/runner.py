@@ -29,11 +29,11 @@ def factory_source(host, transport_source=None, **params):
         arg_text += ", transport=transport"
     return (
         (transport_source or "")
-        + "from buildbot_vkckpt.factory import HOST_LOCK, VkernelCheckpointFactory\n"
+        + "from buildbot_vkckpt.factory import VkernelCheckpointFactory, host_locks\n"
         f"factory = VkernelCheckpointFactory({arg_text})\n"
         f"c['builders'].append(util.BuilderConfig(name={BUILDER!r}, "
         "workernames=[w.name for w in c['workers']], factory=factory,\n"
-        "    locks=[HOST_LOCK.access('exclusive')]))\n"
+        f"    locks=host_locks({'transport' if transport_source else ''})))\n"
         f"c['schedulers'].append(schedulers.ForceScheduler(name='force', "
         f"builderNames=[{BUILDER!r}]))\n"
         # the project's trends page in the web UI (docs/dashboard.rst)

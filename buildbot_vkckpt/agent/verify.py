@@ -45,8 +45,12 @@ def guest(session, emitter, cmd, timeout):
     if "output_tail" not in details:  # not the command's own failure: crash, timeout, busy
         raise Outcome(res.get("status", "infrastructure"),
                       f"verify: {res.get('summary')}", res.get("kind"), res.get("fix"), details)
+    return fields_of(details["output_tail"])
+
+
+def fields_of(lines):
     fields = {}
-    for line in details["output_tail"]:
+    for line in lines:
         m = _FIELD.search(line)
         if m:
             fields[m.group(1)] = m.group(2).strip()
@@ -56,7 +60,10 @@ def guest(session, emitter, cmd, timeout):
 def gather_command(rec, pause=0):
     d = rec["dir"]
     cmd = (f"d={d}; if kill -0 {rec['pid']} 2>/dev/null; then echo vkv_alive=1; "
-           "else echo vkv_alive=0; fi; echo vkv_counter=$(cat $d/counter 2>/dev/null); "
+           # the workload rewrites the counter in place (`>` truncates first; renaming
+           # would start a process per tick), so a read can land between truncate and write
+           "else echo vkv_alive=0; fi; for i in 1 2 3 4 5; do c=$(cat $d/counter 2>/dev/null); "
+           "[ -n \"$c\" ] && break; done; echo vkv_counter=$c; "
            "echo vkv_boottime=$(sysctl -n kern.boottime); echo vkv_now=$(date +%s); "
            "echo vkv_sha=$( (sha256 -q $d/data || sha256sum $d/data) 2>/dev/null "
            "| cut -d' ' -f1)")

@@ -1,6 +1,7 @@
 """Pure pieces of the agent: guest protocol, event encoding, ledger, zipapp, cleanup --stale."""
 import hashlib
 import json
+import os
 import subprocess
 import sys
 
@@ -110,3 +111,25 @@ def test_a_parked_supervisor_waits_for_its_restore_but_not_forever(tmp_path):
     assert sup.finished()
     sup.op = object()                                 # never while a request is served
     assert not sup.finished()
+
+
+def test_verify_rereads_a_counter_caught_between_truncate_and_write(tmp_path):
+    """The guest workload rewrites its counter with `>`; a read in between sees it empty."""
+    from buildbot_vkckpt.agent.verify import fields_of, gather_command, parse
+    d = tmp_path / "wl"
+    d.mkdir()
+    (d / "counter").write_text("41\n")
+    (d / "data").write_text("x")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    # a cat that finds the counter empty on its first read, as in the race
+    (fake / "cat").write_text(f"#!/bin/sh\nif [ ! -e {tmp_path}/seen ]; then : > {tmp_path}/seen; "
+                              "exit 0; fi\nexec /bin/cat \"$@\"\n")
+    (fake / "cat").chmod(0o755)
+    (fake / "sysctl").write_text("#!/bin/sh\necho 1700000000\n")
+    (fake / "sysctl").chmod(0o755)
+    line = gather_command({"dir": str(d), "pid": os.getpid()})
+    out = subprocess.run(["/bin/sh", "-c", line], capture_output=True, text=True, check=True,
+                         env={"PATH": f"{fake}:/usr/bin:/bin"}).stdout
+    assert (tmp_path / "seen").exists()
+    assert parse(fields_of(out.splitlines()))["counter"] == 41

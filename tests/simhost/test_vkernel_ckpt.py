@@ -11,7 +11,7 @@ import time
 import pytest
 
 from buildbot_vkckpt.agent import ckptcheck
-from tests.simhost.test_vkernel import REPO, Sim, Vkernel, boot_shell  # noqa: F401
+from tests.simhost.test_vkernel import REPO, Vkernel, boot_shell, sim  # noqa: F401 (fixture)
 
 # write-then-rename: a reader never sees the file truncated and empty
 WORKLOAD = ("(n=0; while :; do n=$((n+1)); echo $n > {0}.new; mv {0}.new {0}; sleep 0.05; "
@@ -45,14 +45,6 @@ def core_limit():
     resource.setrlimit(resource.RLIMIT_CORE, (old[1], old[1]))
     yield
     resource.setrlimit(resource.RLIMIT_CORE, old)
-
-
-@pytest.fixture
-def sim(tmp_path):
-    s = Sim(tmp_path)
-    yield s
-    for vk in s.started:
-        vk.close()
 
 
 def checkpoint(sim, vk):

@@ -7,21 +7,13 @@ import socket
 import pytest
 
 from buildbot_vkckpt.simhost import netif
-from tests.simhost.test_vkernel import Sim, host_tool
+from tests.simhost.test_vkernel import host_tool, sim  # noqa: F401 (fixture)
 # core_limit: autouse, a checkpoint needs RLIMIT_CORE > 0
 from tests.simhost.test_vkernel_ckpt import Restored, checkpoint, core_limit  # noqa: F401
 
 NET_RC = 'hostname="vkernel"\nnetwork_interfaces="lo0 vke0"\nifconfig_vke0="DHCP"\n'
 UP = "vke0: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> mtu 1500"
 DOWN = "vke0: flags=8802<BROADCAST,SIMPLEX,MULTICAST> mtu 1500"
-
-
-@pytest.fixture
-def sim(tmp_path):
-    s = Sim(tmp_path)
-    yield s
-    for vk in s.started:
-        vk.close()
 
 
 def bridged_host(sim):

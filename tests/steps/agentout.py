@@ -1,5 +1,5 @@
-"""What a fake agent prints in step tests: ``@@vkckpt`` event lines, and where the step
-uploads the agent on the fake worker."""
+"""Fakes for step tests: what the agent prints (``@@vkckpt`` event lines), where the step
+uploads the agent on the fake worker, and a scripted SSH transport."""
 import json
 
 from buildbot_vkckpt.steps.agent import agent_zipapp
@@ -23,3 +23,36 @@ def result(outcome, summary, kind=None, fix=None, **details):
 
 def metric(name, value, unit):
     return event(ev="metric", name=name, value=value, unit=unit)
+
+
+class ScriptedTransport:
+    """Stands in for SSHTransport, recording each argv. ``answers``: (stdout, rc) or an
+    exception per agent command — in order, or one dict keyed by subcommand."""
+
+    python = "/usr/local/bin/python3.11"
+    workdir = "/var/tmp/vkckpt"
+    agent = "/var/tmp/vkckpt/vkckpt-agent-0123456789ab.pyz"
+
+    def __init__(self, *answers):
+        self.by_subcommand = answers[0] if len(answers) == 1 and isinstance(answers[0], dict) \
+            else None
+        self.answers = [] if self.by_subcommand is not None else list(answers)
+        self.argvs = []
+
+    def describe(self):
+        return "ssh root@dfly-test:22"
+
+    async def ensure_file(self, step, local_path, sha256hex):
+        return self.agent
+
+    async def run(self, step, argv, on_stdout, on_stderr, timeout=None, max_time=None):
+        self.argvs.append(argv)
+        answer = (self.by_subcommand[argv[2]] if self.by_subcommand is not None
+                  else self.answers.pop(0))
+        if isinstance(answer, Exception):
+            raise answer
+        on_stdout(answer[0])
+        return answer[1]
+
+    def interrupt(self, step):
+        pass

@@ -12,7 +12,7 @@ from twisted.trial import unittest
 from buildbot_vkckpt.steps.cycle import (VkernelCheckpointCycle, failure_text, format_bytes,
                                          format_seconds)
 
-from .agentout import BUILDDIR, agent_path, event, metric, result
+from .agentout import BUILDDIR, ScriptedTransport, agent_path, event, metric, result
 
 SESSION = f"{BUILDDIR}/vkckpt-sessions/build-7"
 MIB = 1 << 20
@@ -402,38 +402,10 @@ class TestConfig(unittest.TestCase):
         self.assertEqual(format_bytes(3 * 1024 * MIB), "3.0 GiB")
 
 
-class FakeTransport:
-    """Stands in for SSHTransport: answers each agent subcommand from a script."""
-
-    python = "python3"
-    workdir = "/srv/vkckpt"
-
-    def __init__(self, answers):
-        self.answers = answers          # subcommand -> (stdout, rc) or an exception
-        self.argvs = []
-
-    def describe(self):
-        return "ssh root@dfly"
-
-    async def ensure_file(self, step, local_path, sha256hex):
-        return f"{self.workdir}/vkckpt-agent-{sha256hex[:12]}.pyz"
-
-    async def run(self, step, argv, on_stdout, on_stderr, timeout=None, max_time=None):
-        self.argvs.append(argv)
-        answer = self.answers[argv[2]]
-        if isinstance(answer, Exception):
-            raise answer
-        on_stdout(answer[0])
-        return answer[1]
-
-    def interrupt(self, step):
-        pass
-
-
 class TestOverTransport(CycleCase):
     async def test_cycles_run_on_the_ssh_host_and_a_lost_host_fails(self):
         from buildbot_vkckpt.transports.errors import HostLost
-        transport = FakeTransport({
+        transport = ScriptedTransport({
             "probe": (result("ok", "supported", supported=True), 0),
             "verify": (result("ok", "workload started"), 0),
             "checkpoint": (checkpoint_ok(1, 1.8, 256 * MIB), 0),

@@ -11,7 +11,7 @@ from twisted.trial import unittest
 from buildbot_vkckpt.steps.suite import GuestCheckpointSuite, evaluate
 from buildbot_vkckpt.suite import parse_tap_report
 
-from .agentout import BUILDDIR, agent_path, event, result
+from .agentout import BUILDDIR, ScriptedTransport, agent_path, event, result
 
 SESSION = f"{BUILDDIR}/vkckpt-sessions/build-7"
 SUITE = '"$HOME"/../usr/vkckpt'
@@ -282,36 +282,6 @@ class TestRendered(SuiteCase):
         self.expect_outcome(result=EXCEPTION)
         await self.run_step()
         self.assertEqual(self.summary(), "configuration: unknown test(s) in only: memory;reboot")
-
-
-class ScriptedTransport:
-    """Stands in for SSHTransport: answers the agent commands in order from a script of
-    (stdout, rc) or an exception, recording each argv."""
-
-    python = "/usr/local/bin/python3.11"
-    workdir = "/var/tmp/vkckpt"
-    agent = "/var/tmp/vkckpt/vkckpt-agent-0123456789ab.pyz"
-
-    def __init__(self, *answers):
-        self.answers = list(answers)
-        self.argvs = []
-
-    def describe(self):
-        return "ssh root@dfly-test:22"
-
-    async def ensure_file(self, step, local_path, sha256hex):
-        return self.agent
-
-    async def run(self, step, argv, on_stdout, on_stderr, timeout=None, max_time=None):
-        self.argvs.append(argv)
-        answer = self.answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        on_stdout(answer[0])
-        return answer[1]
-
-    def interrupt(self, step):
-        pass
 
 
 class TestOverTransport(SuiteCase):

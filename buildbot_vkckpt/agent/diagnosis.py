@@ -5,6 +5,9 @@ here that stops a vkernel is the kernel under test's fault.
 """
 import re
 
+# a checkpoint needs room under RLIMIT_CORE (reference §14, §17)
+CORE_LIMIT_FIX = "raise the core size limit (ulimit -c unlimited, login.conf coredumpsize)"
+
 HOST_PROBLEMS = (
     (re.compile(r"vm\.vkernel_enable is 0"),
      "vm.vkernel_enable is 0: the host does not allow vkernels",

@@ -15,6 +15,7 @@ import resource
 
 from . import client, hostcmd
 from .ckptcheck import human_size
+from .diagnosis import CORE_LIMIT_FIX
 from .events import Outcome, result_event
 from .session import Session
 from .sizes import parse_size
@@ -240,13 +241,13 @@ def run_checks(session, status, emitter):
     if soft == 0:
         checks.add("RLIMIT_CORE", False, f"soft limit 0 ({where}): SIGCKPTEXIT fails with "
                    "ERANGE", "infrastructure",
-                   "raise the core size limit (ulimit -c unlimited, login.conf coredumpsize)")
+                   CORE_LIMIT_FIX)
     elif soft is not None and guest and soft < guest:
         # the core writer is given the soft limit (reference §17); a file that cannot fit
         # would fail the write and wedge the vkernel (§19)
         checks.add("RLIMIT_CORE", False, f"soft limit {human_size(soft)} ({where}) is below "
                    f"the guest memory {human_size(guest)}", "infrastructure",
-                   "raise the core size limit (ulimit -c unlimited, login.conf coredumpsize)")
+                   CORE_LIMIT_FIX)
     else:
         checks.add("RLIMIT_CORE", True, f"{facts['rlimit_core']} ({where})")
 

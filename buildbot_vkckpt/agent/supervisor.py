@@ -32,7 +32,7 @@ import time
 
 from ..monitor.console import ConsoleMonitor
 from . import procs
-from .diagnosis import host_problem
+from .diagnosis import CORE_LIMIT_FIX, host_problem
 from .events import Outcome, append_journal, result_event
 from .guest import BOOTING, LOGIN_SENT, PS1_SENT, READY, RUNNING, SH_SENT, GuestShell
 from .ledger import Ledger
@@ -60,14 +60,14 @@ CKPT_HOST_ERRORS = {
         "free disk space where kern.ckptfile points (the session dir), or move the session dir"),
     "Result too large": (
         "RLIMIT_CORE of the vkernel is 0, checkpoint files cannot be written (ERANGE)",
-        "raise the core size limit (ulimit -c unlimited, login.conf coredumpsize)"),
+        CORE_LIMIT_FIX),
     # a file larger than the soft RLIMIT_CORE (FreeBSD-derived core writer; not observed)
     "Bad address": (
         "the checkpoint file did not fit under the vkernel's core size limit (EFAULT)",
-        "raise the core size limit (ulimit -c unlimited, login.conf coredumpsize)"),
+        CORE_LIMIT_FIX),
     "Numerical result out of range": (
         "RLIMIT_CORE of the vkernel is 0, checkpoint files cannot be written (ERANGE)",
-        "raise the core size limit (ulimit -c unlimited, login.conf coredumpsize)"),
+        CORE_LIMIT_FIX),
 }
 
 

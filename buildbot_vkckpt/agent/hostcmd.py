@@ -55,3 +55,14 @@ def stream(argv, emitter, env=None, cwd=None):
             tail.append(line)
             del tail[:-20]
     return proc.wait(), tail
+
+
+def sysctl(name):
+    """``sysctl -n NAME``'s value, or None when the host has no such sysctl (or no sysctl)."""
+    try:
+        out = run(["sysctl", "-n", name], check=False).strip()
+    except Outcome:
+        return None
+    if not out or "unknown oid" in out or "not found" in out.lower():
+        return None
+    return out

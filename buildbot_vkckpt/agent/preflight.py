@@ -5,6 +5,7 @@ import resource
 import shutil
 
 from . import hostcmd
+from .hostcmd import sysctl
 from .events import Outcome, result_event
 from .sizes import parse_size
 
@@ -16,14 +17,6 @@ def add_arguments(p):
     p.add_argument("--memory", default="256m")
     p.add_argument("--workdir", default=None, help="where image, memory and checkpoints go "
                                                     "(default: the session dir)")
-
-
-def sysctl(name):
-    try:
-        out = hostcmd.run(["sysctl", "-n", name], check=False).strip()
-    except Outcome:
-        return None
-    return out if out and "unknown oid" not in out and "not found" not in out.lower() else None
 
 
 class Report:

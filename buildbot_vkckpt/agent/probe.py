@@ -13,10 +13,11 @@ with the fix.
 import os
 import resource
 
-from . import client, hostcmd
+from . import client
 from .ckptcheck import human_size
 from .diagnosis import CORE_LIMIT_FIX
 from .events import Outcome, result_event
+from .hostcmd import sysctl
 from .session import Session
 from .sizes import parse_size
 
@@ -73,16 +74,6 @@ def expand_ckptfile(template, comm, pid, uid):
         out.append(c)
         i += 1
     return "".join(out)
-
-
-def sysctl(name):
-    try:
-        out = hostcmd.run(["sysctl", "-n", name], check=False).strip()
-    except Outcome:
-        return None
-    if not out or "unknown oid" in out or "not found" in out.lower():
-        return None
-    return out
 
 
 def proc_status_field(pid, field):

@@ -18,10 +18,10 @@ from .ckptcheck import human_size
 from .diagnosis import CORE_LIMIT_FIX
 from .events import Outcome, result_event
 from .hostcmd import sysctl
+from .procs import SIGCKPTEXIT
 from .session import Session
 from .sizes import parse_size
 
-SIGCKPTEXIT = 34
 # printed by the 2013 handler for SIGCKPT (reference §19): its presence in the binary marks it
 HANDLER_MESSAGE = b"Use SIGCKPTEXIT instead"
 COMM_MAX = 16   # p_comm holds MAXCOMLEN (16) characters

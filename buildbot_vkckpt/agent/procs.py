@@ -10,6 +10,8 @@ import select
 import signal
 import time
 
+SIGCKPTEXIT = 34   # DragonFly's checkpoint-and-exit signal (reference §15)
+
 
 def alive(pid):
     if not pid or pid <= 0:

@@ -32,6 +32,7 @@ import time
 
 from ..monitor.console import ConsoleMonitor
 from . import procs
+from .procs import SIGCKPTEXIT
 from .diagnosis import CORE_LIMIT_FIX, host_problem
 from .events import Outcome, append_journal, result_event
 from .guest import BOOTING, LOGIN_SENT, PS1_SENT, READY, RUNNING, SH_SENT, GuestShell
@@ -52,7 +53,6 @@ _TAPUNIT = re.compile(r"TAP UNIT (\d+)")
 # root's prompt before the agent sets its own: csh `root@vkernel:~ # ` or sh `# `
 _GENERIC_PROMPT = re.compile(r"(?:^|\s)[#$%] $")
 CRASH_KINDS = ("panic", "fatal_trap", "double_fault")
-SIGCKPTEXIT = 34         # checkpoint and exit (reference §15)
 # strerror texts of a failed checkpoint write that an admin fixes (DragonFly's, then Linux's)
 CKPT_HOST_ERRORS = {
     "No space left on device": (

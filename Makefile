@@ -6,19 +6,23 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_ARGS ?=
 
-.PHONY: venv test demo docs bench clean
+.PHONY: venv system-packages test demo docs bench clean
 
 venv: $(STAMP)
+
+# sshd and friends: installed when missing and we are root, otherwise named in one line
+system-packages:
+	@scripts/system-packages
 
 $(STAMP): constraints.txt setup.py pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,docs]'
 	touch $(STAMP)
 
-test: venv
+test: system-packages venv
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-demo: venv
+demo: system-packages venv
 	$(VENV)/bin/vkckpt demo $(DEMO_ARGS)
 
 docs: venv

@@ -3,7 +3,7 @@ import os
 import re
 
 from . import hostcmd, procs
-from .ledger import Ledger, LEDGER_NAME
+from .ledger import LEDGER_NAME, Ledger, registered_sessions, unregister
 
 _NOT_THERE = re.compile(r"not (currently )?mounted|not configured|not in use|no such|"
                         r"does not exist|invalid argument", re.I)
@@ -115,6 +115,8 @@ def release_all(session_dir, emitter=None, env=None, keep=()):
         released.append(what)
         if emitter:
             emitter.human(f"released {what}")
+    if not ledger.outstanding():
+        unregister(session_dir)  # nothing left for a later cleanup to find here
     return released, problems
 
 
@@ -124,6 +126,21 @@ def find_sessions(root):
         if LEDGER_NAME in filenames:
             yield dirpath
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+
+
+def host_sessions(root=None, exclude=None):
+    """Every session dir on this host: the registry's, plus those under ``root`` (sessions
+    an older agent made before the registry existed). ``exclude``: the caller's own."""
+    seen, found = set(), []
+    skip = os.path.realpath(exclude) if exclude else None
+    scanned = list(find_sessions(root)) if root and os.path.isdir(root) else []
+    for path in registered_sessions() + scanned:
+        real = os.path.realpath(path)
+        if real in seen or real == skip:
+            continue
+        seen.add(real)
+        found.append(path)
+    return found
 
 
 def supervisor_alive(session_dir):

@@ -7,14 +7,23 @@ allocated and not released is what ``shutdown`` and ``cleanup --stale`` must und
 
 A record that sets a ``pid`` also gets ``pid_identity`` (boot and start time, see
 ``procs.identity``), so a pid reused after a reboot is never taken for the recorded process.
+
+Every session that allocates something also registers in the host-wide *session registry*
+(``<state dir>/sessions/``, one symlink per session dir), because sessions live in many places
+(each builder's directory on each worker, each ``SSHTransport(workdir=...)``) and ``cleanup
+--stale`` must find all of them, not only the ones under its own builder. The state dir is
+``$VKCKPT_STATE_DIR``, else ``~/.vkckpt`` of the user the agent runs as.
 """
+import hashlib
 import json
 import os
+import stat
 import time
 
 from . import procs
 
 LEDGER_NAME = "ledger.jsonl"
+STATE_DIR_ENV = "VKCKPT_STATE_DIR"
 
 # resource kinds, in the order they must be released (processes before the files they hold,
 # mounts before the vn unit under them)
@@ -46,6 +55,8 @@ class Ledger:
         """Record an allocation about to happen; returns the entry id."""
         entry_id = self._next_id()
         self._append({"op": "alloc", "id": entry_id, "kind": kind, **_with_identity(attrs)})
+        # after the record: the registry drops pointers to dirs without a ledger
+        register(self.session_dir)
         return entry_id
 
     def update(self, entry_id, **attrs):
@@ -98,3 +109,80 @@ def _with_identity(attrs):
         # null when it cannot be told: an earlier pid's identity must not stay with this pid
         attrs = dict(attrs, pid_identity=procs.identity(pid))
     return attrs
+
+
+# --- the host-wide session registry ---------------------------------------------------------
+def state_dir(environ=None):
+    environ = os.environ if environ is None else environ
+    return os.path.abspath(environ.get(STATE_DIR_ENV) or os.path.expanduser("~/.vkckpt"))
+
+
+def registry_dir(environ=None):
+    return os.path.join(state_dir(environ), "sessions")
+
+
+def _pointer(session_dir, environ=None):
+    key = hashlib.sha256(os.path.abspath(session_dir).encode("utf-8", "surrogateescape"))
+    return os.path.join(registry_dir(environ), key.hexdigest()[:24])
+
+
+def register(session_dir, environ=None):
+    """Point the registry at ``session_dir`` (idempotent). A registry that cannot be written
+    must not stop the allocation: ``cleanup --stale`` reports it (check_registry)."""
+    pointer = _pointer(session_dir, environ)
+    try:
+        os.makedirs(os.path.dirname(pointer), mode=0o700, exist_ok=True)
+        os.symlink(os.path.abspath(session_dir), pointer)
+    except FileExistsError:
+        pass
+    except OSError:
+        pass
+
+
+def unregister(session_dir, environ=None):
+    try:
+        os.unlink(_pointer(session_dir, environ))
+    except OSError:
+        pass
+
+
+def check_registry(environ=None):
+    """None when the registry is usable, else why not. Its pointers name directories whose
+    pids cleanup kills and whose mounts it removes, so nobody else may write it."""
+    path = registry_dir(environ)
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        st = os.stat(path)
+    except OSError as exc:
+        return f"cannot create the session registry {path}: {exc.strerror or exc}"
+    if st.st_uid != os.geteuid():
+        return f"the session registry {path} belongs to uid {st.st_uid}, not to this user"
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"the session registry {path} is writable by other users"
+    if not os.access(path, os.W_OK | os.X_OK):
+        return f"the session registry {path} is not writable"
+    return None
+
+
+def registered_sessions(environ=None):
+    """Session dirs in the registry; pointers whose ledger is gone are removed."""
+    path = registry_dir(environ)
+    try:
+        names = sorted(os.listdir(path))
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        pointer = os.path.join(path, name)
+        try:
+            target = os.readlink(pointer)
+        except OSError:
+            continue
+        if os.path.isfile(os.path.join(target, LEDGER_NAME)):
+            found.append(target)
+        else:
+            try:
+                os.unlink(pointer)
+            except OSError:
+                pass
+    return found

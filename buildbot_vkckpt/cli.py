@@ -13,6 +13,7 @@ COMMANDS = {
     "classify": "buildbot_vkckpt.classify",
     "simhost": "buildbot_vkckpt.simhost.cli",
     "inspect": "buildbot_vkckpt.inspect",
+    "hostcheck": "buildbot_vkckpt.hostcheck",
 }
 
 

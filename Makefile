@@ -16,7 +16,7 @@ system-packages:
 
 $(STAMP): constraints.txt setup.py pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,docs]'
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,docs,demo]'
 	touch $(STAMP)
 
 test: system-packages venv

@@ -24,6 +24,12 @@ STEPS = {
     "GuestCheckpointSuite": "buildbot_vkckpt.steps.suite:GuestCheckpointSuite",
     "VkernelCheckpointCycle": "buildbot_vkckpt.steps.cycle:VkernelCheckpointCycle",
 }
+# `from buildbot.plugins import util; util.VkernelCheckpointFactory, util.SSHTransport`
+UTIL = {
+    "VkernelCheckpointFactory": "buildbot_vkckpt.factory:VkernelCheckpointFactory",
+    "vkckpt_host_locks": "buildbot_vkckpt.factory:host_locks",
+    "SSHTransport": "buildbot_vkckpt.transports:SSHTransport",
+}
 
 setup(
     name="buildbot-vkckpt",
@@ -38,7 +44,6 @@ setup(
     package_data={"buildbot_vkckpt": ["suite/*", "suite/*/*", "www/*"]},
     install_requires=[
         "buildbot>=4.3,<4.4",
-        "buildbot-worker>=4.3,<4.4",
         "buildbot-www>=4.3,<4.4",
         # the project's page in the web UI (buildbot_vkckpt.www)
         "buildbot-wsgi-dashboards>=4.3,<4.4",
@@ -49,10 +54,13 @@ setup(
     extras_require={
         "test": ["pytest", "pytest-timeout", "hypothesis"],
         "docs": ["sphinx"],
+        # only `vkckpt demo` and the tests start a worker of their own
+        "demo": ["buildbot-worker>=4.3,<4.4"],
     },
     entry_points={
         "console_scripts": ["vkckpt = buildbot_vkckpt.cli:main"],
         "buildbot.steps": [f"{name} = {target}" for name, target in STEPS.items()],
+        "buildbot.util": [f"{name} = {target}" for name, target in UTIL.items()],
     },
     classifiers=[
         "Framework :: Twisted",

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from buildbot_vkckpt.demo.scenarios import SCENARIOS
 
+FLAVOURS = ("gsoc2013", "master2020", "master-with-port")
+
 HELP = "run the pipeline on a real Buildbot master and worker against the simulated host"
 
 
@@ -26,6 +28,14 @@ def add_arguments(parser):
                         help="where the vkernel steps run: on the Buildbot worker (default), "
                              "or over SSH through a throwaway sshd on 127.0.0.1 in front of "
                              "the simulated host (host-lost implies ssh)")
+    parser.add_argument("--flavour", choices=FLAVOURS, default=None,
+                        help="which real DragonFly the simulated host is (docs/flavours.rst): "
+                             "gsoc2013 (the 2013 checkpoint branch), master2020 (stock, no "
+                             "vkernel checkpoints) or master-with-port (master with the GSoC "
+                             "work ported; default). Scenarios that need one flavour choose it")
+    parser.add_argument("--with-proc", action="store_true",
+                        help="let the agent read Linux /proc (by default it runs without, as "
+                             "on DragonFly, wherever this machine can hide it: root + unshare)")
     parser.add_argument("--keep", action="store_true",
                         help="leave the master and worker running (and the base directory)")
     parser.add_argument("--basedir", help="use this directory instead of a temporary one")
@@ -45,15 +55,19 @@ def run(args):
     scenario = SCENARIOS[args.scenario]
     basedir = Path(args.basedir or tempfile.mkdtemp(prefix="vkckpt-demo-"))
     out = sys.stdout
-    demo = DemoRun(basedir, scenario, out=out, live=not args.quiet, transport=args.transport)
+    demo = DemoRun(basedir, scenario, out=out, live=not args.quiet, transport=args.transport,
+                   flavour=args.flavour, hide_proc=False if args.with_proc else None,
+                   keep=args.keep)
     ok = False
     try:
         ok = demo.execute(timeout=args.timeout)
     finally:
         if args.keep:
+            bindir = Path(sys.executable).parent     # the venv's, wherever PATH points
             print(f"\nmaster and worker left running: web UI {demo.bb.url}\n"
-                  f"stop them with: buildbot stop {demo.bb.master_dir} && "
-                  f"buildbot-worker stop {list(demo.bb.worker_dirs.values())[0]}", file=out)
+                  f"stop them with: {bindir / 'buildbot'} stop {demo.bb.master_dir} && "
+                  f"{bindir / 'buildbot-worker'} stop "
+                  f"{list(demo.bb.worker_dirs.values())[0]}", file=out)
         else:
             errors = demo.stop()
             for e in errors:

@@ -5,11 +5,13 @@ import sys
 import time
 from pathlib import Path
 
+from buildbot_vkckpt.demo import noproc
 from buildbot_vkckpt.demo.localbb import LocalBuildbot
 from buildbot_vkckpt.simhost.host import SimHost
 
 RESULT_NAMES = ["success", "warnings", "failure", "skipped", "exception", "retry", "cancelled"]
 BUILDER = "vkckpt"
+DEFAULT_FLAVOUR = "master-with-port"
 
 
 def result_name(value):
@@ -44,7 +46,7 @@ def factory_source(host, transport_source=None, **params):
 KEY_SECRET, PASSPHRASE_SECRET = "vkckpt_ssh_key", "vkckpt_ssh_passphrase"
 
 
-def ssh_transport_source(server, secrets_dir, workdir, keepalive=2):
+def ssh_transport_source(server, secrets_dir, workdir, keepalive=2, python=None):
     """master.cfg text: secrets from files in ``secrets_dir`` and an SSHTransport to
     ``server`` (a :class:`~buildbot_vkckpt.demo.sshd.SSHServer`) named ``transport``."""
     return (
@@ -55,7 +57,7 @@ def ssh_transport_source(server, secrets_dir, workdir, keepalive=2):
         f"    key=util.Secret({KEY_SECRET!r}), passphrase=util.Secret({PASSPHRASE_SECRET!r}),\n"
         f"    known_hosts={server.known_hosts!r}, keepalive={keepalive},\n"
         f"    workdir={str(workdir)!r}, remote_dir={str(workdir) + '/agent'!r},\n"
-        f"    python={sys.executable!r})\n")
+        f"    python={str(python or sys.executable)!r})\n")
 
 
 def _signal_all(pids, sig):
@@ -67,9 +69,16 @@ def _signal_all(pids, sig):
 
 
 class DemoRun:
-    def __init__(self, basedir, scenario, out=sys.stdout, live=True, transport=None):
+    def __init__(self, basedir, scenario, out=sys.stdout, live=True, transport=None,
+                 flavour=None, hide_proc=None, keep=False):
         self.basedir = Path(basedir)
+        # with keep the master outlives the demo, so its links are worth printing
+        self.keep = keep
         self.scenario = scenario
+        # the scenario's flavour wins: "stock-vkernel" is master2020 whatever --flavour says
+        self.flavour = scenario.flavour or flavour or DEFAULT_FLAVOUR
+        # None: hide /proc from the agent (as on DragonFly) wherever this machine can
+        self.hide_proc = noproc.available() if hide_proc is None else hide_proc
         # "ssh": the vkernel steps run over SSH through a throwaway sshd on 127.0.0.1
         self.transport = "ssh" if scenario.transport == "ssh" else (transport or "worker")
         self.sshd = None
@@ -88,11 +97,11 @@ class DemoRun:
         from buildbot_vkckpt.simhost import tree
 
         self.say(f"== scenario {self.scenario.name!r}: {self.scenario.description}")
-        self.host.create()
+        self.host.create(flavour=self.flavour, host_kernel=self.scenario.host_kernel or None)
         tree.create_source_tree(self.host)
         self.host.set_faults(self.scenario.faults)
-        self.bb.worker_env = self.host.env()
-        self.say(f"simulated DragonFly host in {self.host.root}")
+        self.bb.worker_env = self.agent_env(self.host.env())
+        self.say(f"simulated DragonFly host in {self.host.root}: {self.describe_host()}")
         self.bb.create(factory_source(self.host, transport_source=self.start_sshd()))
         self.bb.start()
         self.say(f"master and worker running; web UI {self.bb.url}")
@@ -108,6 +117,20 @@ class DemoRun:
         self.report(build, steps)
         return self.check(build, steps)
 
+    def describe_host(self):
+        state = self.host.load_state()
+        proc = "no /proc for the agent" if self.hide_proc else "the agent sees Linux /proc"
+        return (f"flavour {state.get('flavour', self.flavour)}, host kernel "
+                f"{state.get('host_kernel', '?')}, {proc}")
+
+    def agent_env(self, env):
+        """The environment agent commands run in: with ``hide_proc``, a ``python3`` first on
+        PATH that hides /proc (demo/noproc.py)."""
+        if self.hide_proc:
+            wrapper = noproc.write_python_wrapper(self.basedir / "noproc-bin")
+            env["PATH"] = f"{wrapper.parent}{os.pathsep}{env['PATH']}"
+        return env
+
     # --- the SSH test host ------------------------------------------------------------------
     def start_sshd(self):
         """For ``--transport ssh``: an sshd in front of the simulated host, a passphrase-
@@ -118,9 +141,8 @@ class DemoRun:
         from buildbot_vkckpt.demo.sshd import SSHServer
         from buildbot_vkckpt.simhost.host import ENV_VAR
 
-        env = self.host.env({})
-        ssh_env = {ENV_VAR: env[ENV_VAR],
-                   "PATH": f"{self.host.bin}{os.pathsep}/usr/local/bin:/usr/bin:/bin"}
+        env = self.agent_env(self.host.env({"PATH": "/usr/local/bin:/usr/bin:/bin"}))
+        ssh_env = {ENV_VAR: env[ENV_VAR], "PATH": env["PATH"]}
         directory = self.basedir / "sshd"
         directory.mkdir(parents=True, exist_ok=True)
         self.passphrase = _secrets.token_urlsafe(18)
@@ -134,7 +156,9 @@ class DemoRun:
             path.chmod(0o600)
         self.say(f"SSH test host: sshd on {self.sshd.host}:{self.sshd.port} (host key "
                  f"{self.sshd.host_key[:30]}...); the vkernel steps run over SSH")
-        return ssh_transport_source(self.sshd, secrets_dir, self.basedir / "sshhost")
+        python = (self.basedir / "noproc-bin" / "python3") if self.hide_proc else None
+        return ssh_transport_source(self.sshd, secrets_dir, self.basedir / "sshhost",
+                                    python=python)
 
     def crash_host(self):
         """The test host goes down: sshd and everything the session runs die at once. Its
@@ -214,6 +238,10 @@ class DemoRun:
                          f"{ts['value_unit']}]: {count} results{extra}")
         if not any_sets:
             self.say("  (none)")
+        if not self.keep:
+            self.say("\nthe master stops when the demo ends; to browse this build in the web "
+                     "UI run it with --keep (make demo DEMO_ARGS=--keep)")
+            return
         self.say(f"\nweb UI: {self.bb.url}#/builders/{build['builderid']}/builds/{build['number']}")
         self.say(f"checkpoint trends: {self.bb.url}#/vkckpt "
                  f"(page alone: {self.bb.url}plugins/wsgi_dashboards/vkckpt/index.html)")

@@ -172,10 +172,12 @@ class VkernelCheckpointFactory(util.BuildFactory):
                     kwargs.update(descriptionDone=reused_description(stage))
             return kwargs
 
-        if plan:
-            self.addStep(BuildPlan(suite_prefix=suite_prefix, **session))
         self.addStep(bb_steps.Git(repourl=repourl, branch=branch, mode="incremental",
                                   name="checkout", haltOnFailure=True))
+        if plan:
+            # after the checkout: a reuse must hold for the tree itself (git diff since the
+            # stage was built), not only for the changes this build was told about
+            self.addStep(BuildPlan(suite_prefix=suite_prefix, **session))
         # the host is checked before an hour of buildworld is spent on it
         self.addStep(CleanupStaleSessions(haltOnFailure=True, **vk))
         self.addStep(VkernelPreflight(memory=memory, image_size=image_size,

@@ -70,10 +70,11 @@ def test_unknown_guest_test_is_named_at_checkconfig():
         VkernelCheckpointFactory(REPO, guest_tests=["memory", "nosuch"])
 
 
-def test_plan_first_and_stage_steps_skip_by_plan():
+def test_plan_right_after_checkout_and_stage_steps_skip_by_plan():
     f = VkernelCheckpointFactory(REPO, guest_commands=["uname -a", "true"])
     names = step_names(f)
-    assert names[0] == "plan"
+    # the plan compares the checked-out tree with the markers' revisions (git diff)
+    assert names[:2] == ["checkout", "plan"]
     assert names.index("buildworld") < names.index("record-world") < names.index("buildkernel")
     assert names[-2:] == ["shutdown", "collect"]
     by_name = dict(zip(names, f.steps))

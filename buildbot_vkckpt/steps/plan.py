@@ -17,9 +17,20 @@ rebuild leaves no marker, and a directory wiped by hand takes its marker with it
 
 When a marker is missing or belongs to another builder, BuildPlan puts the stage back into the
 plan and says why.
+
+The changes alone never decide a reuse: a push whose ``buildbot sendchange`` failed, or a
+change whose file list is wrong, would otherwise let a world built before it pass for one built
+after it. BuildPlan runs after the checkout, and reuses a stage only when ``git diff`` between
+the marker's revision and the checked-out tree, classified by the same rules, does not need
+that stage either.
+
+The plan's properties are set with the source ``PLAN_SOURCE``; a property of the same name from
+a change, a scheduler or a forced build has another source, and :func:`plan_property` (which
+every reader of the plan uses) ignores it: nobody who can send a change steers what is reused.
 """
 import json
 import posixpath
+import re
 
 from buildbot.process import buildstep, remotecommand, remotetransfer
 from buildbot.process.results import SKIPPED, SUCCESS, WARNINGS
@@ -34,6 +45,17 @@ STAGES = ("world", "kernel", "image")
 PLAN_PROPERTY = {"world": "vkckpt_build_world", "kernel": "vkckpt_build_kernel",
                  "image": "vkckpt_build_image", "tests": "vkckpt_run_tests"}
 MARKER_MAX_BYTES = 64 * 1024
+PLAN_SOURCE = "BuildPlan"   # the source of every property BuildPlan sets
+REVISION = re.compile(r"[0-9a-fA-F]{7,64}\Z")
+
+
+def plan_property(step, name, default=None):
+    """The plan's value of property ``name``; ``default`` when BuildPlan did not set it (a
+    change, scheduler or forced build may carry a property of that name: it is ignored)."""
+    props = step.build.getProperties()
+    if not props.hasProperty(name) or props.getPropertySource(name) != PLAN_SOURCE:
+        return default
+    return props.getProperty(name)
 
 
 def planned(stage):
@@ -43,7 +65,7 @@ def planned(stage):
     prop = PLAN_PROPERTY[stage]
 
     def do_step_if(step):
-        return step.getProperty(prop, True) is not False
+        return plan_property(step, prop, True) is not False
 
     do_step_if.__name__ = f"planned_{stage}"
     return do_step_if
@@ -132,6 +154,7 @@ class BuildPlan(_MarkerStep):
 
     def __init__(self, suite_prefix=changes.DEFAULT_SUITE_PREFIX, **kwargs):
         self.suite_prefix = suite_prefix
+        self._diff_log = None
         kwargs.setdefault("haltOnFailure", True)
         super().__init__(**kwargs)
 
@@ -147,12 +170,12 @@ class BuildPlan(_MarkerStep):
                 await self.remove(files.marker(stage))
 
         for key, value in plan.to_properties().items():
-            self.setProperty(key, value, self.name)
+            self.setProperty(key, value, PLAN_SOURCE)
         for stage, source in reused_from.items():
-            self.setProperty(f"vkckpt_{stage}_from_build", source.get("build"), self.name)
+            self.setProperty(f"vkckpt_{stage}_from_build", source.get("build"), PLAN_SOURCE)
         if "world" in reused_from and reused_from["world"].get("revision"):
             self.setProperty("vkckpt_world_revision", reused_from["world"]["revision"],
-                             self.name)
+                             PLAN_SOURCE)
         self.final_summary = summary(plan, reused_from)
         await self.addCompleteLog(
             "plan", self.final_summary + "\n" + "".join(f"  {r}\n" for r in plan.reasons))
@@ -188,7 +211,43 @@ class BuildPlan(_MarkerStep):
         output = files.output(stage)
         if output and not await self.pathExists(output):
             return None, f"{output} is missing"
+        why = await self.tree_needs(stage, marker)
+        if why:
+            return None, why
         return marker, None
+
+    async def tree_needs(self, stage, marker):
+        """Why the tree checked out now needs ``stage`` rebuilt although this build's changes
+        do not (a push never announced, a wrong file list), or None."""
+        revision = str(marker.get("revision") or "")
+        since = f"build {marker.get('build')}"
+        if not REVISION.match(revision):
+            return f"{since} recorded no revision to compare this checkout with"
+        paths = await self.changed_since(revision)
+        if paths is None:
+            return f"revision {revision[:10]} of {since} is not in this checkout's history"
+        needed = changes.classify_paths(paths, self.suite_prefix) if paths else None
+        if needed is None or not getattr(needed, stage):
+            return None
+        return (f"the tree changed since {since} ({revision[:10]}) in a way that needs it: "
+                f"{needed.reasons[0]}")
+
+    async def changed_since(self, revision):
+        """Paths that differ between ``revision`` and the checkout (HEAD), or None when git
+        cannot tell. An argv list: nothing here reaches a shell."""
+        cmd = remotecommand.RemoteShellCommand(
+            self.workdir or "build", ["git", "-c", "core.quotepath=off", "diff", "--name-only",
+                                      "--no-renames", revision, "HEAD", "--"],
+            collectStdout=True, logEnviron=False, timeout=300, stdioLogName="git-diff")
+        if self._diff_log is None:
+            self._diff_log = await self.addLog("git-diff")
+        cmd.useLog(self._diff_log, False, "git-diff")
+        await self.runCommand(cmd)
+        if cmd.didFail():
+            return None
+        # core.quotepath=off still quotes names with quotes or control characters
+        return [line[1:-1] if len(line) > 1 and line[0] == line[-1] == '"' else line
+                for line in cmd.stdout.splitlines() if line.strip()]
 
 
 def summary(plan, reused_from):

@@ -14,6 +14,8 @@ from buildbot.process.results import SUCCESS
 from buildbot_vkckpt import validate
 from buildbot_vkckpt.agent.image import kernel_path
 from buildbot_vkckpt.steps.agent import IMAGE_NAME, SESSIONS_DIR, AgentStep
+from buildbot_vkckpt.steps.plan import plan_property
+
 
 class _SessionStep(AgentStep):
     """Steps that need the source tree location and object directory of the build."""
@@ -34,14 +36,26 @@ class _SessionStep(AgentStep):
 
 
 class CleanupStaleSessions(AgentStep):
-    """Releases what crashed earlier builds left on this host (from their ledgers)."""
+    """Releases what earlier builds left on this host, from their ledgers: every session the
+    host's session registry knows (any builder, worker or SSH workdir), not only this
+    builder's. It runs under the host lock, so a session whose supervisor still runs belongs
+    to no running build of ours (a crashed master, an interrupted shutdown): with
+    ``live="stop"`` (the default) it is stopped and released, with ``live="refuse"`` the step
+    ends EXCEPTION naming it."""
 
     name = "cleanup-stale"
     subcommand = "cleanup"
     console_log = False
 
+    def __init__(self, live="stop", **kwargs):
+        if live not in ("stop", "refuse"):
+            validate.error("CleanupStaleSessions", "live", f"must be 'stop' or 'refuse', "
+                                                           f"not {live!r}")
+        self.live = live
+        super().__init__(**kwargs)
+
     def agent_args(self):
-        return ["--stale", "--root", self.host_path(SESSIONS_DIR)]
+        return ["--stale", "--root", self.host_path(SESSIONS_DIR), "--live", self.live]
 
 
 class VkernelPreflight(AgentStep):
@@ -93,8 +107,9 @@ class MakeRootImage(_SessionStep):
             args.append("--with-suite")
         if self.network:
             args.append("--net")
-        # a world reused from an earlier build is that build's revision, not the checkout's
-        world_rev = self.getProperty("vkckpt_world_revision")
+        # a world reused from an earlier build is that build's revision, not the checkout's;
+        # only the plan may say so (a change can carry a property of the same name)
+        world_rev = plan_property(self, "vkckpt_world_revision")
         if world_rev:
             args += ["--world-rev", str(world_rev)]
         return args
@@ -140,6 +155,11 @@ class BootVkernel(_SessionStep):
     async def publish(self, result_event, result):
         await super().publish(result_event, result)
         self.setProperty("vkckpt_session", self.session_dir(), self.name)
+        flavour = (result_event.get("details") or {}).get("flavour")
+        if flavour:
+            self.setProperty("vkckpt_flavour", str(flavour), self.name)
+            if str(flavour) not in self.final_summary:
+                self.final_summary = f"{self.final_summary} ({flavour})"
         info = self.infos()
         for key in ("version", "kernconf"):
             if info.get(key):

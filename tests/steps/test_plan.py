@@ -4,8 +4,9 @@ from types import SimpleNamespace
 
 from buildbot.process.results import SUCCESS, WARNINGS
 from buildbot.test.reactor import TestReactorMixin
-from buildbot.test.steps import (ExpectDownloadFile, ExpectRemoteRef, ExpectRmfile, ExpectStat,
-                                 ExpectUploadFile, TestBuildStepMixin)
+from buildbot.process.properties import Properties
+from buildbot.test.steps import (ExpectDownloadFile, ExpectRemoteRef, ExpectRmfile, ExpectShell,
+                                 ExpectStat, ExpectUploadFile, TestBuildStepMixin)
 from twisted.trial import unittest
 
 from buildbot.process import remotetransfer
@@ -31,8 +32,16 @@ def read(path, marker=None):
     return exp.upload_string(json.dumps(marker)).exit(0)
 
 
-def mark(build, builder="bldr", revision="abc"):
+def mark(build, builder="bldr", revision="abc1234"):
     return {"builder": builder, "build": build, "revision": revision}
+
+
+def diff(paths=(), revision="abc1234", rc=0):
+    """The ``git diff`` between a marker's revision and the checkout."""
+    return ExpectShell(workdir="wkdir", log_environ=False, timeout=300,
+                       command=["git", "-c", "core.quotepath=off", "diff", "--name-only",
+                                "--no-renames", revision, "HEAD", "--"]) \
+        .log("git-diff", stdout="".join(f"{p}\n" for p in paths)).exit(rc)
 
 
 class TestBuildPlan(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):
@@ -67,7 +76,7 @@ class TestBuildPlan(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):
 
     def test_kernel_change_reuses_world_of_earlier_build(self):
         self.start(["sys/kern/kern_exec.c"])
-        self.expect_commands(read(WORLD, mark(41)),
+        self.expect_commands(read(WORLD, mark(41)), diff(["sys/kern/kern_exec.c"]),
                              ExpectRmfile(path=KERNEL, log_environ=False).exit(0),
                              ExpectRmfile(path=IMAGE, log_environ=False).exit(0))
         self.expect_outcome(
@@ -75,7 +84,66 @@ class TestBuildPlan(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):
             state_string="plan: kernel + image + tests; world reused from build 41")
         self.expect_property("vkckpt_build_world", False)
         self.expect_property("vkckpt_world_from_build", 41)
-        self.expect_property("vkckpt_world_revision", "abc")
+        self.expect_property("vkckpt_world_revision", "abc1234")
+        return self.run_step()
+
+    def test_a_push_never_announced_since_the_world_was_built_rebuilds_it(self):
+        # the change says kernel only, but the tree also changed in userland since build 41
+        # (a push whose sendchange failed): world is not reused across it
+        self.start(["sys/kern/kern_exec.c"])
+        self.expect_commands(read(WORLD, mark(41)),
+                             diff(["sys/kern/kern_exec.c", "bin/ls/\ufffd.c"]),
+                             ExpectRmfile(path=WORLD, log_environ=False).exit(0),
+                             ExpectRmfile(path=KERNEL, log_environ=False).exit(0),
+                             ExpectRmfile(path=IMAGE, log_environ=False).exit(0))
+        self.expect_outcome(result=SUCCESS, state_string="plan: world + kernel + image + tests")
+        self.expect_property("vkckpt_build_world", True)
+        d = self.run_step()
+        d.addCallback(lambda _: self.assertEqual(
+            self.get_nth_step(0).getProperty("vkckpt_plan_reasons")[0],
+            "world rebuilt anyway: the tree changed since build 41 (abc1234) in a way that "
+            "needs it: bin/ls/\ufffd.c: userland built by buildworld"))
+        d.addCallback(lambda _: self.assertFalse(
+            self.get_nth_step(0).build.hasProperty("vkckpt_world_revision")))
+        return d
+
+    def test_a_marker_revision_unknown_to_the_checkout_is_not_reused(self):
+        self.start(["sys/kern/kern_exec.c"])
+        self.expect_commands(read(WORLD, mark(41, revision="0badc0de")),
+                             diff(revision="0badc0de", rc=128),
+                             ExpectRmfile(path=WORLD, log_environ=False).exit(0),
+                             ExpectRmfile(path=KERNEL, log_environ=False).exit(0),
+                             ExpectRmfile(path=IMAGE, log_environ=False).exit(0))
+        self.expect_outcome(result=SUCCESS, state_string="plan: world + kernel + image + tests")
+        d = self.run_step()
+        d.addCallback(lambda _: self.assertIn(
+            "revision 0badc0de of build 41 is not in this checkout's history",
+            self.get_nth_step(0).getProperty("vkckpt_plan_reasons")[0]))
+        return d
+
+    def test_a_marker_without_a_revision_is_not_reused(self):
+        # and nothing from the marker reaches git's argv unchecked
+        self.start(["sys/kern/kern_exec.c"])
+        self.expect_commands(read(WORLD, mark(41, revision="--output=/tmp/x")),
+                             ExpectRmfile(path=WORLD, log_environ=False).exit(0),
+                             ExpectRmfile(path=KERNEL, log_environ=False).exit(0),
+                             ExpectRmfile(path=IMAGE, log_environ=False).exit(0))
+        self.expect_outcome(result=SUCCESS, state_string="plan: world + kernel + image + tests")
+        d = self.run_step()
+        d.addCallback(lambda _: self.assertIn(
+            "build 41 recorded no revision to compare this checkout with",
+            self.get_nth_step(0).getProperty("vkckpt_plan_reasons")[0]))
+        return d
+
+    def test_plan_properties_have_the_plan_as_source(self):
+        self.start(["sys/kern/kern_exec.c"])
+        self.build.setProperty("vkckpt_build_world", False, "Change")
+        self.expect_commands(read(WORLD, None),
+                             ExpectRmfile(path=WORLD, log_environ=False).exit(0),
+                             ExpectRmfile(path=KERNEL, log_environ=False).exit(0),
+                             ExpectRmfile(path=IMAGE, log_environ=False).exit(0))
+        self.expect_outcome(result=SUCCESS, state_string="plan: world + kernel + image + tests")
+        self.expect_property("vkckpt_build_world", True, source="BuildPlan")
         return self.run_step()
 
     def test_missing_world_is_built_anyway_and_says_why(self):
@@ -122,6 +190,7 @@ class TestBuildPlan(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):
         self.start(["bin/ls/ls.c"])
         self.expect_commands(read(KERNEL, mark(40)),
                              ExpectStat(file=f"{KDIR}/kernel.debug", log_environ=False).exit(0),
+                             diff(["bin/ls/ls.c"]),
                              ExpectRmfile(path=WORLD, log_environ=False).exit(0),
                              ExpectRmfile(path=IMAGE, log_environ=False).exit(0))
         self.expect_outcome(
@@ -143,10 +212,13 @@ class TestBuildPlan(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):
     def test_suite_change_reuses_everything_but_tests(self):
         self.start(["test/vkckpt/tests/fork.c"])
         self.expect_commands(
-            read(WORLD, mark(41)), read(KERNEL, mark(42)),
+            read(WORLD, mark(41)), diff(["test/vkckpt/tests/fork.c"]),
+            read(KERNEL, mark(42)),
             ExpectStat(file=f"{KDIR}/kernel.debug", log_environ=False).exit(0),
+            diff(["test/vkckpt/tests/fork.c"]),
             read(IMAGE, mark(42)),
-            ExpectStat(file=f"{BUILDDIR}/vkckpt-root.img", log_environ=False).exit(0))
+            ExpectStat(file=f"{BUILDDIR}/vkckpt-root.img", log_environ=False).exit(0),
+            diff(["test/vkckpt/tests/fork.c"]))
         self.expect_outcome(result=SUCCESS, state_string=(
             "plan: tests; world reused from build 41; kernel and image reused from build 42"))
         self.expect_property("vkckpt_build_image", False)
@@ -158,6 +230,7 @@ class TestBuildPlan(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):
         self.expect_commands(
             read(WORLD, None), read(KERNEL, mark(42)),
             ExpectStat(file=f"{KDIR}/kernel.debug", log_environ=False).exit(0),
+            diff(["test/vkckpt/tests/fork.c"]),
             ExpectRmfile(path=WORLD, log_environ=False).exit(0),
             ExpectRmfile(path=IMAGE, log_environ=False).exit(0))
         self.expect_outcome(result=SUCCESS, state_string=(
@@ -203,17 +276,26 @@ class TestRecordStage(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):
 
 
 class FakeStep:
-    def __init__(self, props):
-        self.props = props
+    def __init__(self, props, source="BuildPlan"):
+        self.props = Properties()
+        for name, value in props.items():
+            self.props.setProperty(name, value, source)
+        self.build = self
 
-    def getProperty(self, name, default=None):
-        return self.props.get(name, default)
+    def getProperties(self):
+        return self.props
 
 
 def test_planned_runs_without_a_plan_and_follows_one():
     assert planned("world")(FakeStep({})) is True
     assert planned("world")(FakeStep({"vkckpt_build_world": False})) is False
     assert planned("tests")(FakeStep({"vkckpt_run_tests": True})) is True
+
+
+def test_a_plan_property_from_a_change_is_ignored():
+    # a change (or a forced build's form) may carry any property: it never skips a stage
+    for source in ("Change", "Scheduler", "Force Build Form", "plan"):
+        assert planned("world")(FakeStep({"vkckpt_build_world": False}, source)) is True
 
 
 def test_summary_of_nothing_and_of_one_source():

@@ -6,8 +6,8 @@ from buildbot.test.reactor import TestReactorMixin
 from buildbot.test.steps import ExpectShell, ExpectStat, TestBuildStepMixin
 from twisted.trial import unittest
 
-from buildbot_vkckpt.steps.vkernel import (BootVkernel, MakeRootImage, RunInVkernel,
-                                           ShutdownVkernel, VkernelPreflight)
+from buildbot_vkckpt.steps.vkernel import (BootVkernel, CleanupStaleSessions, MakeRootImage,
+                                           RunInVkernel, ShutdownVkernel, VkernelPreflight)
 
 from .agentout import BUILDDIR, agent_path, result
 
@@ -60,10 +60,10 @@ class TestRootImage(AgentStepCase):
                   "/usr/obj", "--kernconf", "VKERNEL64", "--image", f"{BUILDDIR}/vkckpt-root.img",
                   "--size", "2g"]
 
-    async def image_argv(self, step, extra, **props):
+    async def image_argv(self, step, extra, source="BuildPlan", **props):
         self.setup(step)
         for name, value in props.items():
-            self.build.setProperty(name, value, "plan")
+            self.build.setProperty(name, value, source)
         self.expect_agent(self.IMAGE_ARGS + extra,
                           result("ok", "reused root image vkckpt-root.img (world 0123456789)",
                                  reused=True), 0)
@@ -85,6 +85,11 @@ class TestRootImage(AgentStepCase):
         await self.image_argv(MakeRootImage(), ["--with-suite", "--world-rev", "abc123"],
                               vkckpt_world_revision="abc123")
 
+    async def test_a_world_revision_from_a_change_is_ignored(self):
+        # a forged change carried it: the image must not pass for one of an old world
+        await self.image_argv(MakeRootImage(), ["--with-suite"], source="Change",
+                              vkckpt_world_revision="abc123")
+
 
 class TestBoot(AgentStepCase):
     async def test_panic_is_failure_with_backtrace_log(self):
@@ -104,6 +109,51 @@ class TestBoot(AgentStepCase):
         self.expect_log_file("console", console)
         await self.run_step()
         self.assertTrue(self.summary().startswith("kernel: panic: vm_fault"))
+
+
+    async def test_the_flavour_shows_in_the_summary(self):
+        self.setup(BootVkernel(objdir="/usr/obj", boot_timeout=30, silence=10))
+        self.expect_agent(
+            ["boot", "--session", SESSION,
+             "--kernel", f"/usr/obj{BUILDDIR}/wkdir/sys/VKERNEL64/kernel.debug",
+             "--image", f"{BUILDDIR}/vkckpt-root.img", "--memory", "256m", "--cpus", "2",
+             "--timeout", "30", "--silence", "10"],
+            result("ok", "booted in 4.2 s", flavour="gsoc2013"), 0, timeout=90)
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("vkckpt_flavour", "gsoc2013")
+        await self.run_step()
+        self.assertEqual(self.summary(), "booted in 4.2 s (gsoc2013)")
+
+
+class TestCleanupStale(AgentStepCase):
+    async def test_every_session_of_the_host_live_ones_stopped(self):
+        self.setup(CleanupStaleSessions())
+        self.expect_agent(
+            ["cleanup", "--session", SESSION, "--stale", "--root",
+             f"{BUILDDIR}/vkckpt-sessions", "--live", "stop"],
+            result("ok", "stopped 1 live session(s) and released 4 stale resource(s) from "
+                         "1 session(s)", live_sessions=["/w/other/vkckpt-sessions/build-3"]),
+            0)
+        self.expect_outcome(result=SUCCESS)
+        await self.run_step()
+        self.assertTrue(self.summary().startswith("stopped 1 live session(s)"))
+
+    async def test_refuse_is_an_exception_naming_the_session(self):
+        self.setup(CleanupStaleSessions(live="refuse"))
+        self.expect_agent(
+            ["cleanup", "--session", SESSION, "--stale", "--root",
+             f"{BUILDDIR}/vkckpt-sessions", "--live", "refuse"],
+            result("infrastructure", "1 live session(s) on this host: /s/build-3",
+                   kind="infrastructure", fix="stop them"), 4)
+        self.expect_outcome(result=EXCEPTION)
+        await self.run_step()
+        self.assertIn("/s/build-3", self.summary())
+
+    def test_live_must_be_stop_or_refuse(self):
+        from buildbot.config.errors import ConfigErrors
+        with self.assertRaises(ConfigErrors) as ctx:
+            CleanupStaleSessions(live="ignore")
+        self.assertIn("live must be 'stop' or 'refuse'", str(ctx.exception))
 
 
 class TestRunInVkernel(AgentStepCase):

@@ -855,24 +855,20 @@ class BMake:
         return n
 
     def write_kernel(self, kobj, kernconf, platform, buildno):
+        from . import kernelbin
         rev = self.revision()
-        ident = (f"DragonFly v{VERSION_BASE}.{tree.commit_count(self.src)}.g{rev[:5]}"
+        flavour = self.host.flavour()
+        base = "3.5.0" if flavour == "gsoc2013" else VERSION_BASE
+        ident = (f"DragonFly v{base}.{tree.commit_count(self.src)}.g{rev[:5]}"
                  f"-DEVELOPMENT #{buildno}: {date_now()}")
         write_marker(kobj / "vers.c", f'char version[] = "{ident}\\n";\n')
         if platform == "vkernel64":
-            text = ("#!/bin/sh\n"
-                    f"# DragonFly vkernel {kernconf} (simulated)\n"
-                    f"VKCKPT_SIMHOST={shlex.quote(str(self.host.root))}; export VKCKPT_SIMHOST\n"
-                    f"VKCKPT_KERNCONF={shlex.quote(kernconf)}; export VKCKPT_KERNCONF\n"
-                    f"VKCKPT_KERNEL_VERSION={shlex.quote(ident)}; export VKCKPT_KERNEL_VERSION\n"
-                    f"exec {shlex.quote(sys.executable)} -m buildbot_vkckpt.simhost.vkernel "
-                    "\"$0\" \"$@\"\n")
-            mode = 0o755
+            for name in ("kernel.debug", "kernel.stripped"):
+                kernelbin.write_vkernel(kobj / name, self.host.root, kernconf, ident, flavour)
         else:  # a bare-metal kernel: not runnable on this host
             text = f"simulated DragonFly kernel {kernconf} ({platform}): {ident}\n"
-            mode = 0o644
-        write_marker(kobj / "kernel.debug", text, mode)
-        write_marker(kobj / "kernel.stripped", text, mode)
+            write_marker(kobj / "kernel.debug", text, 0o644)
+            write_marker(kobj / "kernel.stripped", text, 0o644)
         if not self.defined("NO_MODULES"):
             for mod in KERNEL_MODULES:
                 write_marker(kobj / "modules" / f"{Path(mod).name}.ko",
@@ -971,6 +967,11 @@ class BMake:
         for db in ("pwd.db", "spwd.db"):
             write_marker(etc / db, "simulated password database\n")
         lines.append(("out", f"pwd_mkdb -p -d {etc} {etc}/master.passwd"))
+        cshrc = etc_src / "root" / "dot.cshrc"   # etc/Makefile: dot.cshrc -> /root/.cshrc
+        if cshrc.exists():
+            write_marker(destdir / "root" / ".cshrc", cshrc.read_text())
+            lines.append(("out", f"cd {etc_src}/root; install -o root -g wheel -m 644 "
+                                 f"dot.cshrc {destdir}/root/.cshrc"))
         write_marker(etc / "fstab", "")
         lines.append(("out", f"install -o root -g wheel -m 644 /dev/null {etc}/fstab"))
         self.o.paced(lines, 0.05)

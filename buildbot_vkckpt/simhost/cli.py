@@ -2,7 +2,8 @@
 
 ::
 
-    vkckpt simhost init ROOT [--python PATH] [--speed X]
+    vkckpt simhost init ROOT [--flavour NAME] [--host-kernel gsoc|stock] [--python PATH]
+                             [--speed X]
     vkckpt simhost fault ROOT NAME[=ARG]... | --clear | --list
     vkckpt simhost env ROOT
     vkckpt simhost state ROOT
@@ -32,6 +33,12 @@ def add_arguments(parser):
     p.add_argument("--python", help="interpreter the tool wrappers run (default: this one)")
     p.add_argument("--speed", type=float,
                    help="build speed factor kept in the state (1 = demo pace, 0 = instant)")
+    p.add_argument("--flavour", choices=("gsoc2013", "master2020", "master-with-port"),
+                   help="the DragonFly flavour this host builds and runs "
+                        "(default master-with-port)")
+    p.add_argument("--host-kernel", choices=("gsoc", "stock"),
+                   help="whether the host kernel has the GSoC checkpoint changes "
+                        "(default: stock for master2020, gsoc otherwise)")
 
     p = sub.add_parser("fault", help="inject, clear or list faults")
     p.add_argument("root")
@@ -75,12 +82,14 @@ def run(args):
     if action == "init":
         from buildbot_vkckpt.simhost import tree
 
-        host.create(python=args.python)
+        host.create(python=args.python, flavour=args.flavour, host_kernel=args.host_kernel)
         rev = tree.create_source_tree(host)
         if args.speed is not None:
             with host.update_state() as state:
                 state["sim_speed"] = args.speed
-        print(f"simulated DragonFly host in {host.root} (source {host.src} at {rev[:10]})")
+        state = host.load_state()
+        print(f"simulated DragonFly host in {host.root} (source {host.src} at {rev[:10]}; "
+              f"flavour {state['flavour']}, host kernel {state['host_kernel']})")
         return 0
     if not host.state_dir.is_dir():
         print(f"vkckpt simhost: {host.root} is not a simulated host "

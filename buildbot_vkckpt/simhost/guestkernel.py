@@ -20,18 +20,12 @@ import signal
 import termios
 import time
 
-from . import ckptfile, ckptkeeper, ddb, guestshell, netif, simfs
-from .hosttools import effective_sysctls
+from . import ddb, flavours, guestshell, kernelckpt, netif, sigckpt, simfs
+from .hostckpt import sysctls as effective_sysctls
 
 EX_VKERNEL_REBOOT = 32
-SIGCKPTEXIT = 34   # SIGCKPT (33) is reserved by glibc on Linux and cannot be caught here
-CKPT_CONTINUE_MSG = "Checkpointing and continuing is not supported. Use SIGCKPTEXIT instead."
-COPYRIGHT = [
-    "Copyright (c) 2003-2020 The DragonFly Project.",
-    "Copyright (c) 1992-2003 The FreeBSD Project.",
-    "Copyright (c) 1979, 1980, 1983, 1986, 1988, 1989, 1991, 1992, 1993, 1994",
-    "\tThe Regents of the University of California. All rights reserved.",
-]
+SIGCKPT, SIGCKPTEXIT = 33, 34   # 33 arrives through a signalfd (sigckpt.py)
+CKPT_CONTINUE_MSG = flavours.CKPT_CONTINUE_MSG
 DEFAULT_PANIC = "vm_fault: fault on nofault entry, addr: deadc000"
 MOUNTROOT_HELP = [
     "",
@@ -81,7 +75,15 @@ class Kernel:
         self.countdown_aborted = False
         self.boottime = time.time()
         self.sysctls = {}
-        self.version = os.environ.get("VKCKPT_KERNEL_VERSION") or _default_version()
+        self.flavour = flavours.get(getattr(opts, "flavour", None) or flavours.DEFAULT)
+        self.comm = os.path.basename(os.path.realpath(opts.argv0))[:16]
+        self.argv = list(getattr(opts, "args", None) or [])
+        self.sig_fd = None
+        self.memimg_fd = None
+        self.memimg_path = None
+        self.cleanpid = False      # cpu_halt()/cpu_reset() remove the pidfile; exit(0) not
+        self.version = (os.environ.get("VKCKPT_KERNEL_VERSION")
+                        or self.flavour.default_version())
         self.builder = "{}@{}:/usr/obj/usr/src/sys/VKERNEL64".format(
             os.environ.get("USER") or "root", os.uname().nodename.split(".")[0])
 
@@ -151,7 +153,7 @@ class Kernel:
             self.teardown()
             written = getattr(self, "ckpt_written", None)
             if written:  # the simulated handler's exit (keeper, devices) is the kernel's time
-                ckptfile.record_io(self.host, "exit", *written)
+                kernelckpt.record_io(self.host, "exit", *written)
 
     def write_err(self, text):
         try:
@@ -204,12 +206,19 @@ class Kernel:
 
     def init_memory(self):
         sysctl = effective_sysctls(self.host)
-        if int(sysctl.get("hw.vmm.enable", 0) or 0) and not self.opts.dflag:
-            self.write("VMM is available\n")
+        vmm = bool(int(sysctl.get("hw.vmm.enable", 0) or 0))
+        if self.flavour.vmm_from_dflag:
+            vmm = vmm and not self.opts.dflag   # master: vmm_enabled = hw.vmm.enable && !dflag
+        if vmm:
+            if self.flavour.vmm_lines:
+                self.write("VMM is available\n")
+            else:
+                self.write("VKERNEL VMM BOOTSTRAP OK2!\n")   # GSoC init.c, VMM path
             self.memimg_path = None
             self.memsize = self.opts.memsize or 128 << 20
             return
-        self.write("VMM is not available\n")
+        if self.flavour.vmm_lines:
+            self.write("VMM is not available\n")
         path = self.opts.memimg
         if path:
             fd = self.open_memimg(path, required=True)
@@ -225,8 +234,10 @@ class Kernel:
             raise KernelExit(1, f"Cannot create new memory file {path} unless system memory "
                                 "size is specified with -m")
         self.memsize = self.opts.memsize or size
+        os.ftruncate(fd, 0)              # init_sys_memory(): full of holes, old contents gone
         os.ftruncate(fd, self.memsize)
         self.held.append(fd)
+        self.memimg_fd = fd
         self.memimg_path = os.path.abspath(path)
         self.write_err(f"Using memory file: {path}\n")
         base = 0x800000000
@@ -355,9 +366,19 @@ class Kernel:
         for sig in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT, signal.SIGTSTP,
                     signal.SIGWINCH):
             signal.signal(sig, self.on_signal)
-        if self.host.fault("stock-vkernel") is None:
-            # the GSoC 2013 handler (§19); a stock vkernel leaves 34 to the host's SA_CKPT
-            signal.signal(SIGCKPTEXIT, self.on_signal)
+        # SIGCKPTEXIT: the GSoC handler (§19) where the flavour has it, else the host
+        # kernel's default action (SA_KILL|SA_CKPT), simulated in this process
+        signal.signal(SIGCKPTEXIT, self.on_signal)
+        self.sig_fd = sigckpt.open_signalfd((SIGCKPT,))
+        if self.sig_fd is not None:
+            self.sel.register(self.sig_fd, selectors.EVENT_READ, self.on_sigckpt)
+
+    @property
+    def has_handler(self):
+        return self.flavour.handler and self.host.fault("stock-vkernel") is None
+
+    def on_sigckpt(self):
+        self.pending_signals += sigckpt.read_signals(self.sig_fd)
 
     def on_signal(self, signum, frame):
         self.pending_signals.append(signum)
@@ -383,8 +404,12 @@ class Kernel:
                 os.kill(os.getpid(), sig)
             elif sig == signal.SIGWINCH and self.shell:
                 self.shell.resize_from(self.fd_in)
+            elif sig in (SIGCKPT, SIGCKPTEXIT) and not self.has_handler:
+                kernelckpt.default_action(self, sig)
+            elif sig == SIGCKPT and self.state not in ("down", "wedged"):
+                self.kprintf(CKPT_CONTINUE_MSG)
             elif sig == SIGCKPTEXIT and self.state not in ("down", "wedged"):
-                self.checkpoint_exit()
+                kernelckpt.handler_exit(self)
 
     def on_sigterm(self):
         if self.state in ("ddb", "down", "hung", "countdown", "halted-wait", "wedged"):
@@ -396,7 +421,7 @@ class Kernel:
     def start_boot(self):
         mem = self.memsize
         avail = mem - mem // 12
-        steps = [(0.01, line) for line in COPYRIGHT]
+        steps = [(0.01, line) for line in self.flavour.copyright]
         steps += [(0.005, self.version), (0.0, f"    {self.builder}"),
                   (0.02, f"real memory = {mem} ({mem // 1024}K bytes)"),
                   (0.005, f"avail memory = {avail} ({avail // 1024}K bytes)"),
@@ -606,6 +631,7 @@ class Kernel:
         if self.state == "down":
             return
         self.state = "down"
+        self.cleanpid = True
         self.cancel_timers()
         self.read_console(False)
         self.stop_guest()
@@ -632,6 +658,7 @@ class Kernel:
         raise KernelExit(code)
 
     def reboot_now(self):
+        self.cleanpid = True
         self.kprintf("Rebooting...")
         self.kprintf("cpu reset, rebooting vkernel")
         raise KernelExit(EX_VKERNEL_REBOOT)
@@ -677,6 +704,7 @@ class Kernel:
             for text in ddb.ps(self.guest.processes()):
                 self.write(text + "\n")
         elif verb == "reset":
+            self.cleanpid = True
             self.kprintf("cpu reset, rebooting vkernel")
             raise KernelExit(EX_VKERNEL_REBOOT)
         elif verb == "panic":
@@ -708,124 +736,39 @@ class Kernel:
         self.kprintf("--> or switch off the system now.")
         self.state = "halted-wait"
 
-    # --- checkpoint (the GSoC 2013 handler, reference/dragonfly.md §19) -----------------------
-    def checkpoint_exit(self):
-        """SIGCKPTEXIT: freeze, write the file named by the host's kern.ckptfile, exit 0."""
-        self.ckpt_started = time.monotonic()
-        self.cancel_timers()
-        self.read_console(False)
-        if self.shell:
-            self.shell.freeze(self.sel)
-        netif.close_all(self, self.netifs)   # netif_close(): every -I fd, tap or socket
-        comm = self.opts.prog[:16]
-        template = str(effective_sysctls(self.host).get("kern.ckptfile") or "%N.ckpt")
-        name, warnings = ckptfile.expand_name(template, comm, os.getpid(), os.getuid())
-        for w in warnings:
-            self.write_err(w + "\n")
-        path = os.path.join(os.getcwd(), name)
-        keeper = f"vkckpt-ckpt-{os.getpid()}-{int(time.time() * 1000)}"
-        pids = guestshell.session_pids(self.shell.pid) if self.shell else []
-        try:
-            self.write_checkpoint(path, comm, keeper, pids)
-        except OSError as exc:
-            self.write_err(f"{self.opts.prog}: Couldn't save checkpoint file: "
-                           f"{exc.strerror or os.strerror(exc.errno)}\n")
-            self.state = "wedged"   # no restart_cpus, no crit_exit: nothing runs any more
-            return
-        if self.shell:
-            ckptkeeper.start(keeper, self.shell.master, pids, path)
-            os.close(self.shell.master)
-            self.shell.master = None
-            self.shell = None      # the keeper holds the guest now; teardown must not kill it
-        raise KernelExit(0)
+    # --- checkpoint and restore (kernelckpt.py) ---------------------------------------------
+    def resume(self, state, master, memory_ok=True):
+        kernelckpt.resume(self, state, master, memory_ok)
 
-    def write_checkpoint(self, path, comm, keeper, pids):
-        import errno
-        import resource
-        if (self.host.fault("ckpt-rlimit-core") is not None
-                or resource.getrlimit(resource.RLIMIT_CORE)[0] == 0):
-            raise OSError(errno.ERANGE, os.strerror(errno.ERANGE))
-        try:
-            os.unlink(path)  # the signal path unlinks any existing file first (§15)
-        except FileNotFoundError:
-            pass
-        files = [(fd, p, 0, 2) for fd, (p, _) in zip(self.disk_fds, self.opts.disks)]
-        state = {"argv0": self.opts.argv0, "opts": _opts_state(self.opts), "cwd": os.getcwd(),
-                 "boottime": self.boottime, "uptime": time.time() - self.boottime,
-                 "hostname": getattr(self, "hostname", "vkernel"), "memsize": self.memsize,
-                 "ncpus": self.opts.ncpus, "msgbuf": self.msgbuf[-200:],
-                 "root": self.guest.root, "sim": self.guest.sim,
-                 "root_spec": getattr(self, "root_spec", None),
-                 "sysctls": self.guest.writable, "keeper": keeper,
-                 "shell_pid": self.shell.pid if self.shell else None,
-                 "processes": [{"pid": p} for p in pids], "memimg": self.memimg_path,
-                 "netifs": [n.to_state() for n in self.netifs],
-                 "files": [{"fd": fd, "path": os.path.abspath(p)} for fd, p, _, _ in files]}
-        fail_after = None
-        if self.host.fault("ckpt-enospc") is not None:
-            fail_after = max(8192, self.memsize // 2)
-        started = getattr(self, "ckpt_started", None) or time.monotonic()
-        ckptfile.write_core(path, comm=comm, args=" ".join([self.opts.argv0]), pid=os.getpid(),
-                            threads=self.opts.ncpus, state=state, memimg=self.memimg_path,
-                            memsize=self.memsize, files=files, text_path=self.opts.argv0,
-                            fail_after=fail_after)
-        ckptfile.record_io(self.host, "write", path, started)
-        self.ckpt_written = (path, time.monotonic())
-        if self.host.fault("ckpt-corrupt") is not None:
-            _corrupt_notes(path)
-
-    def resume(self, state, master):
-        """After ``checkpt -r``: devices back, console, guest thawed (§19 step 4)."""
-        self.restored = True
-        self.boottime = state["boottime"]
-        self.msgbuf = list(state.get("msgbuf", []))
-        self.hostname = state.get("hostname", "vkernel")
-        self.root_spec = state.get("root_spec")
-        self.memsize = state.get("memsize") or 0
-        self.memimg_path = state.get("memimg")
+    def reopen_devices(self):
+        """The descriptors a thaw restored by handle: pidfile, memory image, disks (locks
+        taken again; whether flocks survive a real thaw is unknown, §19)."""
         self.disk_fds = []
+        if self.opts.pidfile:
+            try:
+                fd = os.open(self.opts.pidfile, os.O_RDWR)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self.held.append(fd)
+                self.pidfile_held = True
+            except OSError:
+                pass
+        if self.memimg_path:
+            try:
+                self.memimg_fd = os.open(self.memimg_path, os.O_RDWR)
+                self.held.append(self.memimg_fd)
+            except OSError:
+                pass
         for path, cow in self.opts.disks:
             try:
                 self.disk_fds.append(os.open(path, os.O_RDONLY if cow else os.O_RDWR))
                 self.held.append(self.disk_fds[-1])
             except OSError as exc:
                 raise KernelExit(1, f"Couldn't reopen device file: {exc.strerror}")
-        self.guest = guestshell.GuestEnvironment(self)
-        self.guest.root, self.guest.sim = state.get("root"), state.get("sim")
-        self.guest.writable.update(state.get("sysctls") or {})
-        if self.guest.root:
-            self.guest.write_bin()
-        self.netifs = netif.restore_all(self, state.get("netifs"))   # netif_restore()
-        self.console_init()
-        self.install_signals()
-        self.kprintf("Restoring vmspaces...")
-        pids = [p["pid"] for p in state.get("processes", [])]
-        if self.host.fault("restore-panics") is not None:
-            self.shell = guestshell.ShellPty(state.get("shell_pid"), master)
-            self.shell.frozen = True
-            self.panic("vmspace_ctl: cannot restore vmspace", "syscall")
-            return
-        if self.host.fault("restore-hangs") is not None:
-            self.shell = guestshell.ShellPty(state.get("shell_pid"), master)
-            self.shell.frozen = True
-            self.state = "hung"
-            return
-        if self.host.fault("restore-loses-process") is not None:
-            lost = [p for p in pids if p != state.get("shell_pid")]
-            if lost:
-                os.kill(max(lost), signal.SIGKILL)
-        self.kprintf("Restored from checkpoint...")
-        io = state.get("sim_io")
-        if io:
-            ckptfile.record_io(self.host, "resume", io["path"], io["read_done"])
-        self.shell = guestshell.ShellPty(state.get("shell_pid"), master)
-        self.shell.frozen = True
-        self.shell.thaw(self.sel, self.on_shell_output)
-        self.state = "shell"
-        self.read_console(True)
 
     # --- exit --------------------------------------------------------------------------------
-    def teardown(self):
+    def teardown(self, cleanpid=None):
+        if cleanpid is not None:
+            self.cleanpid = cleanpid
         if getattr(self, "_torn_down", False):
             return
         self._torn_down = True
@@ -836,7 +779,7 @@ class Kernel:
                 termios.tcsetattr(self.fd_in, termios.TCSANOW, self.saved_tc)
             except termios.error:
                 pass
-        if self.pidfile_held:
+        if self.pidfile_held and self.cleanpid:
             try:
                 os.unlink(self.opts.pidfile)
             except OSError:
@@ -850,23 +793,6 @@ class Kernel:
         guest = getattr(self, "guest", None)
         if guest:
             guest.close()
-
-
-def _opts_state(opts):
-    return {"argv0": opts.argv0, "disks": opts.disks, "memsize": opts.memsize,
-            "ncpus": opts.ncpus, "pidfile": opts.pidfile, "dflag": opts.dflag,
-            "netifs": opts.netifs, "kenv": opts.kenv}
-
-
-def _corrupt_notes(path):
-    """Damage the first NT_PRSTATUS note's type, as a torn write would (fault ckpt-corrupt)."""
-    import struct
-    with open(path, "r+b") as fh:
-        head = fh.read(1 << 16)
-        pos = head.find(struct.pack("<III", 5, ckptfile.PRSTATUS_SIZE, ckptfile.NT_PRSTATUS))
-        if pos >= 0:
-            fh.seek(pos + 8)
-            fh.write(struct.pack("<I", 0x7777))
 
 
 def console_mode(saved, ddb):
@@ -890,8 +816,3 @@ def _speed():
         return max(0.0, float(os.environ.get("VKCKPT_SIM_SPEED", "1")))
     except ValueError:
         return 1.0
-
-
-def _default_version():
-    from .vkernel import DEFAULT_VERSION
-    return DEFAULT_VERSION

@@ -25,10 +25,12 @@ import termios
 import time
 import uuid
 
-from . import ddb, simfs
+from . import ddb, sigckpt, simfs
+from .host import proc_dir
 
 GUEST_COMMANDS = ("halt", "poweroff", "reboot", "shutdown", "sysctl", "uname", "uptime",
-                  "dmesg", "ifconfig", "vkckpt-fault")
+                  "dmesg", "ifconfig", "hostname", "vkckpt-fault")
+DEFAULT_ROOT_SHELL = "/bin/csh"   # etc/master.passwd: root::0:0::0:0:Charlie &:/root:/bin/csh
 FAULTS = {"guest-command-fails": "fail", "panic-in-guest-command": "panic"}
 # guest-test-fails[=NAME,...]: these suite tests corrupt their state before verifying
 GUEST_TEST_FAULT = "guest-test-fails"
@@ -103,8 +105,6 @@ class GuestEnvironment:
                 "# process restore in the guest: the suite's fork emulation (see the module doc)\n"
                 f"exec /bin/sh {shlex.quote(os.path.join(SUITE_DIR, 'lib', 'emulated_checkpt.sh'))}"
                 " \"$@\"\n")
-        with open(os.path.join(self.sim, "shrc"), "w") as f:
-            f.write(f"PS1='root@{self.hostname()}:~ # '\nunset ENV\n")
 
     def etc(self, name):
         return _read(os.path.join(self.root, "etc", name)) if self.root else None
@@ -137,11 +137,31 @@ class GuestEnvironment:
         return None
 
     # --- the shell ---------------------------------------------------------------------------
+    def root_shell(self):
+        """Root's shell from the image's /etc/master.passwd (field 10)."""
+        for line in (self.etc("master.passwd") or "").splitlines():
+            fields = line.split(":")
+            if fields[0] == "root" and len(fields) >= 10 and fields[9]:
+                return fields[9]
+        return DEFAULT_ROOT_SHELL
+
+    def shell_argv(self, shell):
+        """The program that plays the guest's shell: Debian's tcsh for csh/tcsh (DragonFly's
+        /bin/csh is tcsh), /bin/sh for sh. A login shell: argv[0] is ``-<name>``."""
+        name = os.path.basename(shell)
+        if name in ("csh", "tcsh"):
+            tcsh = shutil.which("tcsh") or shutil.which("csh")
+            if tcsh:
+                return tcsh, ["-" + name]
+        return "/bin/sh", ["-sh"]
+
     def spawn_shell(self):
         home = os.path.join(self.root, "root")
-        env = {"HOME": home, "USER": "root", "LOGNAME": "root", "SHELL": "/bin/sh",
-               "TERM": "cons25", "LANG": "C", "PWD": home,
-               "ENV": os.path.join(self.sim, "shrc"),
+        shell = self.root_shell()
+        program, argv = self.shell_argv(shell)
+        # TERM=dumb: tcsh's line editor stays off, as the simulated line discipline echoes
+        env = {"HOME": home, "USER": "root", "LOGNAME": "root", "SHELL": shell,
+               "TERM": "dumb", "LANG": "C", "PWD": home, "PS1": "# ",
                "PATH": os.path.join(self.sim, "bin")
                + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
         env.update(self.checkpoint_env())
@@ -152,7 +172,8 @@ class GuestEnvironment:
                 # a guest process starts with default dispositions, not the vkernel's ignored
                 # SIGHUP: when the vkernel dies, the hangup of ttyv0 ends its guest as well
                 signal.signal(signal.SIGHUP, signal.SIG_DFL)
-                os.execve("/bin/sh", ["sh", "-i"], env)
+                sigckpt.unblock((sigckpt.SIGCKPT,))   # the kernel's own signalfd block
+                os.execve(program, argv, env)
             finally:
                 os._exit(127)
         attrs = termios.tcgetattr(master)
@@ -188,7 +209,7 @@ class GuestEnvironment:
         procs = [(1, 0, 1, "init", "wait")]
         shell = self.kernel.shell
         for pid in session_pids(shell.pid) if shell else []:
-            stat = _read(f"/proc/{pid}/stat") or ""
+            stat = _read(f"{proc_dir()}/{pid}/stat") or ""
             m = re.match(r"\d+ \((.*)\) (\S) (\d+) (\d+)", stat)
             if m:
                 procs.append((pid, int(m.group(3)), int(m.group(4)), m.group(1),
@@ -245,6 +266,9 @@ class GuestEnvironment:
             return _ok("".join(line + "\n" for line in k.msgbuf))
         if cmd == "ifconfig":
             return self.ifconfig(args)
+        if cmd == "hostname":   # bin/hostname: kern.hostname; -s cuts at the first dot
+            name = getattr(k, "hostname", None) or self.hostname()
+            return _ok((name.split(".")[0] if "-s" in args else name) + "\n")
         if cmd == "vkckpt-fault" and args:
             mode, word = args[0], (args[1] if len(args) > 1 else "?")
             if mode == "panic":
@@ -441,7 +465,7 @@ class ShellPty:
 def session_pids(sid):
     """Every process in session ``sid`` (the login shell's session on ttyv0)."""
     pids = []
-    for name in os.listdir("/proc"):
+    for name in os.listdir(proc_dir()):
         if name.isdigit():
             try:
                 if os.getsid(int(name)) == sid:

@@ -9,6 +9,9 @@
       state/        host.json (sysctls, vn units, mounts, taps, modules) and faults.json
       var/vkernel/  what /var/vkernel is on a real host
       obj/          the object directory the demo passes as MAKEOBJDIRPREFIX
+      hostproc/     empty; a harness that hides /proc bind-mounts the real one here, and the
+                    simulator's own tools (ps, umount, ...) read it when it is a mount point
+      var/log/messages  host kprintf/syslog lines (checkpointing to ..., checkpoint failed ...)
 
 Every wrapper exports ``VKCKPT_SIMHOST=ROOT`` so a tool finds its host with ``SimHost.from_env()``.
 State changes go through ``update_state`` under an exclusive lock, so concurrent tools never
@@ -21,6 +24,8 @@ import os
 import shlex
 import sys
 from pathlib import Path
+
+from . import flavours
 
 ENV_VAR = "VKCKPT_SIMHOST"
 
@@ -38,9 +43,14 @@ TOOLS = {
     "kldload": "buildbot_vkckpt.simhost.hosttools",
     "ifconfig": "buildbot_vkckpt.simhost.hosttools",
     "checkpt": "buildbot_vkckpt.simhost.hosttools",
+    "pw": "buildbot_vkckpt.simhost.hostpw",
+    "ps": "buildbot_vkckpt.simhost.hostps",
+    "sleep": "buildbot_vkckpt.simhost.hostsleep",
 }
 
 DEFAULT_STATE = {
+    "flavour": flavours.DEFAULT,   # gsoc2013 | master2020 | master-with-port (flavours.py)
+    "host_kernel": flavours.default_host_kernel(flavours.DEFAULT),   # gsoc | stock
     "sysctl": {
         "vm.vkernel_enable": 1,
         "hw.vmm.enable": 0,
@@ -55,6 +65,15 @@ DEFAULT_STATE = {
     "taps": {},        # tap name -> owner description
     "modules": [],     # loaded kernel modules
 }
+
+
+def proc_dir(environ=None):
+    """Where the simulator reads process information (see ``SimHost.proc_dir``)."""
+    environ = os.environ if environ is None else environ
+    root = environ.get(ENV_VAR)
+    if root and os.path.ismount(os.path.join(root, "hostproc")):
+        return os.path.join(root, "hostproc")
+    return "/proc"
 
 
 class SimHost:
@@ -106,13 +125,56 @@ class SimHost:
         env["PATH"] = f"{self.bin}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}"
         return env
 
-    def create(self, python=None):
-        """Create the directories, the tool wrappers and a fresh state (not the source tree)."""
-        for d in (self.bin, self.state_dir, self.var_vkernel, self.obj):
+    @property
+    def hostproc(self):
+        return self.root / "hostproc"
+
+    @property
+    def messages(self):
+        return self.root / "var" / "log" / "messages"
+
+    def proc_dir(self):
+        """Where this host's tools read process information: ROOT/hostproc when a harness
+        mounted the real proc there (it hid /proc from the code under test), else /proc."""
+        if os.path.ismount(self.hostproc):
+            return str(self.hostproc)
+        return "/proc"
+
+    def log_message(self, text):
+        """A host kernel kprintf/log() line: syslog's /var/log/messages, never a console."""
+        import time
+        self.messages.parent.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%b %e %H:%M:%S")
+        with open(self.messages, "a") as fh:
+            fh.write(f"{stamp} {os.uname().nodename.split('.')[0]} kernel: {text}\n")
+
+    def flavour(self):
+        return self.load_state().get("flavour") or flavours.DEFAULT
+
+    def host_kernel(self):
+        state = self.load_state()
+        return state.get("host_kernel") or flavours.default_host_kernel(
+            state.get("flavour") or flavours.DEFAULT)
+
+    def create(self, python=None, flavour=None, host_kernel=None):
+        """Create the directories, the tool wrappers and a fresh state (not the source tree).
+        ``flavour`` / ``host_kernel`` set the host's flavour (default: the contract's)."""
+        if flavour is not None:
+            flavours.get(flavour)
+        if host_kernel is not None and host_kernel not in flavours.HOST_KERNELS:
+            raise ValueError(f"unknown host kernel {host_kernel!r} (gsoc or stock)")
+        for d in (self.bin, self.state_dir, self.var_vkernel, self.obj, self.hostproc):
             d.mkdir(parents=True, exist_ok=True)
         self.write_tools(python)
         if not self.state_file.exists():
             self.save_state(DEFAULT_STATE)
+        if flavour is not None or host_kernel is not None:
+            with self.update_state() as state:
+                if flavour is not None:
+                    state["flavour"] = flavour
+                    state["host_kernel"] = flavours.default_host_kernel(flavour)
+                if host_kernel is not None:
+                    state["host_kernel"] = host_kernel
         if not self.faults_file.exists():
             self.set_faults({})
         return self

@@ -14,6 +14,7 @@ import time
 
 from . import simfs
 from .host import SimHost
+from .host import proc_dir as host_proc_dir
 
 READ_ONLY = {"hw.ncpu", "kern.osrelease", "hw.vmm.enable"}
 KNOWN_MODULES = {"if_tap", "if_bridge", "if_vke", "vkernel", "dm", "tmpfs", "nullfs"}
@@ -30,10 +31,8 @@ class ToolError(Exception):
 
 def effective_sysctls(host):
     """The host's sysctls as tools and the vkernel see them, faults applied."""
-    values = dict(host.load_state().get("sysctl", {}))
-    if host.fault("vkernel-disabled") is not None:
-        values["vm.vkernel_enable"] = 0
-    return values
+    from .hostckpt import sysctls
+    return sysctls(host)
 
 
 def parse_size(text, default_unit="m"):
@@ -396,11 +395,12 @@ def mount(host, args):
 def _busy(point):
     """True when some other process has its cwd at or below ``point``."""
     me = str(os.getpid())
-    for pid in os.listdir("/proc"):
+    proc = host_proc_dir()
+    for pid in os.listdir(proc):
         if not pid.isdigit() or pid == me:
             continue
         try:
-            cwd = os.readlink(f"/proc/{pid}/cwd")
+            cwd = os.readlink(f"{proc}/{pid}/cwd")
         except OSError:
             continue
         if cwd == point or cwd.startswith(point + "/"):
@@ -546,88 +546,9 @@ def ifconfig(host, args):
 
 # --- checkpt --------------------------------------------------------------------------------
 def checkpt(host, args):
-    """checkpt(1) (§16): ``-r FILE`` thaws a checkpoint. The simulated thaw checks the file as
-    sys_checkpoint(CKPT_THAW) does, then this process becomes the restored vkernel child on
-    the same fds 0-2 (like exec), so whoever holds the console keeps it."""
-    import errno
-    import signal
-
-    from ..agent import ckptcheck
-    from . import ckptfile, ckptkeeper
-
-    try:
-        opts, rest = getopt.getopt(args, "r:")
-    except getopt.GetoptError:
-        opts = []
-    files = [v for o, v in opts if o == "-r"]
-    if not files:
-        print("checkpt -r file.ckpt", file=sys.stderr)
-        return 1
-    path = files[-1]
-    try:
-        with open(path, "rb"):
-            pass
-    except OSError:
-        print(f"unable to open {path}", file=sys.stderr)
-        return 1
-
-    def thaw_failed(code):
-        print(f"thaw failed error {code} {os.strerror(code)}", file=sys.stderr)
-        return 5
-
-    if host.fault("restore-thaw-fails") is not None:
-        return thaw_failed(errno.EINVAL)
-    started = ckptfile.process_started()
-    report = ckptcheck.inspect_file(path)
-    if report["problems"]:
-        return thaw_failed(errno.EINVAL)
-    if report["layout"] == "stock":
-        # no VPAGETABLE mapping was saved: the thawed vkernel's first touch of its kernel
-        # memory faults (derived from §18; not observed)
-        sys.stdout.flush()
-        signal.signal(signal.SIGSEGV, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGSEGV)
-        return thaw_failed(errno.EFAULT)
-    try:
-        state = ckptfile.read_state(path)
-        master = ckptkeeper.take(state["keeper"])
-    except (ValueError, KeyError, OSError):
-        # the simulator can thaw a file once: its guest processes went to the first restore
-        return thaw_failed(errno.ESRCH)
-    _page_in(path)
-    ckptfile.record_io(host, "read", path, started)
-    state["sim_io"] = {"path": os.path.abspath(path), "read_done": time.monotonic()}
-    return _run_restored(host, state, master)
-
-
-def _page_in(path):
-    """Read the file through, as faulting in its segments would."""
-    with open(path, "rb", buffering=0) as fh:
-        while fh.read(1 << 20):
-            pass
-
-
-def _run_restored(host, state, master):
-    from . import guestkernel
-    from .vkernel import Options
-
-    saved = state.get("opts", {})
-    opts = Options(argv0=saved.get("argv0") or state.get("argv0", "kernel"),
-                   disks=[tuple(d) for d in saved.get("disks", [])],
-                   memsize=saved.get("memsize"), ncpus=saved.get("ncpus", 2),
-                   pidfile=saved.get("pidfile"), dflag=saved.get("dflag", True),
-                   netifs=saved.get("netifs", []), kenv=saved.get("kenv", {}))
-    try:
-        os.chdir(state.get("cwd") or ".")
-    except OSError:
-        pass
-    code = 1
-    try:
-        code = guestkernel.Kernel(opts, host).run(resume=(state, master))
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    return code
+    """checkpt(1) (§16): ``-r FILE`` thaws a checkpoint (thaw.py)."""
+    from . import thaw
+    return thaw.checkpt(host, args)
 
 
 TOOLS = {

@@ -121,6 +121,46 @@ _pflogd:*:64:64::0:0:pflogd privsep user:/var/empty:/sbin/nologin
 nobody:*:65534:65534::0:0:Unprivileged user:/nonexistent:/sbin/nologin
 """
 
+# etc/root/dot.cshrc (GSoC branch and master alike; prompt line unchanged since 2003). The one
+# line left out is ``set path = (/sbin /bin /usr/sbin /usr/bin ...)``: the simulated guest has
+# no /sbin or /bin of its own (they would be this machine's), so its PATH stays the one the
+# simulated kernel gives it (docs/simhost-fidelity.rst).
+DOT_CSHRC = """\
+# $FreeBSD: src/etc/root/dot.cshrc,v 1.25.2.2 2001/03/05 13:36:53 asmodai Exp $
+#
+# .cshrc - csh resource script, read at beginning of execution by each shell
+#
+# see also csh(1), environ(7).
+#
+
+alias h		history 25
+alias j		jobs -l
+alias la	ls -a
+alias lf	ls -FA
+alias ll	ls -lA
+
+# A righteous umask
+umask 22
+
+setenv	EDITOR	vi
+setenv	PAGER	more
+setenv	BLOCKSIZE	K
+
+if ($?prompt) then
+	# An interactive shell -- set some stuff up
+	set prompt = "`hostname -s`# "
+	set filec
+	set history = 100
+	set savehist = 100
+	set mail = (/var/mail/$USER)
+	if ( $?tcsh ) then
+		bindkey "^W" backward-delete-word
+		bindkey -k up history-search-backward
+		bindkey -k down history-search-forward
+	endif
+endif
+"""
+
 GROUP = """\
 wheel:*:0:root
 daemon:*:1:
@@ -281,6 +321,7 @@ FILES = {
     "etc/gettytab": GETTYTAB,
     "etc/master.passwd": MASTER_PASSWD,
     "etc/group": GROUP,
+    "etc/root/dot.cshrc": DOT_CSHRC,
     "etc/rc.conf": "# This file is overwritten by sysinstall; put local settings here.\n",
     "etc/defaults/rc.conf": "hostname=\"\"\nsendmail_enable=\"NO\"\nvknetd_enable=\"NO\"\n",
     "etc/mtree/BSD.root.dist": "/set type=dir uname=root gname=wheel mode=0755\n.\n",

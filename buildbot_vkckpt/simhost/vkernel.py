@@ -6,8 +6,12 @@ Invoked by the ``kernel.debug`` script that the simulated ``make buildkernel`` l
 
 so ``argv[1]`` is the vkernel's own argv0. It follows reference/dragonfly.md §2 (options and
 their errors), §3 (``vm.vkernel_enable``, full path) and §7 (the parent that loops on fork,
-ignores INT/QUIT/HUP, forwards TERM and restarts the child when it exits 32). The child — the
-guest kernel itself — lives in ``guestkernel``.
+ignores INT/QUIT/HUP and restarts the child when it exits 32), per flavour (§23, flavours.py):
+the flavour is what the binary's own bytes say (``flavours.of_binary(argv0)``). As in init.c,
+only the full-path check runs before the fork; the vkernel_enable check and the option parsing
+run in the child, so a usage error is the child's exit 64 and the parent still returns 0. The
+GSoC parent does not forward SIGTERM (it dies of it and the child runs on); master's does
+(0b1d306226). The child — the guest kernel itself — lives in ``guestkernel``.
 """
 import dataclasses
 import getopt
@@ -15,47 +19,20 @@ import os
 import signal
 import sys
 
+from . import flavours
+
 EX_USAGE = 64
 EX_SOFTWARE = 70
 EX_VKERNEL_REBOOT = 32
 SIGCKPTEXIT = 34
-OPTSTRING = "c:hsvztTl:m:n:r:R:e:i:p:I:Ud"
+OPTSTRING = flavours.MASTER_OPTSTRING
 MAXCPU = 256
 MAX_DISKS = 16
 MAX_NETIF = 16
 SEG_SIZE = 1 << 21
-DEFAULT_VERSION = ("DragonFly v5.9.0.1.gf875a8-DEVELOPMENT #0: "
-                   "Fri Jul 24 00:00:00 UTC 2020")
-
-SHORT_USAGE = (
-    "Usage: %s [-hsUvdt] [-c file] [-e name=value:name=value:...]\n"
-    "\t[-i file] [-I interface[:address1[:address2][/netmask][=mac]]] [-l cpulock]\n"
-    "\t[-m size] [-n numcpus[:lbits[:cbits]]]\n"
-    "\t[-p pidfile] [-r file[:serno]] [-R file[:serno]]\n")
-LONG_HELP = (
-    "\nArguments:\n"
-    "\t-c\tSpecify a readonly CD-ROM image file to be used by the kernel.\n"
-    "\t-e\tSpecify an environment to be used by the kernel.\n"
-    "\t-h\tThis list of options.\n"
-    "\t-i\tSpecify a memory image file to be used by the virtual kernel.\n"
-    "\t-I\tCreate a virtual network device.\n"
-    "\t-l\tSpecify which, if any, real CPUs to lock virtual CPUs to.\n"
-    "\t-m\tSpecify the amount of memory to be used by the kernel in bytes.\n"
-    "\t-n\tSpecify the number of CPUs and the topology you wish to emulate:\n"
-    "\t\t\tnumcpus - number of cpus\n"
-    "\t\t\tlbits - specify the number of bits within APICID(=CPUID) needed for "
-    "representing\n\t\t\tthe logical ID. Controls the number of threads/core "
-    "(0bits - 1 thread, 1bit - 2 threads).\n"
-    "\t\t\tcbits - specify the number of bits within APICID(=CPUID) needed for "
-    "representing\n\t\t\tthe core ID. Controls the number of core/package "
-    "(0bits - 1 core, 1bit - 2 cores).\n"
-    "\t-p\tSpecify a file in which to store the process ID.\n"
-    "\t-r\tSpecify a R/W disk image file, iterates vkd0..n\n"
-    "\t-R\tSpecify a COW disk image file, iterates vkd0..n\n"
-    "\t-s\tBoot into single-user mode.\n"
-    "\t-t\tUse a precise host timer when calculating clock values.\n"
-    "\t-U\tEnable writing to kernel memory and module loading.\n"
-    "\t-v\tTurn on verbose booting.\n")
+DEFAULT_VERSION = flavours.FLAVOURS["master2020"].default_version()
+SHORT_USAGE = flavours.MASTER_USAGE
+LONG_HELP = flavours.MASTER_HELP
 
 
 class UsageError(Exception):
@@ -81,6 +58,8 @@ class Options:
     precise_timer: bool = False
     writable_kernel: bool = False
     dflag: bool = False
+    flavour: str = flavours.DEFAULT
+    args: list = dataclasses.field(default_factory=list)   # argv[1:] as given
 
     @property
     def prog(self):
@@ -124,11 +103,12 @@ def split_kenv(text):
     return env
 
 
-def parse_args(argv0, args):
+def parse_args(argv0, args, flavour=None):
     """Options as init.c's getopt loop reads them; raises UsageError or returns "usage"."""
-    opts = Options(argv0=argv0)
+    flavour = flavour or flavours.get(flavours.DEFAULT)
+    opts = Options(argv0=argv0, flavour=flavour.name, args=list(args))
     try:
-        pairs, _ = getopt.getopt(args, OPTSTRING)
+        pairs, _ = getopt.getopt(args, flavour.optstring)
     except getopt.GetoptError as exc:
         if "requires argument" in exc.msg:
             sys.stderr.write(f"{opts.prog}: option requires an argument -- {exc.opt}\n")
@@ -181,15 +161,15 @@ def parse_args(argv0, args):
             opts.dflag = True
         elif opt == "-h":
             return "help"
+        elif opt in ("-b", "-B"):   # GSoC: vkernel_b_arg/vkernel_B_arg (CPU topology bits)
+            pass
         else:  # -T is still in the getopt string but has no case any more
             return "usage"
     return opts
 
 
-def run_parent(opts, host):
-    """The fork wrapper: restart the child while it exits 32, then return 0 (§7)."""
-    from . import guestkernel
-
+def run_parent(argv0, args, host, flavour):
+    """The fork wrapper: restart the child while it exits 32, then return 0 (§7, §23)."""
     child = None
 
     def forward_term(signum, frame):
@@ -199,9 +179,6 @@ def run_parent(opts, host):
             except ProcessLookupError:
                 pass
 
-    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, forward_term)
     while True:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -211,49 +188,53 @@ def run_parent(opts, host):
                 signal.signal(sig, signal.SIG_DFL)  # SIGHUP stays ignored, as inherited
             code = 1
             try:
-                code = guestkernel.Kernel(opts, host).run()
+                code = run_child(argv0, args, host, flavour)
             finally:
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(code)
+        for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        if flavour.forwards_term:
+            signal.signal(signal.SIGTERM, forward_term)
         try:
             _, status = os.waitpid(child, 0)
         except ChildProcessError:
             return 1
         if os.WIFEXITED(status) and os.WEXITSTATUS(status) == EX_VKERNEL_REBOOT:
             continue
-        if os.WIFSIGNALED(status) and os.WTERMSIG(status) == SIGCKPTEXIT:
-            stock_checkpoint(opts, host, child)
         return 0
 
 
-def stock_checkpoint(opts, host, pid):
-    """What a stock host's SA_KILL|SA_CKPT default action leaves when the child has no handler
-    (§15, §18): a process checkpoint without the VPAGETABLE kernel memory. The simulated child
-    cannot write it while dying, so the parent writes it for the host kernel."""
-    import resource
+def run_child(argv0, args, host, flavour):
+    """The child's main(): host checks, options, then the kernel."""
+    from . import guestkernel, procname
+    from .hostckpt import sysctls
 
-    from . import ckptfile
-    from .hosttools import effective_sysctls
-    if resource.getrlimit(resource.RLIMIT_CORE)[0] == 0:
-        return
-    template = str(effective_sysctls(host).get("kern.ckptfile") or "%N.ckpt")
-    name, _ = ckptfile.expand_name(template, opts.prog[:16], pid, os.getuid())
-    path = os.path.join(os.getcwd(), name)
+    procname.set_comm(os.path.basename(os.path.realpath(argv0)))
+    prog = os.path.basename(argv0)
+    if int(sysctls(host).get("vm.vkernel_enable", 0) or 0) == 0:
+        sys.stderr.write(f"{prog}: vm.vkernel_enable is 0, must be set to 1 "
+                         "to execute a vkernel!\n")
+        return 1
+    if not args and flavour.name == "gsoc2013":   # if (ac < 2) usage_help(false);
+        sys.stderr.write(flavour.usage % argv0)
+        return EX_USAGE
     try:
-        os.unlink(path)
-    except OSError:
-        pass
-    try:
-        ckptfile.write_core(path, comm=opts.prog[:16], args=opts.argv0, pid=pid,
-                            threads=opts.ncpus, state={"stock": True}, stock=True)
-    except OSError:
-        pass
+        opts = parse_args(argv0, args, flavour)
+    except UsageError as exc:
+        sys.stderr.write(f"{argv0}: {exc}\n")
+        return EX_USAGE
+    if opts in ("usage", "help"):
+        sys.stderr.write(flavour.usage % argv0)
+        if opts == "help":
+            sys.stderr.write(flavour.help)
+        return EX_USAGE
+    return guestkernel.Kernel(opts, host).run()
 
 
 def main(argv=None):
     from .host import SimHost
-    from .hosttools import effective_sysctls
 
     argv = sys.argv[1:] if argv is None else argv
     if not argv:
@@ -265,22 +246,8 @@ def main(argv=None):
         sys.stderr.write(f"Must run {argv0} with full path\n")
         return 1
     os.environ["LD_SHAREDLIB_BASE"] = "0x10000000"
-    try:
-        opts = parse_args(argv0, args)
-    except UsageError as exc:
-        sys.stderr.write(f"{argv0}: {exc}\n")
-        return EX_USAGE
-    if opts in ("usage", "help"):
-        sys.stderr.write(SHORT_USAGE % argv0)
-        if opts == "help":
-            sys.stderr.write(LONG_HELP)
-        return EX_USAGE
-    host = SimHost.from_env()
-    if int(effective_sysctls(host).get("vm.vkernel_enable", 0) or 0) == 0:
-        sys.stderr.write(f"{opts.prog}: vm.vkernel_enable is 0, must be set to 1 "
-                         "to execute a vkernel!\n")
-        return 1
-    return run_parent(opts, host)
+    flavour = flavours.get(flavours.of_binary(argv0))
+    return run_parent(argv0, args, SimHost.from_env(), flavour)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from buildbot_vkckpt.simhost import netif
-from tests.simhost.test_vkernel import host_tool, sim  # noqa: F401 (fixture)
+from tests.simhost.test_vkernel import to_sh, host_tool, sim  # noqa: F401 (fixture)
 # core_limit: autouse, a checkpoint needs RLIMIT_CORE > 0
 from tests.simhost.test_vkernel_ckpt import Restored, checkpoint, core_limit  # noqa: F401
 
@@ -29,7 +29,7 @@ def boot_net(sim, *net, rc=NET_RC):
     for spec in net:
         args += ["-I", spec]
     vk = sim.start(*args)
-    vk.expect("root@vkernel:~ # ")
+    to_sh(vk)
     return vk
 
 
@@ -42,7 +42,7 @@ def state(sim):
 def guest(vk, command):
     """A guest command's output lines, without the shell prompts that may lead a line."""
     out, rc = vk.run(command)
-    return [re.sub(r"^(root@vkernel:~ # )+", "", ln) for ln in out.splitlines()], rc
+    return [re.sub(r"^(# )+", "", ln) for ln in out.splitlines()], rc
 
 
 def halt(vk):

@@ -307,7 +307,7 @@ def read_core(path, layout):
     """Parse and validate a checkpoint as ``ckpt_thaw_proc`` of ``layout``'s kernel does.
     Returns {"comm", "nthreads", "files": [FileRef], "maps": [MapRef], "segments": [(vaddr,
     offset, size, flags)]}; raises ThawError(EINVAL/ERANGE) where the kernel would."""
-    import errno
+    from . import dferrno as errno
     with open(path, "rb") as fh:
         data = fh.read(1 << 22)
     if len(data) < 64:
@@ -412,7 +412,7 @@ def read_core(path, layout):
 
 
 def _gsoc_files(raw, nfiles):
-    import errno
+    from . import dferrno as errno
     files, p = [], 0
     for _ in range(nfiles):
         if p + GSOC_FILEINFO_SIZE > len(raw):

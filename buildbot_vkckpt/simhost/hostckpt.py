@@ -19,14 +19,13 @@ File handles: the simulated VFS keeps ``state/fhandles.json`` (handle → path),
 real filesystem that finds an inode by number; a handle is (st_dev, st_ino, generation), the
 generation from ``FS_IOC_GETVERSION`` where the Linux filesystem has one, else 0.
 """
-import errno
 import fcntl
 import json
 import os
 import resource
 import struct
 
-from . import ckptfile
+from . import ckptfile, dferrno as errno
 
 FS_IOC_GETVERSION = 0x80087601
 
@@ -136,8 +135,9 @@ def signal_checkpoint(host, comm, build, cwd=None):
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     except OSError as exc:
-        host.log_message(f"checkpoint failed with open - error: {exc.errno}")
-        return exc.errno, path
+        code = errno.from_linux(exc.errno)
+        host.log_message(f"checkpoint failed with open - error: {code}")
+        return code, path
     try:
         limit = resource.getrlimit(resource.RLIMIT_CORE)[0]
         if limit == 0 or host.fault("ckpt-rlimit-core") is not None:
@@ -151,7 +151,7 @@ def signal_checkpoint(host, comm, build, cwd=None):
         try:
             ckptfile.write_core(fd, kind, comm=comm, fail_after=fail_after, **kw)
         except OSError as exc:
-            return exc.errno or errno.EIO, path
+            return errno.from_linux(exc.errno or errno.EIO), path
         return 0, path
     finally:
         os.close(fd)

@@ -27,7 +27,7 @@ import signal
 import struct
 import time
 
-from . import ckptfile, ckptkeeper, guestshell, hostckpt, netif
+from . import ckptfile, ckptkeeper, dferrno, guestshell, hostckpt, netif
 
 KVA_START = 512 << 30          # init_kern_memory(): first try at 512 GB
 DMAP_START = 0x7ff000000000
@@ -138,7 +138,8 @@ def handler_exit(k):
         msync_state(k, guest_state(k, keeper, pids))
     code, path = hostckpt.syscall_checkpoint(k.host, k.comm, lambda kind: image(k, kind))
     if code:
-        k.write_err(f"{k.opts.prog}: Couldn't save checkpoint file: {os.strerror(code)}\n")
+        k.write_err(f"{k.opts.prog}: Couldn't save checkpoint file: "
+                    f"{dferrno.strerror(code)}\n")
         k.state = "wedged"   # no restart_cpus, no crit_exit: nothing runs any more
         return
     record_io(k.host, "write", path, started)

@@ -15,13 +15,13 @@ The thaw, as the host kernel of this host (``host_kernel``) does it:
    what it was: it panics while restoring. A stock-layout vkernel (no VPAGETABLE mapping) faults
    at its first touch of kernel memory (SIGSEGV). A ``sleep`` (the probe helper) just sleeps on.
 """
-import errno
 import os
 import signal
 import sys
 import time
 
 from . import ckptfile, flavours, hostckpt, kernelckpt
+from . import dferrno as errno
 
 
 def checkpt(host, args):
@@ -45,7 +45,7 @@ def checkpt(host, args):
     try:
         restored = thaw(host, path)
     except ckptfile.ThawError as exc:
-        print(f"thaw failed error {exc.errno} {os.strerror(exc.errno)}", file=sys.stderr)
+        print(f"thaw failed error {exc.errno} {errno.strerror(exc.errno)}", file=sys.stderr)
         return 5
     kernelckpt.record_io(host, "read", path, started)
     return restored()
@@ -116,7 +116,7 @@ def _run_restored(host, binary, argv, memimg, state, path):
             master = ckptkeeper.take(state["keeper"])
         except (KeyError, OSError):
             # the simulator can thaw a file once: its guest processes went to the first restore
-            print(f"thaw failed error {errno.ESRCH} {os.strerror(errno.ESRCH)}",
+            print(f"thaw failed error {errno.ESRCH} {errno.strerror(errno.ESRCH)}",
                   file=sys.stderr)
             return 5
         state["sim_io"] = {"path": os.path.abspath(path), "read_done": time.monotonic()}

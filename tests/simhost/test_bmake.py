@@ -222,16 +222,46 @@ def test_buildkernel_leaves_a_runnable_vkernel_script(host):
     kdir = kernel_dir(host)
     script = kdir / "kernel.debug"
     assert os.access(script, os.X_OK) and (kdir / "kernel.stripped").is_file()
-    lines = script.read_text().splitlines()
+    data = script.read_bytes()
+    lines = data.split(b"\0", 1)[0].decode().splitlines()
     rev = tree.revision(host.src)
     assert lines[0] == "#!/bin/sh"
-    assert lines[1] == "# DragonFly vkernel VKERNEL64 (simulated)"
-    assert lines[2] == f"VKCKPT_SIMHOST={host.root}; export VKCKPT_SIMHOST"
-    assert lines[3] == "VKCKPT_KERNCONF=VKERNEL64; export VKCKPT_KERNCONF"
+    assert lines[1] == f"VKCKPT_SIMHOST={host.root}; export VKCKPT_SIMHOST"
+    assert lines[2] == "VKCKPT_KERNCONF=VKERNEL64; export VKCKPT_KERNCONF"
     assert re.fullmatch(rf"VKCKPT_KERNEL_VERSION='DragonFly v5\.9\.0\.1\.g{rev[:5]}-DEVELOPMENT "
-                        r"#1: .*'; export VKCKPT_KERNEL_VERSION", lines[4])
+                        r"#1: .*'; export VKCKPT_KERNEL_VERSION", lines[3])
     assert re.fullmatch(r'exec \S+python\S* -m buildbot_vkckpt.simhost.vkernel "\$0" "\$@"',
-                        lines[5])
+                        lines[4])
+
+
+# (getopt string, a usage line, handler message present) as the real binaries hold them
+RODATA = {
+    "gsoc2013": (b"c:hsvl:m:n:r:e:i:p:I:Ub:B:\0",
+                 b"Usage: %s [-hsUv] [-c file] [-e name=value:name=value:...]\n", True),
+    "master2020": (b"c:hsvztTl:m:n:r:R:e:i:p:I:Ud\0",
+                   b"Usage: %s [-hsUvdt] [-c file] [-e name=value:name=value:...]\n", False),
+    "master-with-port": (b"c:hsvztTl:m:n:r:R:e:i:p:I:Ud\0",
+                         b"Usage: %s [-hsUvdt] [-c file] [-e name=value:name=value:...]\n",
+                         True),
+}
+
+
+@pytest.mark.parametrize("flavour", sorted(RODATA))
+def test_kernel_binary_holds_its_flavours_strings(tmp_path, flavour):
+    h = SimHost(tmp_path / "host").create(flavour=flavour)
+    tree.create_source_tree(h)
+    built(h, "buildworld")
+    assert make(h, "-DNO_MODULES", "buildkernel", "KERNCONF=VKERNEL64").returncode == 0
+    data = (kernel_dir(h) / "kernel.debug").read_bytes()
+    optstring, usage, handler = RODATA[flavour]
+    assert optstring in data and usage in data
+    assert (b"Checkpointing and continuing is not supported. Use SIGCKPTEXIT instead.\n\0"
+            in data) == handler
+    assert (b"Couldn't save checkpoint file\0" in data) == handler
+    other = [v[0] for k, v in RODATA.items() if v[0] != optstring]
+    assert not any(o in data for o in other)
+    version = "v3.5.0." if flavour == "gsoc2013" else "v5.9.0."
+    assert version in data.decode(errors="replace")
 
 
 def test_kernel_objdir_follows_makeobjdirprefix(host, tmp_path):

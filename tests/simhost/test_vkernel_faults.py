@@ -96,7 +96,6 @@ def test_guest_command_fails(sim):
     vk = boot_shell(sim)
     out, status = vk.run("cd / && ls")
     assert status == 3 and "ls: Input/output error" in out
-    to_sh(vk)
     out, status = vk.run("echo ls")        # not in command position: untouched
     assert (out.strip(), status) == ("ls", 0)
 
@@ -132,7 +131,7 @@ def test_disk_image_locked(sim):
 def test_vkernel_disabled_fault(sim):
     sim.faults(vkernel_disabled=None)
     res = sim.run("-m", "64m")
-    assert res.returncode == 1
+    assert res.returncode == 0   # the child's errx(1); the parent returns 0
     assert "vm.vkernel_enable is 0, must be set to 1 to execute a vkernel!" in res.stderr
     env = dict(os.environ, VKCKPT_SIMHOST=str(sim.host.root), PYTHONPATH=str(REPO))
     shown = subprocess.run([sys.executable, "-m", "buildbot_vkckpt.simhost.hosttools",

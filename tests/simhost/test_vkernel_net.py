@@ -75,7 +75,7 @@ def test_auto_bridge0_gives_vke0_up_and_releases_the_tap(sim):
     mac = re.search(r"vke0: MAC address: (00:be(:[0-9a-f]{2}){3}:00)\r?\n", text).group(1)
     assert "vke1: MAC address: 00:be:" in text
     assert text.index("vkd0: <Virtual disk>") < text.index("vke0: MAC address")
-    assert text.index("lo0: flags=8049") < text.index(UP) < text.index("root@vkernel:~ # ")
+    assert text.index("lo0: flags=8049") < text.index(UP) < text.index("vkernel# ")
     assert "vke1: flags" not in text   # rc.conf configures vke0 only
     taps, members, held = state(sim)
     child = vk.child_pid()

@@ -45,8 +45,9 @@ vkernel (host side)
     ``vkernel_error`` (message).
 Checkpoints
     ``ckpt_continue_unsupported``; ``ckpt_save_failed`` (error); ``restoring``; ``restored``;
-    ``thaw_failed`` (errno, message); ``checkpointing`` (pid, command, path);
-    ``ckpt_open_failed`` (errno); ``restore_netif_failed`` (message).
+    ``thaw_failed`` (errno, message); ``restore_netif_failed`` (message). The host kernel's
+    ``checkpoint failed with open …`` and ``pid N (…): checkpointing to …`` are host
+    kprintf/syslog lines that never reach a vkernel's console (reference §23): not events.
 Other
     ``kernel_warning`` (message); ``process_signal`` (pid, command, signal, core);
     ``stall`` (message, repeats): the same line ``stall_repeats`` times in a row with no other
@@ -135,14 +136,14 @@ KERNEL_PATTERNS = [   # (handler name, verbose regex matched at the start of a l
     ("ckpt_cont", rb"Checkpointing\ and\ continuing\ is\ not\ supported"),
     ("restoring", rb"Restoring\ vmspaces"),
     ("restored", rb"Restored\ from\ checkpoint"),
-    ("ckpt_open", rb"checkpoint\ failed\ with\ open"),
     ("thaw_unknown", rb"Unknown\ error\ restoring\ checkpoint"),
-    ("procmsg", rb"pid\ \d+\ \(.*\),\ uid\ \d+:\ "),
+    ("procmsg", rb"pid\ \d+\ \(.*\),\ uid\ \d+:\ exited\ on\ signal"),
     ("warning", rb"WARNING:\ |Warning:\ |lock\ order\ reversal"),
     ("netif", rb"Couldn't\ reopen\ device\ file|"
                 rb"Couldn't\ reinitialize\ network\ interface|"
                 rb"tap-?\d+:\ ioctl\("),
-    ("usage", rb"Usage:\ \S+\ \[-hsUvdt\]"),
+    # every flavour's short usage (GSoC 2013 "[-hsUv]", master "[-hsUvdt]", reference §23)
+    ("usage", rb"Usage:\ \S+\ \[-h[A-Za-z]*\]"),
     ("unprefixed", rb"(?=vm\.vkernel_enable|Must\ run|Bad\ maxmem|Bad\ ncpus|"
                     rb"Cannot\ create|Disk\ image|Failed\ to\ lock|"
                     rb"Invalid\ argument|Couldn't\ save|thaw\ failed|"
@@ -159,7 +160,8 @@ _TRIGGER_FIRST = frozenset(bytes([c]) for c in b"pcTDCSFdfVKrav MRsAUWlBItu\t ")
 _PREFIXED = re.compile(rb"""(?:[^\s:]+:\ )?(?:
  (?P<vkerr>vm\.vkernel_enable\ is\ 0|Must\ run\ .*\ with\ full\ path|Bad\ maxmem
    |Bad\ ncpus|Cannot\ create\ new\ memory\ file|Disk\ image\ .*\ is\ already\ in\ use
-   |Failed\ to\ lock\ pidfile|Invalid\ argument\ to\ '-I'|\S+\ is\ not\ a\ tap\(4\)\ device)
+   |Failed\ to\ lock\ pidfile|Invalid\ argument\ to\ '-I'|\S+\ is\ not\ a\ tap\(4\)\ device
+   |illegal\ option\ --\ \S)
 |(?P<save_failed>Couldn't\ save\ checkpoint\ file)
 |(?P<thaw>thaw\ failed\ error\ -?\d+)
 |(?P<loader>can't\ (?:find|load)\ )
@@ -846,25 +848,17 @@ class ConsoleMonitor:
         self._checkpoint = "restored"
         self._emit("restored", line)
 
-    def _k_ckpt_open(self, rest, line, m, maybe):
-        e = re.search(rb"error:\s*(-?\d+)", rest)
-        self._emit("ckpt_open_failed", line, errno=int(e.group(1)) if e else None)
-
     def _k_thaw_unknown(self, rest, line, m, maybe):
         self._checkpoint = "thaw_failed"
         self._emit("thaw_failed", line, errno=None, message=_text(rest.strip()))
 
     def _k_procmsg(self, rest, line, m, maybe):
-        p = re.match(rb"pid (\d+) \((.*)\), uid \d+: (?:checkpointing to (.*)"
-                     rb"|exited on signal (\d+)( \(core dumped\))?)", rest)
+        p = re.match(rb"pid (\d+) \((.*)\), uid \d+: exited on signal (\d+)"
+                     rb"( \(core dumped\))?", rest)
         if not p:
             return
-        if p.group(3) is not None:
-            self._emit("checkpointing", line, pid=int(p.group(1)), command=_text(p.group(2)),
-                       path=_text(p.group(3).strip()))
-        else:
-            self._emit("process_signal", line, pid=int(p.group(1)), command=_text(p.group(2)),
-                       signal=int(p.group(4)), core=bool(p.group(5)))
+        self._emit("process_signal", line, pid=int(p.group(1)), command=_text(p.group(2)),
+                   signal=int(p.group(3)), core=bool(p.group(4)))
 
     def _k_warning(self, rest, line, m, maybe):
         self._warnings += 1

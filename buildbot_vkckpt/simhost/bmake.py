@@ -981,6 +981,8 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv and not argv[0].startswith("-") and "=" not in argv[0] and argv[0] == "make":
         argv = argv[1:]  # the wrapper passes the tool name first
+    from .procname import set_comm
+    set_comm("make")
     host = SimHost.from_env()
     inv = Invocation(argv)
     cwd = Path(inv.chdir) if inv.chdir else Path.cwd()

@@ -136,6 +136,8 @@ def processes(proc):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    from .procname import set_comm
+    set_comm("ps")
     if argv and argv[0] == "ps":
         argv = argv[1:]
     try:

@@ -17,6 +17,8 @@ USAGE = "usage: pw [user|group|lock|unlock] [add|del|mod|show|next] [help|switch
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    from .procname import set_comm
+    set_comm("pw")
     if argv and argv[0] == "pw":
         argv = argv[1:]
     etc = "/etc"

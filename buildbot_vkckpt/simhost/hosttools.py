@@ -564,6 +564,8 @@ def main(argv=None):
         print(f"hosttools: unknown tool {argv[:1]}", file=sys.stderr)
         return 2
     tool, args = argv[0], argv[1:]
+    from .procname import set_comm
+    set_comm(tool)   # p_comm: the executed file's name
     try:
         return TOOLS[tool](SimHost.from_env(), args) or 0
     except ToolError as exc:

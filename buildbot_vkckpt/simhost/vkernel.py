@@ -246,6 +246,8 @@ def main(argv=None):
         sys.stderr.write(f"Must run {argv0} with full path\n")
         return 1
     os.environ["LD_SHAREDLIB_BASE"] = "0x10000000"
+    from .procname import set_comm
+    set_comm(os.path.basename(os.path.realpath(argv0)))   # p_comm of parent and child
     flavour = flavours.get(flavours.of_binary(argv0))
     return run_parent(argv0, args, SimHost.from_env(), flavour)
 

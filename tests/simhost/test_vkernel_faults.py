@@ -96,6 +96,7 @@ def test_guest_command_fails(sim):
     vk = boot_shell(sim)
     out, status = vk.run("cd / && ls")
     assert status == 3 and "ls: Input/output error" in out
+    vk.expect("# ")
     out, status = vk.run("echo ls")        # not in command position: untouched
     assert (out.strip(), status) == ("ls", 0)
 

@@ -1,10 +1,12 @@
-"""The simulated vkernel child: devices, console, boot, login, guest shell, shutdown, panic, ddb.
+"""The simulated vkernel child: devices, signals, guest shell, shutdown (this module), console
+(guestconsole.py), boot and login (guestboot.py), panic and ddb (guestddb.py), checkpoints
+(kernelckpt.py).
 
 One process, one event loop (``selectors``): console input on fd 0, console output on fd 1
 (reference/dragonfly.md §4), the guest shell's pty, a unix socket through which the guest's
 DragonFly-only commands (``guestbin``) reach the kernel, and signals through a wakeup pipe.
 
-The guest is a real ``/bin/sh`` on a pty in the guest root directory (the root image unpacked
+The guest is root's real shell (tcsh for csh, guestshell.py) on a pty in the guest root directory (the root image unpacked
 next to the image file, see ``simfs``). The kernel is the guest tty's line discipline: it echoes
 what is typed, collects a line and hands it to the shell, so injected faults can replace a
 command word without the echo showing it. Kernel messages (panics, shutdown) go straight to
@@ -14,28 +16,20 @@ import fcntl
 import heapq
 import itertools
 import os
-import re
 import selectors
 import signal
 import termios
 import time
 
-from . import ddb, flavours, guestshell, kernelckpt, netif, sigckpt, simfs
+from . import ddb, flavours, guestshell, kernelckpt, netif, sigckpt
+from .guestboot import BootMixin
+from .guestconsole import ConsoleMixin
+from .guestddb import DdbMixin
 from .hostckpt import sysctls as effective_sysctls
 
 EX_VKERNEL_REBOOT = 32
 SIGCKPT, SIGCKPTEXIT = 33, 34   # 33 arrives through a signalfd (sigckpt.py)
 CKPT_CONTINUE_MSG = flavours.CKPT_CONTINUE_MSG
-DEFAULT_PANIC = "vm_fault: fault on nofault entry, addr: deadc000"
-MOUNTROOT_HELP = [
-    "",
-    "Manual root filesystem specification:",
-    "  <fstype>:<device>  Specify root (e.g. ufs:da0s1a)",
-    "  ?                  List valid disk boot devices",
-    "  panic              Just panic",
-    "  abort              Abort manual input",
-]
-ERASE = (0x7f, 0x08)
 
 
 class KernelExit(Exception):
@@ -47,7 +41,7 @@ class KernelExit(Exception):
         self.message = message
 
 
-class Kernel:
+class Kernel(ConsoleMixin, BootMixin, DdbMixin):
     def __init__(self, opts, host, stdin=0, stdout=1):
         self.opts = opts
         self.host = host
@@ -274,87 +268,6 @@ class Kernel:
                 raise KernelExit(1, f"Disk image {path} is already in use")
         self.disk_fds.append(fd)
 
-    # --- console -----------------------------------------------------------------------------
-    def console_init(self):
-        """Raw mode with OPOST|ONLCR and ISIG, VINTR/VSUSP off, so ^C reaches the guest."""
-        try:
-            self.saved_tc = termios.tcgetattr(self.fd_in)
-        except termios.error:
-            return  # not a tty: no mode setting, no message (§4)
-        termios.tcsetattr(self.fd_in, termios.TCSANOW, console_mode(self.saved_tc, ddb=False))
-
-    def console_mode(self, in_ddb):
-        if self.saved_tc:
-            try:
-                termios.tcsetattr(self.fd_in, termios.TCSANOW,
-                                  console_mode(self.saved_tc, ddb=in_ddb))
-            except termios.error:
-                pass
-
-    def read_console(self, on):
-        if on and not self.reading_console and not self.console_eof:
-            self.sel.register(self.fd_in, selectors.EVENT_READ, self.on_console)
-            self.reading_console = True
-        elif not on and self.reading_console:
-            self.sel.unregister(self.fd_in)
-            self.reading_console = False
-
-    def on_console(self):
-        try:
-            data = os.read(self.fd_in, 4096)
-        except OSError:
-            data = b""
-        if not data:
-            self.console_eof = True
-            self.read_console(False)
-            if self.state in ("mountroot", "ddb"):
-                self.panic("vconsgetc: EOF on console", "mountroot")
-            return
-        for b in data:
-            self.console_byte(b)
-
-    def console_byte(self, b):
-        """The guest tty's line discipline: echo, erase, line kill, signals, line delivery."""
-        if self.state == "countdown":
-            self.abort_countdown()
-            return
-        if self.state == "halted-wait":
-            self.reboot_now()
-            return
-        if self.state == "shell" and b in (0x03, 0x1a, 0x1c, 0x04):
-            if b == 0x04:
-                self.shell.send(bytes(self.line) + b"\x04")
-            else:
-                self.write("^" + chr(b + 0x40) + "\n")
-                self.shell.send(bytes([b]))
-            self.line.clear()
-            return
-        if b in (0x0d, 0x0a):
-            self.write("\n")
-            line = self.line.decode(errors="replace")
-            self.line.clear()
-            self.console_line(line)
-        elif b in ERASE:
-            if self.line:
-                self.line.pop()
-                if self.state != "password":
-                    self.write("\b \b")
-        elif b == 0x15:
-            if self.state != "password":
-                self.write("\b \b" * len(self.line))
-            self.line.clear()
-        else:
-            self.line.append(b)
-            if self.state != "password":
-                self.write(bytes([b]))
-
-    def console_line(self, line):
-        handler = {"mountroot": self.mountroot_line, "login": self.login_line,
-                   "password": self.password_line, "single": self.single_line,
-                   "shell": self.shell_line, "ddb": self.ddb_line}.get(self.state)
-        if handler:
-            handler(line)
-
     # --- signals -----------------------------------------------------------------------------
     def install_signals(self):
         r, w = os.pipe()
@@ -417,194 +330,6 @@ class Kernel:
         self.kprintf("Caught SIGTERM from host system. Shutting down...")
         self.shutdown("halt")
 
-    # --- boot --------------------------------------------------------------------------------
-    def start_boot(self):
-        mem = self.memsize
-        avail = mem - mem // 12
-        steps = [(0.01, line) for line in self.flavour.copyright]
-        steps += [(0.005, self.version), (0.0, f"    {self.builder}"),
-                  (0.02, f"real memory = {mem} ({mem // 1024}K bytes)"),
-                  (0.005, f"avail memory = {avail} ({avail // 1024}K bytes)"),
-                  (0.01, "DragonFly/MP: Multiprocessor")]
-        steps += [(0.003, f" cpu{i} ({'BSP' if i == 0 else 'AP'})")
-                  for i in range(self.opts.ncpus)]
-        for i, (path, cow) in enumerate(self.opts.disks):
-            size = os.fstat(self.disk_fds[i]).st_size
-            steps.append((0.01, f"vkd{i}: <Virtual disk> "))
-            steps.append((0.002, f"vkd{i}: {size >> 20}MB ({size // 512} 512 byte sectors)"))
-            if cow:
-                steps.append((0.0, f"vkd{i}: COW disk"))
-        for i, _ in enumerate(self.opts.cdroms):
-            steps.append((0.01, f"vcd{i}: <Virtual CD-ROM> "))
-        for n in self.netifs:   # ether_ifattach()'s line (if_ethersubr.c); not in §5
-            steps.append((0.005, f"{n.name}: MAC address: {n.mac}"))
-        self.play(steps, then=self.after_probe)
-
-    def after_probe(self):
-        if self.host.fault("boot-hang") is not None:
-            self.state = "hung"
-            return
-        if self.host.fault("boot-stall") is not None:
-            self.stall()
-            return
-        panic = self.host.fault("boot-panic")
-        if panic is not None:
-            self.after(0.02, lambda: self.panic(panic or DEFAULT_PANIC, "boot"))
-            return
-        self.after(0.02, lambda: self.mount_root(
-            quiet_missing="vfs.root.mountfrom" not in self.opts.kenv))
-
-    def stall(self):
-        self.kprintf("vkd0: request timed out, retrying (blkno 16)")
-        self.after(0.1, self.stall)
-
-    def root_candidates(self):
-        if "vfs.root.mountfrom" in self.opts.kenv:
-            return [self.opts.kenv["vfs.root.mountfrom"]]
-        if self.opts.boot_device == "cd":
-            return ["cd9660:vcd0"]
-        return ["ufs:vkd0s0a", "ufs:vkd0s1a"]
-
-    def mount_root(self, candidates=None, quiet_missing=True):
-        for spec in candidates or self.root_candidates():
-            error = self.try_mount(spec, quiet_missing)
-            if error == 0:
-                self.after(0.03, self.run_rc)
-                return
-        self.mountroot_prompt()
-
-    def try_mount(self, spec, quiet_missing):
-        """0 on success, else an errno; prints what vfs_mountroot_try prints."""
-        fstype, _, dev = spec.partition(":")
-        m = re.fullmatch(r"vkd(\d+)s(\d+)([a-p])", dev)
-        path = None
-        if m and int(m.group(1)) < len(self.opts.disks):
-            path = self.opts.disks[int(m.group(1))][0]
-        meta = simfs.read_meta(path) if path else simfs.empty_meta()
-        exists = m is not None and path is not None and simfs.has_partition(
-            meta, m.group(2), m.group(3))
-        if not exists and quiet_missing:
-            return 6
-        self.kprintf(f"Mounting root from {spec}")
-        if not exists or self.host.fault("mountroot") is not None:
-            self.kprintf("Root mount failed: 6")
-            return 6
-        fs = simfs.filesystem(meta, f"s{m.group(2)}{m.group(3)}")
-        if not fs or fs.get("type") != fstype:
-            self.kprintf("Root mount failed: 22")
-            return 22
-        try:
-            self.guest.mount_root(path, f"s{m.group(2)}{m.group(3)}")
-        except (simfs.SimfsError, OSError) as exc:
-            self.kprintf(f"Root mount failed: 5 ({exc})")
-            return 5
-        self.root_spec = spec
-        return 0
-
-    def mountroot_prompt(self):
-        for line in MOUNTROOT_HELP:
-            self.kprintf(line)
-        self.write("\nmountroot> ")
-        self.state = "mountroot"
-        self.read_console(True)
-        if self.console_eof:
-            self.panic("vconsgetc: EOF on console", "mountroot")
-
-    def mountroot_line(self, line):
-        line = line.strip()
-        if line == "?":
-            names = []
-            for i in range(len(self.opts.disks)):
-                names += [f"vkd{i}", f"vkd{i}s1", f"vkd{i}s1a"]
-            self.kprintf(" " + " ".join(names))
-            self.write("\nmountroot> ")
-        elif line == "panic":
-            self.panic("mountroot", "mountroot")
-        elif line == "abort":
-            self.panic("Root mount failed, startup aborted.", "mountroot")
-        elif not line:
-            self.write("mountroot> ")
-        else:
-            self.state = "boot"
-            self.read_console(False)
-            self.mount_root([line], quiet_missing=False)
-
-    def run_rc(self):
-        self.hostname = self.guest.hostname()
-        if self.opts.single_user:
-            self.write("Enter full pathname of shell or RETURN for /bin/sh: ")
-            self.state = "single"
-            self.read_console(True)
-            return
-        root = self.root_spec.partition(":")[2]
-        free = 1013254
-        steps = [(0.01, "Starting file system checks:"),
-                 (0.02, f"/dev/{root}: FILESYSTEM CLEAN; SKIPPING CHECKS"),
-                 (0.005, f"/dev/{root}: clean, {free} free (214 frags, 126630 blocks, "
-                         "0.0% fragmentation)"),
-                 (0.01, "Mounting local file systems:."),
-                 (0.01, f"Setting hostname: {self.hostname}."),
-                 (0.01, "lo0: flags=8049<UP,LOOPBACK,RUNNING,MULTICAST> mtu 16384"),
-                 *self.rc_netifs(),
-                 (0.01, "Starting devd."),
-                 (0.01, "Starting cron."),
-                 (0.01, "Starting background file system checks in 60 seconds."),
-                 (0.01, ""),
-                 (0.0, time.strftime("%a %b %e %H:%M:%S UTC %Y", time.gmtime()))]
-        self.play([(p, (lambda t=t: self.write(t + "\n"))) for p, t in steps],
-                  then=self.start_getty)
-
-    def rc_netifs(self):
-        """rc's netif lines: each vke that rc.conf configures comes up and prints its flags."""
-        rc_conf = self.guest.etc("rc.conf")
-        steps = []
-        for n in self.netifs:
-            if netif.rc_configured(rc_conf, n.name):
-                n.up = True
-                steps.append((0.01, n.ifconfig()[0]))
-        return steps
-
-    def start_getty(self):
-        getty = self.guest.console_getty()
-        if getty is None:
-            self.state = "idle"   # no getty on the console: the guest runs, nobody logs in
-            return
-        self.write(f"\nDragonFly/x86_64 ({self.hostname}) (ttyv0)\n\n")
-        if getty == "autologin":
-            self.login("root")
-        else:
-            self.write("login: ")
-            self.state = "login"
-            self.read_console(True)
-
-    def login_line(self, line):
-        name = line.strip()
-        if not name:
-            self.write("login: ")
-        elif name == "root":
-            self.login(name)
-        else:
-            self.login_name = name
-            self.write("Password:")
-            self.state = "password"
-
-    def password_line(self, line):
-        self.write("\nLogin incorrect\nlogin: ")
-        self.state = "login"
-
-    def single_line(self, line):
-        self.login("root", motd=False)
-
-    def login(self, user, motd=True):
-        if motd:
-            text = self.guest.motd()
-            if text:
-                self.write(text if text.endswith("\n") else text + "\n")
-        self.shell = self.guest.spawn_shell()
-        self.sel.register(self.shell.master, selectors.EVENT_READ, self.on_shell_output)
-        self.state = "shell"
-        self.read_console(True)
-
     # --- the guest shell ---------------------------------------------------------------------
     def on_shell_output(self):
         data = self.shell.read()
@@ -663,79 +388,6 @@ class Kernel:
         self.kprintf("cpu reset, rebooting vkernel")
         raise KernelExit(EX_VKERNEL_REBOOT)
 
-    # --- panic and ddb -----------------------------------------------------------------------
-    def panic(self, message, kind, preamble=()):
-        for line in preamble:
-            self.kprintf(line)
-        already = self.state == "ddb"
-        self.state = "panicking"
-        self.cancel_timers()
-        self.enter_ddb(ddb.panic_block(message, kind, self.opts.ncpus), panicked=kind,
-                       nested=already)
-
-    def enter_ddb(self, lines, panicked, nested=False):
-        if not nested:
-            self.resume_state = self.state if panicked is None else None
-            self.freeze_timers()
-        if self.shell:
-            self.shell.freeze(self.sel)
-        if panicked:
-            self.panicked = panicked
-        self.ddb_kind = self.panicked or "console"
-        for line in lines:
-            self.kprintf(line)
-        self.state = "ddb"
-        self.console_mode(in_ddb=True)
-        self.line.clear()
-        self.write(ddb.PROMPT)
-        self.read_console(True)
-
-    def ddb_line(self, line):
-        verb, args = ddb.command(line)
-        if verb == "":
-            pass
-        elif verb == "continue":
-            self.ddb_continue()
-            return
-        elif verb == "trace":
-            for text in ddb.full_trace(self.ddb_kind, bool(self.panicked)):
-                self.kprintf(text)
-        elif verb == "ps":
-            for text in ddb.ps(self.guest.processes()):
-                self.write(text + "\n")
-        elif verb == "reset":
-            self.cleanpid = True
-            self.kprintf("cpu reset, rebooting vkernel")
-            raise KernelExit(EX_VKERNEL_REBOOT)
-        elif verb == "panic":
-            self.panic("from debugger", self.ddb_kind)
-            return
-        else:
-            self.write("No such command\n")
-        self.write(ddb.PROMPT)
-
-    def ddb_continue(self):
-        self.console_mode(in_ddb=False)
-        if self.panicked:
-            self.state = "countdown"
-            self.kprintf("vkernels don't support dumps")
-            self.kprintf("Automatic reboot in 15 seconds - press a key on the console "
-                         "to abort")
-            self.after(1.5, self.reboot_now)
-            return
-        self.state = self.resume_state or "boot"
-        if self.shell:
-            self.shell.thaw(self.sel, self.on_shell_output)
-        self.thaw_timers()
-        self.read_console(self.state in ("mountroot", "login", "password", "single",
-                                         "shell"))
-
-    def abort_countdown(self):
-        self.cancel_timers()
-        self.kprintf("--> Press a key on the console to reboot,")
-        self.kprintf("--> or switch off the system now.")
-        self.state = "halted-wait"
-
     # --- checkpoint and restore (kernelckpt.py) ---------------------------------------------
     def resume(self, state, master, memory_ok=True):
         kernelckpt.resume(self, state, master, memory_ok)
@@ -793,22 +445,6 @@ class Kernel:
         guest = getattr(self, "guest", None)
         if guest:
             guest.close()
-
-
-def console_mode(saved, ddb):
-    """init.c's console mode: cfmakeraw + OPOST|ONLCR + ISIG, VINTR/VSUSP disabled."""
-    iflag, oflag, cflag, lflag, ispeed, ospeed, cc = saved
-    cc = list(cc)
-    iflag &= ~(termios.IGNBRK | termios.BRKINT | termios.PARMRK | termios.ISTRIP
-               | termios.INLCR | termios.IGNCR | termios.ICRNL | termios.IXON)
-    oflag = (oflag & ~termios.OPOST) | termios.OPOST | termios.ONLCR
-    lflag &= ~(termios.ECHO | termios.ECHONL | termios.ICANON | termios.ISIG | termios.IEXTEN)
-    if not ddb:
-        lflag |= termios.ISIG  # ^\ still raises SIGQUIT; ddb lets ^C and ^Z through
-    cflag = (cflag & ~(termios.CSIZE | termios.PARENB)) | termios.CS8
-    cc[termios.VMIN], cc[termios.VTIME] = 1, 0
-    cc[termios.VINTR] = cc[termios.VSUSP] = b"\0"
-    return [iflag, oflag, cflag, lflag, ispeed, ospeed, cc]
 
 
 def _speed():

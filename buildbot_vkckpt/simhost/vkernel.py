@@ -179,6 +179,10 @@ def run_parent(argv0, args, host, flavour):
             except ProcessLookupError:
                 pass
 
+    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    # GSoC: no TERM handler in the parent, so TERM kills it and the child runs on
+    signal.signal(signal.SIGTERM, forward_term if flavour.forwards_term else signal.SIG_DFL)
     while True:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -193,10 +197,6 @@ def run_parent(argv0, args, host, flavour):
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(code)
-        for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
-        if flavour.forwards_term:
-            signal.signal(signal.SIGTERM, forward_term)
         try:
             _, status = os.waitpid(child, 0)
         except ChildProcessError:

@@ -3,7 +3,7 @@
 #
 # usage: run.sh [--nocr] [--iterations N] [--results DIR] [--tap FILE]
 #               [--only NAME,...] [--list] [--bin DIR] [--timeout SECONDS]
-#               [--keep-images] [--results-disk DEV]
+#               [--keep-images] [--results-disk DEV] [--kernel-has FEATURE,...]
 #
 # For each test: start it in its work dir RESULTS/NAME, wait for "ready";
 # unless --nocr, N times: kill -34 (SIGCKPTEXIT, the file lands in the work dir
@@ -11,7 +11,8 @@
 # the file to images/I.ckpt, "checkpt -r" it, wait for "resumed.I"; then create
 # "go" and collect "result" (PASS / FAIL: reason).  Writes TAP 13 to FILE
 # (default RESULTS/results.tap) and to stdout; finally "tar cf DEV -C RESULTS ."
-# when --results-disk is given.
+# when --results-disk is given.  A test whose meta has pass_with=FEATURE is
+# expected to pass (not xfail) when FEATURE is among --kernel-has.
 # Exit: 0 every expect=pass test passed, 1 some did not, 2 usage, 4 cannot run.
 set -u
 
@@ -26,6 +27,7 @@ bindir="$here/bin"
 timeout_override=""
 keep_images=0
 disk=""
+features=""
 
 usage() {
 	sed -n '4,6p' "$here/run.sh" | sed 's/^# //' >&2
@@ -48,6 +50,7 @@ while [ $# -gt 0 ]; do
 	--bin) need_arg "$@"; bindir=$2; shift ;;
 	--timeout) need_arg "$@"; timeout_override=$2; shift ;;
 	--results-disk) need_arg "$@"; disk=$2; shift ;;
+	--kernel-has) need_arg "$@"; features="$features,$2"; shift ;;
 	-h|--help) usage ;;
 	*) echo "run.sh: unknown argument: $1" >&2; usage ;;
 	esac
@@ -65,6 +68,16 @@ is_count "$iterations" || { echo "run.sh: --iterations wants a positive number" 
 # meta_get FILE KEY: the value of the first KEY= line.
 meta_get() {
 	sed -n "s/^$2=//p" "$1" | head -n 1
+}
+
+# expect_of META: pass, or xfail unless the kernel has the meta's pass_with.
+expect_of() {
+	e=$(meta_get "$1" expect)
+	pw=$(meta_get "$1" pass_with)
+	if [ "$e" = xfail ] && [ -n "$pw" ]; then
+		case ",$features," in *",$pw,"*) e=pass ;; esac
+	fi
+	printf '%s\n' "${e:-pass}"
 }
 
 # The selected tests, one name per line, in name order.
@@ -93,7 +106,7 @@ case $tests in *'!unknown'*) exit 2 ;; esac
 if [ "$list" = 1 ]; then
 	for t in $tests; do
 		m="$here/tests/$t.meta"
-		printf '%s\t%s\t%s\n' "$t" "$(meta_get "$m" expect)" "$(meta_get "$m" description)"
+		printf '%s\t%s\t%s\n' "$t" "$(expect_of "$m")" "$(meta_get "$m" description)"
 	done
 	exit 0
 fi
@@ -268,7 +281,7 @@ run_test() {
 	to=${timeout_override:-$(meta_get "$meta" timeout)}
 	is_count "$to" || to=30
 	to_ms=$((to * 1000))
-	expect=$(meta_get "$meta" expect)
+	expect=$(expect_of "$meta")
 	t0=$(now)
 	cycles=0
 

@@ -42,9 +42,48 @@ ckpt_compat_init(const char *workdir)
  * what a restore brings back (sys_checkpoint(2)): the real interval timer is
  * carried over, and every descriptor above 2 that is not a regular file still
  * linked, or a directory, is closed (pipes, sockets, kqueues, deleted files).
- * The simulated guest runs its programs this way.
+ * The simulated guest of a stock flavour runs its programs this way.
+ *
+ * CKPT_EMULATE=vkernel_chkpt follows the 2013 vkernel_chkpt branch instead
+ * (its sys_checkpoint.2 drops the thread limit and restores kqueues): kqueues
+ * and their registrations stay, and every thread the program started runs
+ * again.  Fork cannot carry a thread's stack, so a restarted thread begins at
+ * its start routine: the emulation shows that threads come back, not that
+ * their stacks do (docs/simhost-fidelity.rst lists it as a deviation).
  */
-static int emulate, dragonfly_rules;
+#undef pthread_create
+#define THREAD_SLOTS 64
+
+enum rules { STOCK_RULES = 1, GSOC_RULES = 2 };
+static int emulate, rules;
+static struct { void *(*fn)(void *); void *arg; } threads[THREAD_SLOTS];
+static int nthreads;
+static pthread_mutex_t threads_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int
+ckpt_pthread_create(pthread_t *tid, const pthread_attr_t *attr,
+    void *(*fn)(void *), void *arg)
+{
+	pthread_mutex_lock(&threads_lock);
+	if (nthreads < THREAD_SLOTS) {
+		threads[nthreads].fn = fn;
+		threads[nthreads].arg = arg;
+		nthreads++;
+	}
+	pthread_mutex_unlock(&threads_lock);
+	return pthread_create(tid, attr, fn, arg);
+}
+
+static void
+restart_threads(void)
+{
+	pthread_t tid;
+	int i;
+
+	for (i = 0; i < nthreads; i++)
+		if (pthread_create(&tid, NULL, threads[i].fn, threads[i].arg) == 0)
+			pthread_detach(tid);
+}
 static char thaw_dir[PATH_MAX];
 
 static void
@@ -55,7 +94,9 @@ nap_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* What a stock DragonFly restore would not bring back goes away. */
+static int shim_owns(int fd);
+
+/* What a DragonFly restore would not bring back goes away. */
 static void
 restore_like_dragonfly(const struct itimerval *timer)
 {
@@ -67,9 +108,13 @@ restore_like_dragonfly(const struct itimerval *timer)
 			continue;
 		if (S_ISDIR(st.st_mode) || (S_ISREG(st.st_mode) && st.st_nlink > 0))
 			continue;
+		if (rules == GSOC_RULES && shim_owns(fd))
+			continue;	/* the branch restores kqueues and their kevents */
 		close(fd);
 	}
 	setitimer(ITIMER_REAL, timer, NULL);
+	if (rules == GSOC_RULES)
+		restart_threads();
 }
 
 int
@@ -116,7 +161,7 @@ sys_checkpoint(int type, int fd, pid_t pid, int retval)
 			nap_ms(2);
 		}
 		unlink(marker);
-		if (dragonfly_rules)
+		if (rules)
 			restore_like_dragonfly(&timer);
 		return 1;	/* checkpt(1) thaws with retval 1 */
 	}
@@ -148,8 +193,9 @@ ckpt_compat_init(const char *workdir)
 
 	if (mode == NULL)
 		return;
-	dragonfly_rules = strcmp(mode, "dragonfly") == 0;
-	if (strcmp(mode, "fork") != 0 && !dragonfly_rules)
+	rules = strcmp(mode, "dragonfly") == 0 ? STOCK_RULES :
+	    strcmp(mode, "vkernel_chkpt") == 0 ? GSOC_RULES : 0;
+	if (strcmp(mode, "fork") != 0 && !rules)
 		return;
 	emulate = 1;
 	snprintf(thaw_dir, sizeof(thaw_dir), "%s", workdir);
@@ -174,11 +220,31 @@ struct shim_reg {
 };
 
 static struct shim_reg regs[SHIM_SLOTS];
+static int kqueues[SHIM_SLOTS], nkqueues;
+
+/* A kqueue of the shim, or a timer one of its registrations holds. */
+static int
+shim_owns(int fd)
+{
+	int i;
+
+	for (i = 0; i < nkqueues; i++)
+		if (kqueues[i] == fd)
+			return 1;
+	for (i = 0; i < SHIM_SLOTS; i++)
+		if (regs[i].used && regs[i].tfd == fd)
+			return 1;
+	return 0;
+}
 
 int
 kqueue(void)
 {
-	return epoll_create1(EPOLL_CLOEXEC);
+	int kq = epoll_create1(EPOLL_CLOEXEC);
+
+	if (kq >= 0 && nkqueues < SHIM_SLOTS)
+		kqueues[nkqueues++] = kq;
+	return kq;
 }
 
 static struct shim_reg *

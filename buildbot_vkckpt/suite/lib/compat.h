@@ -23,6 +23,17 @@
 
 #else /* Linux and anything else POSIX */
 
+#include <pthread.h>
+
+/*
+ * Under CKPT_EMULATE=vkernel_chkpt a restore brings threads back (the 2013
+ * branch restores every thread): the emulation remembers each thread's start
+ * routine and starts it again in the restored image.
+ */
+int ckpt_pthread_create(pthread_t *, const pthread_attr_t *,
+    void *(*)(void *), void *);
+#define pthread_create ckpt_pthread_create
+
 /* sys/sys/signal.h on DragonFly; the runner sends these numbers literally. */
 #ifndef SIGCKPT
 #define SIGCKPT 33

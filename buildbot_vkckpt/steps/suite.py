@@ -24,6 +24,19 @@ from buildbot_vkckpt.steps.report import add_result_set, html_table
 from buildbot_vkckpt.suite import list_tests, parse_tap_report
 
 RESULTS_DISK = "/dev/vkd1"
+# flavours whose kernel carries the 2013 GSoC checkpoint work (docs/flavours.rst): the guest
+# suite's pass_with=vkernel_chkpt tests (threads, kqueue) must pass there
+GSOC_FLAVOURS = ("gsoc2013", "master-with-port")
+
+
+def kernel_features(step):
+    """``--kernel-has`` words for the kernel BootVkernel booted; only the boot step's own
+    ``vkckpt_flavour`` counts (a change may carry a property of that name)."""
+    props = step.build.getProperties()
+    if not props.hasProperty("vkckpt_flavour") or props.getPropertySource("vkckpt_flavour") \
+            != "boot":
+        return []
+    return ["vkernel_chkpt"] if props.getProperty("vkckpt_flavour") in GSOC_FLAVOURS else []
 # a test whose outcome is one of these is as expected: "1" in the pass_fail set
 EXPECTED = ("pass", "xfail")
 
@@ -153,6 +166,8 @@ class GuestCheckpointSuite(AgentStep):
             args += ["--only", ",".join(self.only)]
         if self.nocr:
             args.append("--nocr")
+        for feature in kernel_features(self):
+            args += ["--kernel-has", feature]
         # a blank results disk first: a run that writes nothing must not show older results
         return (f"(cd {self.suite_path()} && "
                 f"{{ dd if=/dev/zero of={RESULTS_DISK} bs=512 count=4 2>/dev/null; "

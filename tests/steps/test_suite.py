@@ -328,3 +328,23 @@ class TestOverTransport(SuiteCase):
         self.assertEqual(self.summary(), "host lost: connection to dfly-test lost (no keepalive "
                                          "answer for 45 s)")
         self.assertEqual([argv[2] for argv in transport.argvs], ["exec", "exec"])
+
+
+class KernelFeatures(SuiteCase):
+    """pass_with tests (threads, kqueue) are expected passes on a kernel with the GSoC work;
+    only the boot step's flavour says so, never a property a change carries."""
+
+    def run_line_with(self, flavour, source):
+        self.setup()
+        self.build.setProperty("vkckpt_flavour", flavour, source)
+        return self.get_nth_step(0).run_line()
+
+    def test_gsoc_flavours_run_with_the_feature(self):
+        for flavour in ("gsoc2013", "master-with-port"):
+            self.assertIn("--kernel-has vkernel_chkpt", self.run_line_with(flavour, "boot"))
+
+    def test_stock_flavour_runs_without(self):
+        self.assertNotIn("--kernel-has", self.run_line_with("master2020", "boot"))
+
+    def test_a_change_cannot_claim_the_feature(self):
+        self.assertNotIn("--kernel-has", self.run_line_with("gsoc2013", "Change"))

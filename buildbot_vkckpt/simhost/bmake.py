@@ -13,7 +13,6 @@ objects in ``${MAKEOBJDIRPREFIX}${SRCDIR}``, the kernel in ``…${SRCDIR}/sys/<K
 """
 import os
 import random
-import shlex
 import shutil
 import sys
 import time

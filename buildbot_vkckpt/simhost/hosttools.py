@@ -10,7 +10,6 @@ import getopt
 import os
 import re
 import sys
-import time
 
 from . import simfs
 from .host import SimHost

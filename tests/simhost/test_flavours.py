@@ -7,7 +7,7 @@ import pytest
 
 from buildbot_vkckpt import cli
 from buildbot_vkckpt.simhost.host import SimHost
-from tests.simhost.test_vkernel import Sim, boot_shell, session_pids, to_sh  # noqa: F401
+from tests.simhost.test_vkernel import Sim, boot_shell
 
 GSOC_USAGE = ("Usage: {0} [-hsUv] [-c file] [-e name=value:name=value:...]\n"
               "\t[-i file] [-I interface[:address1[:address2][/netmask]]] [-l cpulock]\n"

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from tests.simhost.test_vkernel import to_sh, REPO, boot_shell, sim  # noqa: F401  (fixture)
+from tests.simhost.test_vkernel import REPO, boot_shell, sim  # noqa: F401  (fixture)
 
 PANIC_TAIL = re.compile(
     r"cpuid = 0\r\nTrace beginning at frame 0x[0-9a-f]+\r\n"

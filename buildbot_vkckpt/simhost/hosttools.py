@@ -84,8 +84,15 @@ def sysctl(host, args):
         if not eq:
             print(values[name] if "-n" in flags else f"{name}: {values[name]}")
             continue
-        if name in READ_ONLY:
+        vmm_control = name == "hw.vmm.enable" and "hw.vmm.type" in values
+        if name in READ_ONLY and not vmm_control:
+            # hw.vmm.enable is read-only ("enable not supported") without VMM hardware
             print(f"sysctl: oid '{name}' is read only", file=sys.stderr)
+            status = 1
+            continue
+        if vmm_control and (value not in ("0", "1") or int(value) == values[name]):
+            # vmm.c sysctl_vmm_enable(): only 0 or 1, and only a change
+            print(f"sysctl: {name}: Invalid argument", file=sys.stderr)
             status = 1
             continue
         old = values[name]

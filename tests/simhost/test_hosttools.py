@@ -176,3 +176,16 @@ def test_umount_packs_the_directory_into_the_image(host, tmp_path, capsys):
     (d / "big").write_bytes(os.urandom(2 << 20))
     with pytest.raises(simfs.SimfsError, match="No space left on device"):
         simfs.pack(d, img, "s1a")
+
+
+def test_hw_vmm_enable_is_writable_only_with_vmm_hardware(tmp_path, capsys):
+    """vmm.c: read-only "enable not supported" without VMM, else 0/1 and only a change."""
+    host = SimHost(tmp_path / "h").create()
+    assert host_tool(host, "sysctl", "hw.vmm.enable=0") == 1
+    assert "is read only" in capsys.readouterr().err
+    with host.update_state() as st:
+        st["sysctl"].update({"hw.vmm.type": "vmx", "hw.vmm.enable": 1})
+    assert host_tool(host, "sysctl", "hw.vmm.enable=1") == 1
+    assert "hw.vmm.enable: Invalid argument" in capsys.readouterr().err
+    assert host_tool(host, "sysctl", "hw.vmm.enable=0") == 0
+    assert host.load_state()["sysctl"]["hw.vmm.enable"] == 0

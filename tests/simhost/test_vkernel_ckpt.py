@@ -319,3 +319,15 @@ def test_restore_panics(sim):
     r.expect("panic: vmspace_ctl: cannot restore vmspace")
     r.expect("db> ")
     os.unlink(ckpt)
+
+
+def test_thaw_outside_ckptgroup_is_eperm(sim):
+    vk = boot(sim)
+    ckpt = checkpoint(sim, vk)
+    with sim.host.update_state() as st:
+        st["sysctl"]["kern.ckptgroup"] = 4242
+    r = Restored(sim, ckpt)
+    sim.started.append(r)
+    assert r.wait() == 5
+    assert r.stderr() == "thaw failed error 1 Operation not permitted\n"
+    os.unlink(ckpt)

@@ -2,18 +2,24 @@
 import os
 import resource
 import select
+import shutil
 import sys
 import traceback
 
-from . import client, supervisor
+from . import client, flavour, supervisor
 from .events import Outcome
+from .hostcmd import sysctl
 from .ledger import Ledger
 from .session import SUPERVISOR_LOG, Session
 from .sizes import parse_size
 
 RESULTS_SIZE = 64 << 20
 MEMIMG = "memimg"
+KERNEL_DIR = "kernel"      # the session's own copy of the vkernel binary lives here
 START_WAIT = 15.0
+ORPHAN_TIMEOUT = 1800.0
+VMM_FIX = ("sysctl hw.vmm.enable=0 on the host (this vkernel has no -d; a vkernel using VMM "
+           "cannot be checkpointed)")
 
 
 def add_arguments(p):
@@ -28,22 +34,77 @@ def add_arguments(p):
     p.add_argument("--silence", type=float, default=120.0,
                    help="fail when the console is silent for this long (s)")
     p.add_argument("--results-size", default="64m")
+    p.add_argument("--prompt-quiet", type=float, default=5.0,
+                   help="after the boot milestones, a console quiet this long with no prompt "
+                        "recognised is asked for a shell with a sentinel (s)")
+    p.add_argument("--orphan-timeout", type=float, default=ORPHAN_TIMEOUT,
+                   help="the supervisor stops the vkernel and exits when no agent command "
+                        "reached it for this long (s)")
     p.add_argument("--console-times", action="store_true",
                    help="record when each console read arrived (console.times: monotonic "
                         "time, offset, length), for benchmarks")
 
 
-def vkernel_argv(args, session):
-    argv = [os.path.abspath(args.kernel), "-m", args.memory, "-n", str(args.cpus),
+def vkernel_argv(args, session, flav, kernel=None, vmm_enable=None):
+    """The vkernel's command line, with only options this binary accepts (reference §23)."""
+    argv = [kernel or os.path.abspath(args.kernel), "-m", args.memory, "-n", str(args.cpus),
             "-r", os.path.abspath(args.image), "-r", session.results_img,
             "-p", session.pidfile]
     if not args.vmm:
+        # VMM off: -d where the binary has it; otherwise only the host decides (GSoC 2013)
+        if flav.accepts("d"):
+            argv.append("-d")
         # the session's own memory image: /var/vkernel/memimg.N is free for any vkernel the
         # moment a checkpointed one exits, and a thaw needs the file unchanged (§17, §19)
-        argv += ["-d", "-i", session.file(MEMIMG)]
+        argv += ["-i", session.file(MEMIMG)]
     if args.net:
         argv += ["-I", args.net]
+    missing = sorted({a[1] for a in argv[1:] if a.startswith("-") and len(a) == 2}
+                     - flav.options)
+    if missing:
+        raise Outcome.infrastructure(
+            f"this vkernel ({flav.describe()}) lacks option(s) "
+            + ", ".join("-" + m for m in missing) + " the session needs",
+            "boot a vkernel with the standard options (-m -n -r -p -i -I)",
+            flavour=flav.to_json())
     return argv
+
+
+def vmm_state(args, flav):
+    """How VMM ends up: (text, off?) — off with -d, or when the host has hw.vmm.enable=0."""
+    if args.vmm:
+        return "on (--vmm)", False
+    if flav.accepts("d"):
+        return "off (-d)", True
+    value = sysctl("hw.vmm.enable")
+    if value in (None, "0"):
+        return f"off (hw.vmm.enable={value or 'missing'}; this vkernel has no -d)", True
+    return f"on (hw.vmm.enable={value}; this vkernel has no -d)", False
+
+
+def detect_flavour(args):
+    try:
+        return flavour.detect(os.path.abspath(args.kernel))
+    except OSError as exc:
+        raise Outcome.infrastructure(f"cannot read the vkernel binary {args.kernel}: "
+                                     f"{exc.strerror or exc}",
+                                     "fix --kernel or the file's permissions") from exc
+
+
+def copy_kernel(session, ledger, kernel):
+    """The session runs its own copy: the next buildkernel deletes the obj dir, and a thaw
+    reopens the checkpointed vkernel's binary by file handle (reference §23). The basename is
+    kept, because it is p_comm and so %N in kern.ckptfile."""
+    src = os.path.realpath(kernel)
+    dest_dir = session.file(KERNEL_DIR)
+    dest = os.path.join(dest_dir, os.path.basename(src))
+    os.makedirs(dest_dir, exist_ok=True)
+    ledger.allocate("file", path=dest, role="kernel copy")
+    tmp = dest + ".tmp"
+    shutil.copyfile(src, tmp)
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, dest)
+    return dest
 
 
 def check_inputs(args):
@@ -70,7 +131,7 @@ def create_results_disk(session, ledger, size):
     return entry
 
 
-def start_supervisor(session, argv, ledger):
+def start_supervisor(session, argv, ledger, options=None):
     """Double fork + setsid: the supervisor survives the step's process group being killed."""
     entry = ledger.allocate("supervisor", socket=session.socket_path)
     ready_r, ready_w = os.pipe()
@@ -86,7 +147,8 @@ def start_supervisor(session, argv, ledger):
                 os._exit(0)
             _detach_stdio(session)
             raise_core_limit()
-            code = supervisor.main(session.dir, argv, ready_fd=ready_w, entry=entry)
+            code = supervisor.main(session.dir, argv, ready_fd=ready_w, entry=entry,
+                                   options=options)
         except BaseException:  # noqa: BLE001 - the log is the only place left to tell
             traceback.print_exc()
         finally:
@@ -139,13 +201,26 @@ def run(args, emitter):
                                      "run shutdown for this session first")
     emitter.info(session=session.dir, console_log=session.console_log, events=session.events,
                  ledger=ledger.path)
+    flav = detect_flavour(args)
+    vmm, vmm_off = vmm_state(args, flav)
+    emitter.info(flavour=flav.name, options=flav.to_json()["options"],
+                 options_from=flav.source, handler=flav.handler, vmm=vmm)
+    if not vmm_off and not args.vmm:
+        emitter.event({"ev": "check", "name": "vmm", "ok": False, "warning": True,
+                       "text": f"the vkernel will use VMM: {vmm}", "fix": VMM_FIX})
+    vkernel_argv(args, session, flav)  # refuse before anything is allocated
     create_results_disk(session, ledger, parse_size(args.results_size))
-    argv = vkernel_argv(args, session)
+    argv = vkernel_argv(args, session, flav, kernel=copy_kernel(session, ledger, args.kernel))
     emitter.human("starting " + " ".join(argv))
-    sup_pid = start_supervisor(session, argv, ledger)
+    sup_pid = start_supervisor(session, argv, ledger, options={
+        "orphan_timeout": args.orphan_timeout,
+        "info": {"flavour": flav.name, "flavour_options": flav.to_json()["options"],
+                 "flavour_source": flav.source, "handler_in_binary": flav.handler,
+                 "forwards_term": flav.forwards_term, "vmm": vmm,
+                 "kernel_source": os.path.realpath(args.kernel)}})
     emitter.info(supervisor_pid=sup_pid)
     wait = args.timeout + args.silence + 60
     return client.request(session, {"op": "boot", "timeout": args.timeout,
-                                    "silence": args.silence,
+                                    "silence": args.silence, "quiet": args.prompt_quiet,
                                     "console_times": args.console_times},
                           emitter, timeout=wait)

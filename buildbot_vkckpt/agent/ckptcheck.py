@@ -5,13 +5,17 @@ which reads the ELF and program headers with pyelftools instead. The checks are 
 ``sys_checkpoint(CKPT_THAW)`` (reference/dragonfly.md §17, §19): ELF identity, ``ET_CORE``,
 header sizes, a thread count within 1..256, the note order (stock or the GSoC branch's), and —
 because a checkpoint cut short by a full disk is the common failure — every segment inside the
-file. Notes are walked here: pyelftools decodes ``CORE`` notes with Linux's layouts.
+file. Notes are walked here: pyelftools decodes ``CORE`` notes with Linux's layouts. The GSoC
+notes (``NT_DRAGONFLY_FILES``, ``NT_DRAGONFLY_MAPS``) are decoded by ``ckptnotes`` as the
+branch's kernel lays them out, and their file handles are matched to known files by inode:
+the files a thaw reopens (memory image, disks, pidfile, kernel binary) are listed by name.
 
 Garbage never raises: every problem becomes a line in ``problems``.
 """
-import json
 import os
 import struct
+
+from . import ckptnotes
 
 NT_PRSTATUS, NT_FPREGSET, NT_PRPSINFO = 1, 2, 3
 NT_DRAGONFLY_TLS, NT_DRAGONFLY_FILES, NT_DRAGONFLY_MAPS = 0x1000, 0x1001, 0x1002
@@ -23,8 +27,6 @@ KNOWN = {("CORE", NT_PRSTATUS), ("CORE", NT_FPREGSET), ("CORE", NT_PRPSINFO),
          ("DragonFly", NT_DRAGONFLY_MAPS)}
 CKPT_MAXTHREADS = 256
 MAX_NOTES = 4096
-STATE_MAGIC = b"VKCKPT-SIM-STATE"   # the simulator's guest state (simhost/ckptfile.py)
-FILEHDR_SIZE, FILEINFO_SIZE, VNHDR_SIZE = 40, 80, 120
 
 
 def exit_status(report):
@@ -72,8 +74,6 @@ def _inspect(fh, report, read_headers):
             report["mappings"].append({
                 "vaddr": ph["p_vaddr"], "offset": ph["p_offset"], "filesz": ph["p_filesz"],
                 "memsz": ph["p_memsz"], "flags": _flags(ph["p_flags"])})
-            if report["guest"] is None and end <= size and ph["p_filesz"] > len(STATE_MAGIC):
-                report["guest"] = _guest_state(fh, ph["p_offset"], ph["p_filesz"], fmt)
     if not notes_seen:
         problems.append("no PT_NOTE segment: no threads or registers saved")
         return
@@ -170,9 +170,17 @@ def check_notes(report, problems):
         return
     psinfo = [("CORE", NT_PRPSINFO)]
     stock = psinfo + [("CORE", NT_PRSTATUS), ("CORE", NT_FPREGSET)] * threads
-    gsoc = (psinfo + [("DragonFly", NT_DRAGONFLY_FILES), ("DragonFly", NT_DRAGONFLY_MAPS)]
-            + [("CORE", NT_PRSTATUS), ("CORE", NT_FPREGSET),
-               ("DragonFly", NT_DRAGONFLY_TLS)] * threads)
+    # elf_putallnotes writes FILES only when a file is saved and MAPS only when a vnode
+    # mapping is: either may be missing
+    gsoc_head = [k for k in known[1:3] if k[0] == "DragonFly"
+                 and k[1] in (NT_DRAGONFLY_FILES, NT_DRAGONFLY_MAPS)]
+    gsoc = (psinfo + gsoc_head + [("CORE", NT_PRSTATUS), ("CORE", NT_FPREGSET),
+                                  ("DragonFly", NT_DRAGONFLY_TLS)] * threads)
+    if gsoc_head and gsoc_head not in ([("DragonFly", NT_DRAGONFLY_FILES)],
+                                       [("DragonFly", NT_DRAGONFLY_MAPS)],
+                                       [("DragonFly", NT_DRAGONFLY_FILES),
+                                        ("DragonFly", NT_DRAGONFLY_MAPS)]):
+        gsoc = None
     if known == gsoc:
         report["layout"] = "gsoc"
     elif known == stock:
@@ -191,49 +199,40 @@ def decode_notes(report, fmt):
             note["comm"] = desc[16:33].split(b"\0", 1)[0].decode("utf-8", "replace")
             note["args"] = desc[33:114].split(b"\0", 1)[0].decode("utf-8", "replace")
             report["command"] = note["comm"]
-        elif note["type"] == NT_DRAGONFLY_FILES and len(desc) >= 8:
-            _, nfiles = struct.unpack_from(fmt + "ii", desc, 0)
-            for i in range(max(0, min(nfiles, (len(desc) - FILEHDR_SIZE) // FILEINFO_SIZE))):
-                fd, flags, offset = struct.unpack_from(
-                    fmt + "iIq", desc, FILEHDR_SIZE + i * FILEINFO_SIZE)
-                report["files"].append({"fd": fd, "flags": flags, "offset": offset})
-        elif note["type"] == NT_DRAGONFLY_MAPS and len(desc) >= 8:
-            count, = struct.unpack_from(fmt + "i", desc, 0)
-            for i in range(max(0, min(count, (len(desc) - 8) // VNHDR_SIZE))):
-                base = 8 + i * VNHDR_SIZE + 32
-                _, flags, _, vaddr, _, _, memsz, _ = struct.unpack_from(
-                    fmt + "IIQQQQQQ", desc, base)
-                report["maps"].append({"vaddr": vaddr, "memsz": memsz,
-                                       "flags": _flags(flags), "by": "file handle"})
-    guest = report.get("guest") or {}
-    names = {f.get("fd"): f.get("path") for f in guest.get("files", [])
-             if isinstance(f, dict)}
-    for entry in report["files"]:
-        if entry["fd"] in names:
-            entry["path"] = names[entry["fd"]]
+        elif note["owner"] != "DragonFly" or fmt != "<" or report.get("class") != 64:
+            continue  # the layouts below are x86_64's
+        elif note["type"] == NT_DRAGONFLY_FILES:
+            report["files"] += ckptnotes.decode_files(desc, fmt, report["problems"])
+        elif note["type"] == NT_DRAGONFLY_MAPS:
+            report["maps"] += ckptnotes.decode_maps(desc, fmt, report["problems"])
 
 
-def _guest_state(fh, offset, filesz, fmt):
-    """The simulator's guest state, summarised (None in a real DragonFly checkpoint)."""
-    fh.seek(offset)
-    head = fh.read(len(STATE_MAGIC) + 8)
-    if head[:len(STATE_MAGIC)] != STATE_MAGIC or len(head) < len(STATE_MAGIC) + 8:
-        return None
-    length, = struct.unpack(fmt + "Q", head[len(STATE_MAGIC):])
-    if length > min(filesz, 16 << 20):
-        return None
-    try:
-        state = json.loads(fh.read(length).decode())
-    except ValueError:
-        return None
-    if not isinstance(state, dict):
-        return None
-    keep = ("hostname", "uptime", "memsize", "ncpus", "files")
-    summary = {k: state.get(k) for k in keep if k in state}
-    procs = state.get("processes")
-    if isinstance(procs, list):
-        summary["processes"] = len(procs)
-    return summary
+def known_files(*directories, extra=()):
+    """{inode: path} of the regular files in ``directories`` (one level of subdirectories
+    too) and of ``extra`` paths: what a checkpoint's file handles can be matched to."""
+    known = {}
+    paths = list(extra)
+    for directory in directories:
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            continue
+        for name in names:
+            path = os.path.join(directory, name)
+            paths.append(path)
+            if os.path.isdir(path) and not os.path.islink(path):
+                try:
+                    paths += [os.path.join(path, n) for n in os.listdir(path)]
+                except OSError:
+                    pass
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if os.path.isfile(path):
+            known.setdefault(st.st_ino, os.path.abspath(path))
+    return known
 
 
 def _flags(pflags):
@@ -269,18 +268,24 @@ def render(report):
         for m in report["mappings"]:
             lines.append(f"  {m['flags']} {m['vaddr']:#014x} {human_size(m['memsz']):>10}"
                          f"  (in file: {human_size(m['filesz'])} at {m['offset']})")
-    for m in report["maps"]:
-        lines.append(f"  {m['flags']} {m['vaddr']:#014x} {human_size(m['memsz']):>10}"
-                     "  (by file handle)")
+    if report["maps"]:
+        lines.append("mappings by file handle (NT_DRAGONFLY_MAPS):")
+        for m in report["maps"]:
+            lines.append(f"  {_flags(m['pflags'])} {m['vaddr']:#014x} "
+                         f"{human_size(m['memsz']):>10}  {m['maptype']}, inode "
+                         f"{m['handle']['ino']}" + (f" {m['path']}" if m.get("path") else ""))
     if report["files"]:
-        lines.append("files:")
+        lines.append("files (NT_DRAGONFLY_FILES):")
         for f in report["files"]:
-            lines.append(f"  fd {f['fd']}: offset {f['offset']}"
-                         + (f" {f['path']}" if f.get("path") else ""))
-    guest = report.get("guest")
-    if guest:
-        lines.append("simulated guest: " + ", ".join(
-            f"{k} {v}" for k, v in sorted(guest.items()) if k != "files"))
+            what = (f"inode {f['handle']['ino']}" + (f" {f['path']}" if f.get("path") else "")
+                    if f.get("handle") else f"{len(f.get('kevents', []))} kevent(s)")
+            lines.append(f"  fd {f['fd']} {f['type']}: offset {f['offset']}, {what}")
+    refs = ckptnotes.referenced(report)
+    if refs:
+        lines.append("referenced files (must stay unchanged until the restore):")
+        for r in refs:
+            lines.append(f"  {r.get('path') or 'inode ' + str(r['ino']) + ' (unknown file)'}"
+                         f" — {', '.join(r['as'][:4])}" + (" …" if len(r["as"]) > 4 else ""))
     if report["problems"]:
         lines.append("problems:")
         lines += [f"  {p}" for p in report["problems"]]
@@ -297,12 +302,13 @@ def summary_line(report):
             f"{len(report['mappings'])} mappings, {report['layout']} layout")
 
 
-def inspect_file(path, read_headers=read_headers):
+def inspect_file(path, read_headers=read_headers, known=None):
     """A JSON-able report: ``problems`` is empty when the file looks restorable.
-    ``read_headers`` reads the ELF and program headers (``inspect`` passes pyelftools')."""
+    ``read_headers`` reads the ELF and program headers (``inspect`` passes pyelftools');
+    ``known`` ({inode: path}) names the files the handles refer to (default: the files next
+    to the checkpoint, where a vkernel session keeps them)."""
     report = {"path": os.fspath(path), "size": None, "problems": [], "threads": 0,
-              "layout": None, "notes": [], "mappings": [], "files": [], "maps": [],
-              "guest": None}
+              "layout": None, "notes": [], "mappings": [], "files": [], "maps": []}
     try:
         with open(path, "rb") as fh:
             report["size"] = os.fstat(fh.fileno()).st_size
@@ -312,6 +318,11 @@ def inspect_file(path, read_headers=read_headers):
         report["problems"].append(f"cannot read {path}: {exc.strerror or exc}")
     except Exception as exc:  # noqa: BLE001 - a damaged file is reported, never raised
         report["problems"].append(f"unreadable ELF structure: {exc}")
+    if report["files"] or report["maps"]:
+        if known is None:
+            known = known_files(os.path.dirname(os.path.abspath(path)))
+        ckptnotes.name_handles(report, known)
+        report["referenced"] = ckptnotes.referenced(report)
     return report
 
 

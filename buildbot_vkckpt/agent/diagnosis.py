@@ -7,6 +7,9 @@ import re
 
 # a checkpoint needs room under RLIMIT_CORE (reference §14, §17)
 CORE_LIMIT_FIX = "raise the core size limit (ulimit -c unlimited, login.conf coredumpsize)"
+# kern_checkpoint.c: groupmember(ckptgroup, cred), no privilege bypass (reference §23)
+CKPTGROUP_FIX = ("let the agent's user checkpoint: sysctl kern.ckptgroup=-1, or add the user "
+                 "to the group kern.ckptgroup names (root is not exempt)")
 
 HOST_PROBLEMS = (
     (re.compile(r"vm\.vkernel_enable is 0"),
@@ -31,6 +34,9 @@ HOST_PROBLEMS = (
     (re.compile(r"is not a tap\(4\) device or socket|Invalid argument to '-I'"),
      "the network interface given to the vkernel is unusable",
      "pass --net auto:bridge0 after `kldload if_tap if_bridge`, or a vknetd socket path"),
+    (re.compile(r"illegal option -- (\S)"),
+     "the vkernel rejected option -{0}: this binary does not have it",
+     "report it: the agent reads the options from the binary and must not pass one it lacks"),
     (re.compile(r"Bad ncpus"),
      "bad vkernel cpu count",
      "use --cpus between 1 and 16"),

@@ -64,9 +64,13 @@ def _shorten(value, limit):
 def encode_event(event):
     """One ``@@vkckpt`` line (without newline) under MAX_LINE bytes, whatever the event holds."""
     limit = MAX_FIELD
+    # the top-level fields (summary, fix, ...) keep MAX_FIELD; nested values shrink first
+    top = {k: (_shorten(v, MAX_FIELD) if not isinstance(v, (dict, list)) else v)
+           for k, v in event.items()}
     while True:
-        body = json.dumps(_shorten(event, limit), separators=(",", ":"), ensure_ascii=False,
-                          default=str)
+        shrunk = {k: (_shorten(v, limit) if isinstance(v, (dict, list)) else v)
+                  for k, v in top.items()}
+        body = json.dumps(shrunk, separators=(",", ":"), ensure_ascii=False, default=str)
         line = PREFIX + body
         if len(line.encode("utf-8")) <= MAX_LINE or limit <= 16:
             break

@@ -191,6 +191,24 @@ def write_ttys(root):
         fh.write(edit_ttys(text))
 
 
+def root_shell_sh(root, emitter):
+    """Root's shell becomes /bin/sh (``pw -V <mnt>/etc usermod root -s /bin/sh``, reference
+    §23): the first prompt is then sh's ``# `` instead of csh's ``vkernel# ``. The boot does
+    not depend on it (``login`` finds either, or any other), so a host without pw(8) or a
+    failing pw only costs a warning."""
+    argv = ["pw", "-V", os.path.join(root, "etc"), "usermod", "root", "-s", "/bin/sh"]
+    try:
+        hostcmd.run(argv, emitter=emitter)
+    except hostcmd.CommandFailed as exc:
+        emitter.event({"ev": "check", "name": "root shell", "ok": True, "warning": True,
+                       "text": f"root's shell stays csh: pw failed: {exc.last_line()}",
+                       "fix": "none needed: the boot finds csh's prompt too"})
+    except Outcome as exc:
+        emitter.event({"ev": "check", "name": "root shell", "ok": True, "warning": True,
+                       "text": f"root's shell stays csh: {exc.summary}",
+                       "fix": "none needed: the boot finds csh's prompt too"})
+
+
 def write_rc_conf(root, net):
     path = os.path.join(root, "etc", "rc.conf")
     with open(path, "w") as fh:
@@ -242,7 +260,8 @@ def run(args, emitter):
     stamp = {"world_revision": args.world_rev or world_revision(args.src),
              "kernel_sha256": file_sha256(kernel),
              "suite_sha256": files_sha256(suite) if suite is not None else None,
-             "size": size, "kernconf": args.kernconf, "net": bool(args.net)}
+             "size": size, "kernconf": args.kernconf, "net": bool(args.net),
+             "root_shell": "/bin/sh"}
     stamp_path = image + ".stamp"
     if (not args.force and os.path.isfile(image) and stamp["world_revision"]
             and read_stamp(stamp_path) == stamp):
@@ -315,6 +334,7 @@ def build(args, emitter, ledger, image, size, mnt, env, suite):
     write_fstab(mnt)
     write_ttys(mnt)
     write_rc_conf(mnt, args.net)
+    root_shell_sh(mnt, emitter)
     if suite is not None:
         emitter.phase("image:suite")
         copy_suite(suite, mnt)

@@ -4,7 +4,9 @@ import re
 import resource
 import shutil
 
-from . import hostcmd
+from . import flavour, hostcmd
+from .ckptfiles import NORMAL_ESTIMATE
+from .diagnosis import CKPTGROUP_FIX
 from .hostcmd import sysctl
 from .events import Outcome, result_event
 from .sizes import parse_size
@@ -17,6 +19,9 @@ def add_arguments(p):
     p.add_argument("--memory", default="256m")
     p.add_argument("--workdir", default=None, help="where image, memory and checkpoints go "
                                                     "(default: the session dir)")
+    p.add_argument("--kernel", default=None,
+                   help="the vkernel binary, when built: its options decide how VMM is "
+                        "turned off (-d, or the host's hw.vmm.enable=0)")
 
 
 class Report:
@@ -85,7 +90,9 @@ def check_vn(rep):
 
 
 def check_disk(rep, workdir, image_size, memory):
-    need = image_size + 2 * memory  # image, vkernel memory file, one checkpoint of it
+    # image, the memory image, and one checkpoint: guest RAM stays in the memory image, the
+    # file holds only the vkernel's own segments (reference §23)
+    need = image_size + memory + NORMAL_ESTIMATE
     try:
         st = os.statvfs(workdir)
     except OSError as exc:
@@ -94,7 +101,7 @@ def check_disk(rep, workdir, image_size, memory):
     free = st.f_bavail * st.f_frsize
     if free < need:
         rep.problem("disk", f"{free >> 20} MiB free in {workdir}, need {need >> 20} MiB "
-                            "(image + memory + checkpoint)",
+                            "(image + memory image + checkpoint file)",
                     "free disk space on the worker or point --workdir elsewhere")
     else:
         rep.ok("disk", f"{free >> 20} MiB free, need {need >> 20} MiB")
@@ -105,10 +112,11 @@ def check_checkpoint(rep):
     if group is None:
         rep.warning("kern.ckptgroup", "sysctl missing: no checkpoint support in the host kernel",
                     "run a DragonFly kernel with checkpoint support (sys_checkpoint)")
-    elif os.geteuid() != 0 and group.lstrip("-").isdigit() and int(group) >= 0 \
-            and int(group) not in os.getgroups():
-        rep.problem("kern.ckptgroup", f"this user is not in checkpoint group {group}",
-                    f"add the worker user to group {group}, or sysctl kern.ckptgroup=<its gid>")
+    elif group.lstrip("-").isdigit() and int(group) >= 0 \
+            and int(group) not in os.getgroups() and int(group) != os.getegid():
+        # groupmember() with no privilege bypass: root is refused too (EPERM, reference §23)
+        rep.problem("kern.ckptgroup", f"this user (uid {os.geteuid()}) is not in checkpoint "
+                    f"group {group}; root is not exempt", CKPTGROUP_FIX)
     else:
         rep.ok("kern.ckptgroup", group)
     soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
@@ -119,12 +127,35 @@ def check_checkpoint(rep):
         rep.ok("RLIMIT_CORE", "unlimited" if hard == resource.RLIM_INFINITY else str(hard))
 
 
-def check_vmm(rep):
+VMM_FIX = ("sysctl hw.vmm.enable=0 (and hw.vmm.enable=0 in /etc/sysctl.conf): this vkernel "
+           "has no -d, so only the host can keep it out of VMM mode, which cannot be "
+           "checkpointed")
+
+
+def check_vmm(rep, kernel=None):
+    """VMM off is ``-d`` where the binary has it (master), else the host's hw.vmm.enable=0
+    (GSoC 2013, reference §23)."""
     value = sysctl("hw.vmm.enable")
-    if value == "1":
-        rep.ok("hw.vmm.enable", "1: the vkernel runs with -d so it stays checkpointable")
+    flav = None
+    if kernel:
+        try:
+            flav = flavour.detect(kernel)
+        except OSError as exc:
+            rep.problem("vkernel", f"cannot read {kernel}: {exc.strerror or exc}",
+                        "fix --kernel or build the kernel first")
+            return
+        rep.ok("vkernel", f"{flav.describe()}, options from its {flav.source}"
+               + (", checkpoint handler present" if flav.handler else ", no checkpoint handler"))
+    if value in (None, "0"):
+        rep.ok("hw.vmm.enable", f"{value or 'missing'}: no VMM, the vkernel uses a memory file")
+    elif flav is not None and flav.accepts("d"):
+        rep.ok("hw.vmm.enable", f"{value}: the vkernel runs with -d so it stays checkpointable")
+    elif flav is not None:
+        rep.problem("hw.vmm.enable", f"is {value} and this vkernel ({flav.describe()}) has no "
+                    "-d: it would run with VMM and could not be checkpointed", VMM_FIX)
     else:
-        rep.ok("hw.vmm.enable", f"{value or '0'}: no VMM, the vkernel uses a memory file")
+        rep.warning("hw.vmm.enable", f"is {value}: a vkernel without -d (GSoC 2013) would run "
+                    "with VMM and could not be checkpointed (pass --kernel to decide)", VMM_FIX)
 
 
 def run(args, emitter):
@@ -135,7 +166,7 @@ def run(args, emitter):
     if check_tools(rep) or shutil.which("sysctl"):
         check_vkernel_enable(rep)
         check_checkpoint(rep)
-        check_vmm(rep)
+        check_vmm(rep, args.kernel)
     if shutil.which("vnconfig"):
         check_vn(rep)
     try:

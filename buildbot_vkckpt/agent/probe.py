@@ -1,32 +1,37 @@
 """``probe``: can this vkernel on this host be checkpointed? Decided without touching it.
 
-Reads only: the running vkernel's signal dispositions and limits (``/proc/PID/status`` and
-``/proc/PID/limits`` where the host has Linux-style procfs, else the vkernel binary and the
-supervisor's own limit), its argv (``-d``: VMM off), and the host's ``kern.ckptgroup``,
-``kern.ckptfile`` and ``vm.vkernel_enable`` (reference/dragonfly.md §14, §15, §18, §19).
+Reads: the running vkernel's signal dispositions and limits (``/proc/PID/status`` and
+``/proc/PID/limits`` where the host has Linux-style procfs; DragonFly has none, so otherwise the
+vkernel binary's bytes and the supervisor's own limit), its argv (``-d``: VMM off) and flavour,
+the host's ``hw.vmm.enable``, ``kern.ckptgroup``, ``kern.ckptfile`` and ``vm.vkernel_enable``
+(reference/dragonfly.md §14, §15, §18, §19, §23). The host kernel itself is asked by
+checkpointing a small helper (``hostckpt``), never the vkernel: "supported" needs a host kernel
+that can dump a vkernel.
 
-Every check is one ``check`` event. A missing feature (no handler, VMM, no checkpoint support in
-the host kernel) makes the result ``unsupported``; a host setting an admin can change
-(RLIMIT_CORE 0, checkpoint group, free space, ``vm.vkernel_enable``) makes it ``infrastructure``
-with the fix.
+Every check is one ``check`` event. A missing feature makes the result ``unsupported``, named in
+this order: the vkernel has no checkpoint handler; the host kernel has no vkernel checkpoint
+support; VMM on. A host setting an admin can change (RLIMIT_CORE 0, checkpoint group, free
+space, ``vm.vkernel_enable``) makes it ``infrastructure`` with the fix.
 """
 import os
 import resource
 
-from . import client
+from . import ckptfiles, client, flavour, hostckpt
 from .ckptcheck import human_size
-from .diagnosis import CORE_LIMIT_FIX
+from .diagnosis import CKPTGROUP_FIX, CORE_LIMIT_FIX
 from .events import Outcome, result_event
 from .hostcmd import sysctl
 from .procs import SIGCKPTEXIT
 from .session import Session
 from .sizes import parse_size
 
-# printed by the 2013 handler for SIGCKPT (reference §19): its presence in the binary marks it
-HANDLER_MESSAGE = b"Use SIGCKPTEXIT instead"
 COMM_MAX = 16   # p_comm holds MAXCOMLEN (16) characters
 UNSUPPORTED_FIX = ("run a vkernel built from a branch that carries the vkernel checkpoint "
                    "handler (GSoC 2013 vkernel_chkpt, reference §19)")
+NO_HANDLER_SUMMARY = ("unsupported: the vkernel has no checkpoint handler "
+                      "(stock DragonFly, reference §18)")
+VMM_FIX_NO_D = ("sysctl hw.vmm.enable=0 on the host before booting (this vkernel has no -d); "
+                "a vkernel using VMM cannot be checkpointed")
 
 
 def add_arguments(p):
@@ -57,8 +62,9 @@ def option(argv, flag):
 
 
 def comm_of(argv):
-    """p_comm: the basename of argv[0], cut to MAXCOMLEN."""
-    return os.path.basename(argv[0])[:COMM_MAX] if argv else "kernel"
+    """p_comm: the name of the file actually executed — argv[0] with symlinks resolved — cut
+    to MAXCOMLEN (kern_exec.c, reference §23)."""
+    return os.path.basename(os.path.realpath(argv[0]))[:COMM_MAX] if argv else "kernel"
 
 
 def expand_ckptfile(template, comm, pid, uid):
@@ -90,15 +96,7 @@ def proc_status_field(pid, field):
 def binary_has_handler(path):
     """True/False when the binary was read, None when it could not be."""
     try:
-        with open(path, "rb") as fh:
-            tail = b""
-            while True:
-                chunk = fh.read(1 << 20)
-                if not chunk:
-                    return False
-                if HANDLER_MESSAGE in tail + chunk:
-                    return True
-                tail = chunk[-len(HANDLER_MESSAGE):]
+        return flavour.detect(path).handler
     except OSError:
         return None
 
@@ -119,7 +117,7 @@ def handler_check(pid, argv):
     if found is None:
         return None, f"cannot read the vkernel binary {binary}"
     return found, (f"{os.path.basename(binary)} {'has' if found else 'lacks'} the handler's "
-                   f"message \"{HANDLER_MESSAGE.decode()}\"")
+                   f"message \"{flavour.HANDLER_MESSAGES[0].decode()}\"")
 
 
 def core_limit(pid, status):
@@ -158,6 +156,11 @@ def ckptfile_template(session, fresh=False):
     except OSError:
         pass
     return template
+
+
+def in_group(gid):
+    """``groupmember(gid, cred)``: the effective or a supplementary group, for root too."""
+    return gid == os.getegid() or gid in os.getgroups()
 
 
 def guest_memory(argv):
@@ -210,6 +213,7 @@ def run_checks(session, status, emitter):
     argv = status.get("vkernel_argv") or []
     facts = {"pid": pid}
 
+    facts["flavour"] = status.get("flavour") or "unknown"
     present, how = handler_check(pid, argv)
     facts["handler"] = present
     if present:
@@ -218,27 +222,45 @@ def run_checks(session, status, emitter):
         checks.add("handler", False, how if present is False else f"cannot tell: {how}",
                    "unsupported", UNSUPPORTED_FIX)
 
+    template = ckptfile_template(session, fresh=True)
+    host = hostckpt.cached(session, template)
+    facts["host_kernel"] = {True: "gsoc", False: "stock"}.get(host.get("supported"), "unknown")
+    if host.get("supported"):
+        checks.add("host kernel", True, host["reason"])
+    elif host.get("supported") is False:
+        checks.add("host kernel", False, host["reason"], "unsupported",
+                   hostckpt.NO_SUPPORT_FIX)
+    else:
+        checks.add("host kernel", False, f"cannot tell: {host['reason']}", "infrastructure",
+                   CKPTGROUP_FIX)
+
+    vmm_value = sysctl("hw.vmm.enable")
     if "-d" in argv:
         checks.add("vmm", True, "VMM off (-d)")
-    elif sysctl("hw.vmm.enable") == "0":  # VMM is used only when available and no -d (§2)
-        checks.add("vmm", True, "VMM not available on the host (hw.vmm.enable=0)")
+    elif vmm_value in (None, "0"):  # without -d, the host's hw.vmm.enable decides (§2, §23)
+        checks.add("vmm", True, f"VMM off on the host (hw.vmm.enable={vmm_value or 'missing'})")
     else:
-        checks.add("vmm", False, "the vkernel runs with VMM (no -d); VMM vkernels cannot be "
-                   "checkpointed (reference §19)", "unsupported", "boot without --vmm")
+        no_d = status.get("flavour_options") is not None \
+            and "d" not in status.get("flavour_options")
+        checks.add("vmm", False, f"VMM on: the vkernel runs without -d and the host has "
+                   f"hw.vmm.enable={vmm_value}; VMM vkernels cannot be checkpointed "
+                   "(reference §19)", "unsupported",
+                   VMM_FIX_NO_D if no_d else "boot without --vmm (the agent then passes -d)")
 
     soft, where = core_limit(pid, status)
     facts["rlimit_core"] = "unlimited" if soft is None else soft
-    guest = guest_memory(argv)
+    path = checkpoint_path(session, status, pid)
+    estimate = ckptfiles.file_estimate(path) or ckptfiles.NORMAL_ESTIMATE
     if soft == 0:
         checks.add("RLIMIT_CORE", False, f"soft limit 0 ({where}): SIGCKPTEXIT fails with "
                    "ERANGE", "infrastructure",
                    CORE_LIMIT_FIX)
-    elif soft is not None and guest and soft < guest:
-        # the core writer is given the soft limit (reference §17); a file that cannot fit
-        # would fail the write and wedge the vkernel (§19)
+    elif soft is not None and soft < estimate:
+        # only the vkernel's own NORMAL segments are written; guest RAM stays in the memory
+        # image (reference §23), so the limit is measured against the file, not -m
         checks.add("RLIMIT_CORE", False, f"soft limit {human_size(soft)} ({where}) is below "
-                   f"the guest memory {human_size(guest)}", "infrastructure",
-                   CORE_LIMIT_FIX)
+                   f"the {human_size(estimate)} a vkernel's own segments may need",
+                   "infrastructure", CORE_LIMIT_FIX)
     else:
         checks.add("RLIMIT_CORE", True, f"{facts['rlimit_core']} ({where})")
 
@@ -254,21 +276,19 @@ def run_checks(session, status, emitter):
             gid = None
         if gid == -1:
             checks.add("kern.ckptgroup", True, "-1: any group may checkpoint")
-        elif gid is not None and (os.geteuid() == 0 or gid in os.getgroups()
-                                  or gid == os.getgid()):
+        elif gid is not None and in_group(gid):
             checks.add("kern.ckptgroup", True, f"{gid}" + (" (wheel)" if gid == 0 else "")
                        + ": this user may checkpoint")
         else:
-            checks.add("kern.ckptgroup", False, f"{group}: this user is not in the checkpoint "
-                       "group", "infrastructure",
+            # groupmember(), no privilege bypass: root must be a member too (reference §23)
+            checks.add("kern.ckptgroup", False, f"{group}: this user (uid {os.geteuid()}) is "
+                       "not in the checkpoint group; root is not exempt (EPERM)",
+                       "infrastructure",
                        f"add the worker user to group {group}, or sysctl kern.ckptgroup=-1")
 
-    path = checkpoint_path(session, status, pid, fresh=True)
     facts["ckpt_path"] = path
-    checks.add("kern.ckptfile", True, f"{ckptfile_template(session)} -> "
-               f"{os.path.relpath(path, session.dir)}")
+    checks.add("kern.ckptfile", True, f"{template} -> {os.path.relpath(path, session.dir)}")
 
-    memsize = guest
     directory = os.path.dirname(path)
     try:
         free = free_bytes(directory)
@@ -278,16 +298,18 @@ def run_checks(session, status, emitter):
                    "create the directory kern.ckptfile points to")
     if free is not None:
         facts["free_bytes"] = free
-        # from the second cycle on, the restored vkernel still maps the previous file, so
-        # the kernel's unlink before writing frees nothing (reference §15, §17)
-        if memsize and free < 2 * memsize:
-            checks.add("disk", False, f"{human_size(free)} free in {directory}; two "
-                       f"checkpoints of {human_size(memsize)} of guest memory need "
-                       f"{human_size(2 * memsize)}", "infrastructure",
+        # the handler msyncs guest RAM into the memory image (its unallocated part may still
+        # need blocks) and the file holds the NORMAL segments (reference §23); the previous
+        # file is still mapped by a restored vkernel, so its unlink frees nothing
+        need, flush = ckptfiles.space_needed(option(argv, "-i"), estimate)
+        if free < need:
+            checks.add("disk", False, f"{human_size(free)} free in {directory}; a checkpoint "
+                       f"needs {human_size(need)} (memory image flush {human_size(flush)} + "
+                       f"file {human_size(estimate)})", "infrastructure",
                        "free disk space there, or move the session dir")
         else:
-            checks.add("disk", True, f"{human_size(free)} free"
-                       + (f", guest memory {human_size(memsize)}" if memsize else ""))
+            checks.add("disk", True, f"{human_size(free)} free, a checkpoint needs "
+                       f"{human_size(need)}")
 
     enable = sysctl("vm.vkernel_enable")
     if enable == "1":
@@ -305,8 +327,11 @@ def verdict(session, checks, facts):
     missing = checks.first("unsupported")
     if missing:
         if missing["name"] == "handler" and facts.get("handler") is False:
-            summary = ("unsupported: the vkernel has no checkpoint handler "
-                       "(stock DragonFly, reference §18)")
+            summary = NO_HANDLER_SUMMARY
+        elif missing["name"] == "host kernel":
+            summary = f"unsupported: {hostckpt.NO_SUPPORT}: {missing['text']}"
+        elif missing["name"] == "vmm":
+            summary = f"unsupported: {missing['text']}"
         else:
             summary = f"unsupported: {missing['name']}: {missing['text']}"
         return result_event("unsupported", summary, "unsupported", missing.get("fix"), details)
@@ -316,8 +341,9 @@ def verdict(session, checks, facts):
                             f"{problem['text']}", "infrastructure", problem.get("fix"), details)
     details["supported"] = True
     rel = os.path.relpath(facts["ckpt_path"], session.dir)
-    return result_event("ok", f"checkpoint supported: handler present, RLIMIT_CORE "
-                        f"{facts['rlimit_core']}, file {rel}", details=details)
+    return result_event("ok", f"checkpoint supported: handler present, host kernel "
+                        f"{facts['host_kernel']}, RLIMIT_CORE {facts['rlimit_core']}, "
+                        f"file {rel}", details=details)
 
 
 def probe(session, emitter, timeout=30.0):

@@ -30,12 +30,51 @@ def alive(pid):
 
 
 def _zombie(pid):
-    """Someone else's exited, not yet reaped process (Linux /proc; elsewhere: unknown)."""
+    """Someone else's exited, not yet reaped process: Linux /proc where there is one, else
+    (DragonFly has no /proc) ``ps -o state=``, whose first letter is Z for a zombie."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             return fh.read().rpartition(b")")[2].split()[0] == b"Z"
+    except FileNotFoundError:
+        if os.path.isdir("/proc/self"):
+            return False        # a procfs without this pid: it is gone
     except (OSError, IndexError):
         return False
+    state = ps_fields(pid, "state")
+    return bool(state) and state[0].startswith("Z")
+
+
+def ps_fields(pid, *keywords):
+    """``ps -o KW= -p PID`` values (DragonFly bin/ps), one string per keyword; None when the
+    process is gone or ps cannot tell. ``lstart`` spans five words, so each keyword is asked
+    with its own -o and the line split by the known widths of the others."""
+    import subprocess
+
+    argv = ["ps"]
+    for kw in keywords:
+        argv += ["-o", f"{kw}="]
+    argv += ["-p", str(pid)]
+    try:
+        out = subprocess.run(argv, env=_ps_env(), stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    if not lines:
+        return None
+    words = lines[0].split()
+    values, i = [], 0
+    for kw in keywords:
+        n = 5 if kw == "lstart" else 1
+        if kw == keywords[-1]:
+            n = len(words) - i
+        values.append(" ".join(words[i:i + n]))
+        i += n
+    return values
+
+
+def _ps_env():
+    return dict(os.environ, LC_ALL="C", TZ="UTC")
 
 
 # A pid names a process only until it exits: after a reboot (or enough forks) the same number
@@ -47,7 +86,8 @@ _LINUX_BOOT_ID = "/proc/sys/kernel/random/boot_id"
 def identity(pid):
     """``"BOOT@START"`` for the running process ``pid``, or None when it is gone or cannot be
     told. Linux: boot_id and /proc/PID/stat field 22 (clock ticks after boot); elsewhere
-    (DragonFly, the BSDs): kern.boottime and ``ps -o lstart``."""
+    (DragonFly has no /proc): ``ps -o lstart`` of init (pid 1) and of the process — a start
+    time is fixed at fork, while kern.boottime moves on every clock step (reference §23)."""
     if not pid or pid <= 0:
         return None
     try:
@@ -66,21 +106,27 @@ def identity(pid):
 def _ps_identity(pid):
     import subprocess
 
-    env = dict(os.environ, LC_ALL="C", TZ="UTC")
     try:
-        boot = subprocess.run(["sysctl", "-n", "kern.boottime"], env=env, check=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                              text=True, timeout=10).stdout
-        start = subprocess.run(["ps", "-o", "lstart=", "-p", str(pid)], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                               text=True, timeout=10).stdout
+        out = subprocess.run(["ps", "-o", "pid=", "-o", "lstart=", "-p", f"1,{pid}"],
+                             env=_ps_env(), stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True, timeout=10).stdout
     except (OSError, subprocess.SubprocessError):
         return None
-    sec = re.search(r"sec\s*=\s*(\d+)", boot)
-    start = " ".join(start.split())
-    if not sec or not start:
+    starts = {}
+    for line in out.splitlines():
+        m = _PS_LSTART.match(line)
+        if m:
+            starts[int(m.group(1))] = " ".join(m.group(2).split())
+    if 1 not in starts or pid not in starts:
         return None
-    return f"{sec.group(1)}@{start}"
+    return f"boot {starts[1]}@{starts[pid]}"
+
+
+_PS_LSTART = re.compile(r"\s*(\d+)\s+(\S+\s+\S+\s+\d+\s+[\d:]+\s+\d+)\s*$")
+
+
+def _kind(ident):
+    return "ps" if ident.startswith("boot ") else "linux"
 
 
 def same_process(pid, recorded):
@@ -92,6 +138,8 @@ def same_process(pid, recorded):
     if not recorded:
         return True
     current = identity(pid)
+    if current is not None and _kind(current) != _kind(recorded):
+        return True   # recorded where /proc could be read, asked where it cannot: unknown
     return current is None or current == recorded
 
 
@@ -100,6 +148,8 @@ def same_boot(recorded):
     if not recorded:
         return True
     current = identity(os.getpid())
+    if current is not None and _kind(current) != _kind(recorded):
+        return True
     return current is None or current.partition("@")[0] == recorded.partition("@")[0]
 
 

@@ -4,13 +4,20 @@ The supervisor runs it on a fresh pty (same ``console.log``, same console monito
 ``Restored from checkpoint...`` and then for the guest shell — frozen at its prompt, still
 logged in — to answer a sentinel. A thaw error, a panic (the usual ddb trace) or a timeout
 fails the restore; the file's inspection and the last console lines come with every failure.
+
+The files the checkpoint refers to by handle (memory image, disks, pidfile, kernel copy) were
+recorded by ``checkpoint``; one that changed since refuses the restore before ``checkpt`` runs,
+and a failed thaw names any that changed meanwhile (``ckptfiles``).
 """
 import os
 
-from . import client
-from .ckptcheck import inspect_file, render
+from . import ckptfiles, client
+from .ckptcheck import inspect_file, known_files, render
 from .events import Outcome
 from .session import Session
+
+CHANGED_FIX = ("leave the memory image, the disk images, the pidfile and the session's kernel "
+               "copy alone between checkpoint and restore (a thaw reopens them by handle)")
 
 
 def add_arguments(p):
@@ -26,6 +33,12 @@ def run(args, emitter):
     if not os.path.isfile(path):
         raise Outcome.infrastructure(f"no checkpoint file at {path}",
                                      "run checkpoint first, or pass the file it wrote")
+    changed = ckptfiles.changes(session, path)
+    if changed:
+        raise Outcome.infrastructure(
+            f"not restoring: {changed[0]}" + (f" (+{len(changed) - 1} more)"
+                                              if len(changed) > 1 else ""),
+            CHANGED_FIX, changed=changed, file=path, signalled=False)
     res = client.request(session, {"op": "restore", "file": path, "timeout": args.timeout},
                          emitter, timeout=args.timeout + 60)
     details = res.setdefault("details", {})
@@ -34,7 +47,14 @@ def run(args, emitter):
         emitter.metric("restore_seconds", details.get("restore_seconds"), "s")
         emitter.metric("console_seconds", details.get("console_seconds"), "s")
         return res
-    details["inspect"] = render(inspect_file(path)).splitlines()
+    changed = ckptfiles.changes(session, path)
+    if changed:
+        details["changed"] = changed
+        res["summary"] = f"{res.get('summary')} · changed since the checkpoint: {changed[0]}"
+    data = ckptfiles.load(session) or {}
+    extra = [f.get("path") for f in data.get("files") or [] if f.get("path")]
+    details["inspect"] = render(inspect_file(
+        path, known=known_files(session.dir, extra=extra))).splitlines()
     if not details.get("tail"):
         details["tail"] = console_tail(session)
     return res

@@ -37,6 +37,7 @@ from .diagnosis import CORE_LIMIT_FIX, host_problem
 from .events import Outcome, append_journal, result_event
 from .guest import BOOTING, LOGIN_SENT, PS1_SENT, READY, RUNNING, SH_SENT, GuestShell
 from .ledger import Ledger
+from .login import PromptFinder
 from .session import CONSOLE_TIMES, Session, bind_socket
 
 DDB_WAIT = 10.0          # seconds to wait for db> (and the trace) after a panic
@@ -45,13 +46,13 @@ TERM_SILENCE = 3.0       # after SIGTERM, a vkernel that prints nothing this lon
 INTERRUPT_WAIT = 5.0     # a timed-out guest command gets this long to give the shell back
 IDLE_EXIT = 120.0        # a supervisor nobody asked to boot goes away after this
 PARKED_MAX = 1800.0      # a checkpoint nobody restores: the supervisor goes (cleanup releases)
+ORPHAN_TIMEOUT = 1800.0  # a running vkernel nobody asked anything for this long is stopped
 TAIL = 20
 MAX_PARTIAL = 16384
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]|\x1b\[[0-9;?]*[A-Za-z]")
 _MEMFILE = re.compile(r"Using memory file: (\S+)")
 _TAPUNIT = re.compile(r"TAP UNIT (\d+)")
-# root's prompt before the agent sets its own: csh `root@vkernel:~ # ` or sh `# `
-_GENERIC_PROMPT = re.compile(r"(?:^|\s)[#$%] $")
+PRE_SHELL = (BOOTING, LOGIN_SENT, SH_SENT)   # root's own shell is still being looked for
 CRASH_KINDS = ("panic", "fatal_trap", "double_fault")
 # strerror texts of a failed checkpoint write that an admin fixes (DragonFly's, then Linux's)
 CKPT_HOST_ERRORS = {
@@ -61,6 +62,11 @@ CKPT_HOST_ERRORS = {
     "Result too large": (
         "RLIMIT_CORE of the vkernel is 0, checkpoint files cannot be written (ERANGE)",
         CORE_LIMIT_FIX),
+    # kern.ckptgroup applies to root too (reference §23): the kernel refuses with EPERM
+    "Operation not permitted": (
+        "the host refused the checkpoint (EPERM): the vkernel's user is not in "
+        "kern.ckptgroup", "sysctl kern.ckptgroup=-1, or the group of the agent's user "
+        "(root is not exempt)"),
     # a file larger than the soft RLIMIT_CORE (FreeBSD-derived core writer; not observed)
     "Bad address": (
         "the checkpoint file did not fit under the vkernel's core size limit (EFAULT)",
@@ -88,7 +94,7 @@ class Op:
 
 
 class Supervisor:
-    def __init__(self, session, vkernel_argv):
+    def __init__(self, session, vkernel_argv, options=None):
         self.session = session if isinstance(session, Session) else Session(session)
         self.argv = list(vkernel_argv)
         self.taps_booked = set()
@@ -124,6 +130,12 @@ class Supervisor:
         self.terminate = False
         self.parked = None                     # after a checkpoint: {"seconds": ...} until restore
         self.restored = False                  # the vkernel is a `checkpt -r` process
+        options = options or {}
+        self.info.update(options.get("info") or {})
+        self.orphan_timeout = float(options.get("orphan_timeout") or ORPHAN_TIMEOUT)
+        self.last_request = self.started
+        self.orphaned = None                   # why the supervisor ended on its own
+        self.finder = PromptFinder(self.guest.token)
 
     # --- the loop -------------------------------------------------------------------------
     def serve(self, listener, ready_fd=None):
@@ -164,6 +176,7 @@ class Supervisor:
                 self.stop_vkernel()
             self.check_process()
             self.check_deadlines()
+            self.check_orphaned(time.monotonic())
         self.close()
 
     def _on_sigterm(self, *_):
@@ -178,12 +191,33 @@ class Supervisor:
             return self.op is None and time.monotonic() - self.parked["at"] > PARKED_MAX
         return self.exit_status is not None and self.op is None
 
+    def orphan_deadline(self):
+        """A running vkernel whose supervisor heard from no client for orphan_timeout."""
+        if self.proc is None or self.exit_status is not None or self.parked is not None \
+                or self.op is not None or self.orphaned:
+            return None
+        return self.last_request + self.orphan_timeout
+
+    def check_orphaned(self, now):
+        deadline = self.orphan_deadline()
+        if deadline is None or now < deadline:
+            return
+        self.orphaned = (f"no agent command reached the supervisor for "
+                         f"{self.orphan_timeout:g} s: stopping the vkernel and releasing the "
+                         "session")
+        print(f"vkckpt supervisor: {self.orphaned}", flush=True)
+        append_journal(self.session.events, {"ev": "info", "orphaned": self.orphaned})
+        self.start_shutdown(None, {"timeout": 60}, now)
+
     def next_timeout(self):
         deadlines = [d for d in self._deadlines() if d is not None]
         if self.proc is None:
             deadlines.append(self.started + IDLE_EXIT)
         if self.parked is not None:
             deadlines.append(self.parked["at"] + PARKED_MAX)
+        orphan = self.orphan_deadline()
+        if orphan is not None:
+            deadlines.append(orphan)
         if not deadlines:
             return None
         return max(0.0, min(deadlines) - time.monotonic())
@@ -199,6 +233,8 @@ class Supervisor:
         if op.kind == "boot" and self.spawned_at is not None and op.stage is None:
             yield self.last_output + op.params["silence"]
             yield self.last_progress + op.params["timeout"]
+            if self.guest.state in PRE_SHELL and not self.crash:
+                yield self.finder.deadline(self.last_output)
         elif op.kind == "exec" and op.stage is None or op.kind in ("ddb", "checkpoint"):
             yield op.started + op.params["timeout"]
         elif op.kind == "restore" and op.stage in ("restoring", "checking"):
@@ -302,6 +338,7 @@ class Supervisor:
     def handle(self, sock, req):
         op = req.get("op")
         now = time.monotonic()
+        self.last_request = now
         if op == "status":
             self.send(sock, {"result": result_event("ok", self.status_line(),
                                                    details=self.status())})
@@ -336,6 +373,7 @@ class Supervisor:
             return
         self.op = Op("boot", sock, {"timeout": float(req.get("timeout", 600)),
                                     "silence": float(req.get("silence", 120))}, now)
+        self.finder.quiet = float(req.get("quiet", 5.0))
         if req.get("console_times"):
             self.times = open(self.session.file(CONSOLE_TIMES), "a", buffering=1)
         try:
@@ -395,8 +433,12 @@ class Supervisor:
             self.sigterm(now)
 
     def sigterm(self, now):
-        self.emit({"ev": "phase", "name": "shutdown", "how": "SIGTERM"})
-        procs.signal_pid(self.proc.pid, signal.SIGTERM)
+        """SIGTERM to the vkernel child (the pidfile's pid): the GSoC 2013 fork-wrapper parent
+        does not forward it and would die leaving the child running (reference §23); master's
+        parent forwards it, so the child is the right target on every flavour."""
+        target = self.target_pid()
+        self.emit({"ev": "phase", "name": "shutdown", "how": "SIGTERM", "pid": target})
+        procs.signal_pid(target, signal.SIGTERM)
         self.op.stage = "term"
         self.op.stage_deadline = now + max(2.0, self.op.params["timeout"] / 2)
         self.op.params["term_sent"] = now
@@ -709,11 +751,11 @@ class Supervisor:
         return True
 
     def check_generic_prompt(self):
-        """Until the agent's own prompt is set, root's shell prompt is recognised here: the
-        console monitor only knows the prompt it is told."""
-        if (self.crash or self.partial_prompt
-                or self.guest.state not in (BOOTING, LOGIN_SENT, SH_SENT)
-                or not _GENERIC_PROMPT.search(clean_line(self.partial))):
+        """Until the agent's own prompt is set, root's shell prompt is recognised here (csh's
+        ``vkernel# ``, sh's ``# ``, see ``login``): the console monitor only knows the prompt
+        it is told."""
+        if (self.crash or self.partial_prompt or self.guest.state not in PRE_SHELL
+                or not PromptFinder.looks_like_prompt(clean_line(self.partial))):
             return
         self.partial_prompt = True
         self.on_guest_prompt("shell_prompt")
@@ -737,9 +779,12 @@ class Supervisor:
             self.taps_booked.add(m.group(1))
             self.ledger.allocate("tap", name=f"tap{m.group(1)}")
         self.guest.on_line(line)
+        if self.guest.state in PRE_SHELL and self.finder.on_line(line) and not self.crash:
+            self.on_guest_prompt("shell_prompt")  # a quiet console proved to be a shell
 
     def on_event(self, event):
         kind = event.kind
+        self.finder.on_event(kind, event.data)
         self.emit({"ev": "console", **event.to_json()})
         if kind != "stall":
             self.last_progress = time.monotonic()
@@ -799,7 +844,10 @@ class Supervisor:
         self.on_guest_prompt(kind)
 
     def on_guest_prompt(self, kind):
+        before = self.guest.state
         self.write_console(self.guest.on_event(kind))
+        if before in PRE_SHELL and self.guest.state != before:
+            self.finder.next_shell()
         if self.guest.state == PS1_SENT:
             self.monitor.set_shell_prompt(self.guest.prompt)
         if kind == "shell_prompt" and self.guest.state == READY and self.op is not None:
@@ -822,8 +870,11 @@ class Supervisor:
             version = "DragonFly " + version
         what = " ".join(v for v in (version, self.info.get("kernconf")) if v)
         summary = f"booted in {elapsed:.1f} s" + (f" · {what}" if what else "")
+        if self.info.get("flavour"):
+            summary += f" · {self.info['flavour']}"
         self.finish(result_event("ok", summary, details={
-            "boot_time": round(elapsed, 3), "prompt": self.guest.prompt, **self.info}))
+            "boot_time": round(elapsed, 3), "prompt": self.guest.prompt,
+            "shells_found_by_sentinel": self.finder.answered, **self.info}))
 
     def executed(self):
         op = self.op
@@ -941,7 +992,13 @@ class Supervisor:
             self.timeout(f"{waiting} within {op.params['timeout']:g} s")
         elif op.kind == "boot" and self.spawned_at is not None:
             silence, timeout = op.params["silence"], op.params["timeout"]
-            if now - self.last_output >= silence:
+            probe_at = (self.finder.deadline(self.last_output)
+                        if self.guest.state in PRE_SHELL and not self.crash else None)
+            if probe_at is not None and now >= probe_at and now - self.last_output < silence:
+                self.emit({"ev": "info", "prompt_probe": self.finder.probes + 1,
+                           "last_seen": self.last_line()})
+                self.write_console(self.finder.probe())
+            elif now - self.last_output >= silence:
                 self.timeout(f"no console output for {silence:g} s")
             elif now - self.last_progress >= timeout:
                 self.timeout(f"no boot progress for {timeout:g} s")
@@ -975,7 +1032,10 @@ class Supervisor:
         shell stays usable (bounded by INTERRUPT_WAIT)."""
         op = self.op
         now = time.monotonic()
-        why = f"{why}; last line: {self.last_line()}"
+        if op is not None and op.kind == "boot" and self.guest.state in PRE_SHELL:
+            why = f"{why}; {self.finder.describe()}; last line: {self.last_line()}"
+        else:
+            why = f"{why}; last line: {self.last_line()}"
         if op is not None and op.kind in ("boot", "restore") and self.exit_status is None:
             op.params["why"] = why
             op.params["tail"] = self.tail_lines()
@@ -1068,7 +1128,7 @@ def select_writable(fd):
     select.select([], [fd], [], 1.0)
 
 
-def main(session_dir, vkernel_argv, ready_fd=None, entry=None):
+def main(session_dir, vkernel_argv, ready_fd=None, entry=None, options=None):
     """Body of the detached supervisor process."""
     session = Session(session_dir)
     ledger = Ledger(session.dir)
@@ -1079,10 +1139,16 @@ def main(session_dir, vkernel_argv, ready_fd=None, entry=None):
     except OSError:
         pass
     listener = bind_socket(session.socket_path)
+    sup = Supervisor(session, vkernel_argv, options)
     try:
-        Supervisor(session, vkernel_argv).serve(listener, ready_fd)
+        sup.serve(listener, ready_fd)
     finally:
         listener.close()
+        if sup.orphaned:  # nobody will run shutdown: release what the session holds
+            from .cleanup import release_all
+            released, problems = release_all(session.dir, keep=("supervisor",))
+            print(f"vkckpt supervisor: released {len(released)} resource(s)"
+                  + (f"; could not release: {problems}" if problems else ""), flush=True)
         if entry is not None:
             ledger.release(entry)
     return 0

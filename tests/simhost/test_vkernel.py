@@ -166,6 +166,8 @@ class Sim:
         self.dir = tmp_path
         self.flavour = flavour
         self.host = SimHost(tmp_path / "host").create(flavour=flavour, host_kernel=host_kernel)
+        with self.host.update_state() as st:   # kern.ckptgroup: our group (wheel when root)
+            st["sysctl"]["kern.ckptgroup"] = os.getegid()
         self.speed = "3"
         self.kernel = tmp_path / "boot" / "kernel" / "kernel"
         self.kernel.parent.mkdir(parents=True)

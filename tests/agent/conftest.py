@@ -36,6 +36,42 @@ def built_host(tmp_path_factory):
     return BuiltHost(tmp_path_factory.mktemp("dfly"))
 
 
+_FLAVOURED = {}
+
+
+@pytest.fixture(scope="session")
+def flavoured_host(tmp_path_factory):
+    """``flavoured_host(flavour, host_kernel=None)``: a built simulated host of that flavour,
+    made once per run and shared."""
+    from .simsupport import BuiltHost
+
+    def get(flavour, host_kernel=None):
+        key = (flavour, host_kernel)
+        if key not in _FLAVOURED:
+            root = tmp_path_factory.mktemp(f"dfly-{flavour}-{host_kernel or 'default'}")
+            _FLAVOURED[key] = BuiltHost(root, flavour=flavour, host_kernel=host_kernel)
+        return _FLAVOURED[key]
+    return get
+
+
+@pytest.fixture
+def sim_of(flavoured_host, tmp_path):
+    """``sim_of(flavour, host_kernel=None)``: one session on that flavour's shared host, with
+    the same leak check as ``sim``."""
+    from .simsupport import SimSession
+    made = []
+
+    def make(flavour, host_kernel=None):
+        s = SimSession(flavoured_host(flavour, host_kernel), tmp_path / f"{len(made)}")
+        made.append(s)
+        return s
+    yield make
+    for s in made:
+        s.reset_host()
+    for s in made:
+        s.check_no_leak()
+
+
 @pytest.fixture
 def sim(built_host, tmp_path):
     """One session on the shared simulated host; after the test nothing of it may be left."""

@@ -1,6 +1,7 @@
 """A stand-in vkernel for agent tests until the simulated one is used: one process, console on
 stdin/stdout (the pty's own echo), behaviour picked with FAKE_VK_MODE (boot, panic, hang,
-enable0)."""
+enable0, autologin: getty's al.Pc, no login: line). FAKE_VK_PROMPT is root's first prompt (csh's
+``vkernel# `` on DragonFly, or anything); after ``exec /bin/sh`` the prompt is sh's ``# ``."""
 import os
 import re
 import sys
@@ -32,16 +33,24 @@ def main():
         for line in sys.stdin:  # say nothing more
             pass
         return 0
+    elif mode == "autologin":
+        out("\r\nDragonFly/x86_64 (vkernel) (ttyv0)\r\n\r\n"
+            + os.environ.get("FAKE_VK_PROMPT", "vkernel# "))
     else:
         out("\r\nDragonFly/x86_64 (vkernel) (ttyv0)\r\n\r\nlogin: ")
-    prompt = "# "
+    first = os.environ.get("FAKE_VK_PROMPT", "# ")
+    prompt = first
     for line in sys.stdin:
         cmd = line.strip()
         if mode == "panic":
             if cmd == "trace":
                 out("Debugger() at Debugger+0x7c\nvm_fault() at vm_fault+0x10\ndb> ")
             continue
-        if cmd == "root" or cmd == "exec /bin/sh":
+        if cmd == "root":
+            out(prompt)
+            continue
+        if cmd == "exec /bin/sh":
+            prompt = "# "
             out(prompt)
             continue
         m = re.match(r"PS1='(.*)'$", cmd)
@@ -62,7 +71,7 @@ def main():
             elif part == "false":
                 status = 1
             elif part.startswith("echo "):
-                out(part[5:] + "\n")
+                out(part[5:].replace("''", "") + "\n")
                 status = 0
             elif part == "panic":
                 out("panic: from a guest command\ncpuid = 0\ndb> ")

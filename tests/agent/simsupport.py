@@ -71,9 +71,31 @@ def parse_run(returncode, stdout, stderr):
     return AgentRun(returncode, text, stderr.decode("utf-8", "replace"), mon.result, mon.events)
 
 
-def run_agent(env, *argv, timeout=AGENT_TIMEOUT, preexec_fn=None):
-    proc = subprocess.run([sys.executable, "-m", "buildbot_vkckpt.agent", *map(str, argv)],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+# DragonFly has no /proc: run the agent in a private mount namespace where /proc is an empty
+# tmpfs. The simulator's own tools read the real one from $VKCKPT_SIMHOST/hostproc, bound there
+# first (contract "Process tools without /proc"). Needs root and unshare(1).
+# (the Linux tools by path: the simulated host's PATH has its own BSD mount)
+_SYSTEM_PATH = "/usr/bin:/bin:/usr/sbin:/sbin"
+_MOUNT = shutil.which("mount", path=_SYSTEM_PATH) or "/bin/mount"
+_UNSHARE = shutil.which("unshare", path=_SYSTEM_PATH)
+NOPROC_SCRIPT = (f'{_MOUNT} --bind /proc "$VKCKPT_SIMHOST/hostproc" && '
+                 f'{_MOUNT} -t tmpfs -o size=64k noproc /proc && exec "$@"')
+
+
+def noproc_available():
+    return os.geteuid() == 0 and _UNSHARE is not None
+
+
+def noproc_argv(argv):
+    return [_UNSHARE, "-m", "--propagation", "private", "/bin/sh", "-c", NOPROC_SCRIPT,
+            "sh", *argv]
+
+
+def run_agent(env, *argv, timeout=AGENT_TIMEOUT, preexec_fn=None, noproc=False):
+    cmd = [sys.executable, "-m", "buildbot_vkckpt.agent", *map(str, argv)]
+    if noproc:
+        cmd = noproc_argv(cmd)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                           timeout=timeout, cwd=str(REPO), preexec_fn=preexec_fn)
     return parse_run(proc.returncode, proc.stdout, proc.stderr)
 
@@ -81,9 +103,11 @@ def run_agent(env, *argv, timeout=AGENT_TIMEOUT, preexec_fn=None):
 class BuiltHost:
     """A simulated host with world and VKERNEL64 built and one root image, made once."""
 
-    def __init__(self, root):
+    def __init__(self, root, flavour=None, host_kernel=None):
         self.root = Path(root)
-        self.host = SimHost(self.root / "host").create()
+        self.flavour = flavour
+        self.host = SimHost(self.root / "host").create(flavour=flavour,
+                                                       host_kernel=host_kernel)
         create_source_tree(self.host)
         self.kernel = build_world_and_kernel(self.host)
         self.image = self.root / "root.img"
@@ -107,6 +131,7 @@ class SimSession:
         self.session = self.tmp / "session"
         self.extra_env = {}
         self.sessions = [self.session]
+        self.noproc = False        # run every agent command where /proc cannot be read
 
     # --- the agent ------------------------------------------------------------------------
     def env(self):
@@ -115,15 +140,16 @@ class SimSession:
     def agent(self, *argv, session=None, timeout=AGENT_TIMEOUT, env=None, preexec_fn=None):
         session = session or self.session
         return run_agent(env or self.env(), argv[0], "--session", session, *argv[1:],
-                         timeout=timeout, preexec_fn=preexec_fn)
+                         timeout=timeout, preexec_fn=preexec_fn, noproc=self.noproc)
 
     def boot_argv(self, timeout=5, silence=3, image=None, session=None):
         return ["boot", "--session", session or self.session, "--kernel", self.built.kernel,
                 "--image", image or self.built.image, "--memory", "128m",
                 "--timeout", timeout, "--silence", silence]
 
-    def boot(self, timeout=5, silence=3, image=None, session=None):
-        return run_agent(self.env(), *self.boot_argv(timeout, silence, image, session))
+    def boot(self, timeout=5, silence=3, image=None, session=None, extra=()):
+        return run_agent(self.env(), *self.boot_argv(timeout, silence, image, session),
+                         *extra, noproc=self.noproc)
 
     def fault(self, **faults):
         self.host.set_faults({k.replace("_", "-"): v for k, v in faults.items()})

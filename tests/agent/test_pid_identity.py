@@ -9,6 +9,13 @@ from buildbot_vkckpt.agent import cleanup, procs
 from buildbot_vkckpt.agent.ledger import Ledger
 
 
+@pytest.fixture(autouse=True)
+def private_registry(tmp_path, monkeypatch):
+    """These ledgers hold live pids (pytest's own among them): ``cleanup --stale`` of a later
+    test must never find them in the run's shared session registry and stop them."""
+    monkeypatch.setenv("VKCKPT_STATE_DIR", str(tmp_path / "registry"))
+
+
 @pytest.fixture
 def orphan():
     """A live ``sleep`` reaped by init, not our child: stands for an unrelated process."""
@@ -114,19 +121,25 @@ def test_vkernel_pidfile_child_of_this_boot_is_still_killed(tmp_path, orphan):
     assert released == [f"vkernel pid 999999999 (child {orphan})"]
 
 
-def test_without_proc_the_identity_comes_from_ps_and_kern_boottime(tmp_path, monkeypatch,
-                                                                   orphan):
+def test_without_proc_the_identity_comes_from_ps_lstart_of_init(tmp_path, monkeypatch,
+                                                                orphan):
+    """DragonFly has no /proc: the boot is init's ``ps -o lstart``, never kern.boottime, which
+    moves on every clock step (reference §23) — a stepped clock must not make a live process
+    look like one from another boot."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    sysctl = bin_dir / "sysctl"
-    sysctl.write_text('#!/bin/sh\n[ "$2" = kern.boottime ] || exit 1\n'
-                      'echo "{ sec = 1700000000, usec = 5 } Tue Nov 14 22:13:20 2023"\n')
+    sysctl = bin_dir / "sysctl"   # a clock step just happened: boottime moved
+    sysctl.write_text('#!/bin/sh\necho "{ sec = $(date +%s%N), usec = 5 } Tue Nov 14 2023"\n')
     sysctl.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     monkeypatch.setattr(procs, "_LINUX_BOOT_ID", str(tmp_path / "no-boot-id"))
     theirs = procs.identity(orphan)
     boot, _, start = theirs.partition("@")
-    assert boot == "1700000000" and len(start.split()) == 5     # "Tue Nov 14 22:13:20 2023"
+    init_start = subprocess.run(["ps", "-o", "lstart=", "-p", "1"], stdout=subprocess.PIPE,
+                                text=True, env=dict(os.environ, LC_ALL="C", TZ="UTC")).stdout
+    assert boot == "boot " + " ".join(init_start.split())
+    assert len(start.split()) == 5                     # "Tue Nov 14 22:13:20 2023"
     assert procs.identity(orphan) == theirs != procs.identity(1)
-    assert procs.same_process(orphan, theirs)
-    assert not procs.same_process(orphan, "1699999999@" + start)
+    assert procs.same_process(orphan, theirs) and procs.same_boot(theirs)
+    assert not procs.same_process(orphan, "boot Mon Jan  1 00:00:00 2024@" + start)
+    assert not procs.same_boot("boot Mon Jan  1 00:00:00 2024@" + start)

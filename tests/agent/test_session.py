@@ -103,7 +103,8 @@ def test_silence_is_a_timeout_naming_the_phase(tmp_path, fake_kernel, run_agent)
     p = boot(run_agent, session, fake_kernel, image, mode="hang", silence="1")
     res, _ = result_of(p)
     assert p.returncode == 1 and res["kind"] == "timeout"
-    assert res["summary"].startswith("timeout in boot: no console output for 1 s; last line: ")
+    assert res["summary"].startswith("timeout in boot: no console output for 1 s; ")
+    assert "; last line: " in res["summary"]
     assert "Mounting root from ufs:vkd0s1a" in res["details"]["tail"]
     run_agent("shutdown", "--session", session)
     assert_released(session)
@@ -140,3 +141,25 @@ def test_supervisor_survives_killing_the_boot_process_group(tmp_path, fake_kerne
     assert_released(session)
     events = [json.loads(ln) for ln in (session / "events.jsonl").read_text().splitlines()]
     assert any(e.get("ev") == "console" and e["kind"] == "version" for e in events)
+
+
+def test_orphaned_supervisor_stops_its_vkernel_and_releases_the_session(tmp_path, fake_kernel,
+                                                                         run_agent):
+    """No agent command for --orphan-timeout: the supervisor halts the guest, releases the
+    ledger and exits by itself, saying why (a step that died must not leave a vkernel)."""
+    session, image = tmp_path / "s", tmp_path / "root.img"
+    image.write_bytes(b"\0" * 4096)
+    p = boot(run_agent, session, fake_kernel, image, **{"orphan-timeout": "1"})
+    res, _ = result_of(p)
+    assert p.returncode == 0, p.stdout.decode()
+    entries = Ledger(session).entries().values()
+    sup = [e for e in entries if e["kind"] == "supervisor"][0]["pid"]
+    vk = [e for e in entries if e["kind"] == "vkernel"][0]["pid"]
+    assert procs.wait_exit(sup, 15.0), "the orphaned supervisor is still up"
+    assert not procs.alive(vk)
+    assert_released(session)
+    events = [json.loads(ln) for ln in (session / "events.jsonl").read_text().splitlines()]
+    why = [e["orphaned"] for e in events if e.get("orphaned")]
+    assert why and "no agent command reached the supervisor for 1 s" in why[0]
+    assert "halted" in (session / "console.log").read_text()
+    assert "released" in (session / "supervisor.log").read_text()

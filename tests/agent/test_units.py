@@ -63,7 +63,9 @@ def test_zipapp_is_deterministic_and_runs(tmp_path):
     assert b'@@vkckpt {"ev":"result","status":"ok"' in p.stdout
 
 
-def test_cleanup_stale_releases_dead_sessions(tmp_path, run_agent):
+def test_cleanup_stale_releases_dead_sessions(tmp_path, run_agent, monkeypatch):
+    # a registry of its own: --stale covers every session the run's registry knows
+    monkeypatch.setenv("VKCKPT_STATE_DIR", str(tmp_path / "registry"))
     # an orphan (reaped by init, as a crashed session's processes are), not our child
     pid = int(subprocess.run(["sh", "-c", "sleep 60 >/dev/null 2>&1 & echo $!"],
                              stdout=subprocess.PIPE).stdout)
@@ -91,8 +93,7 @@ def test_checkpoint_threads_at_least_one_per_cpu(tmp_path):
     from buildbot_vkckpt.agent.checkpoint import validate
     from buildbot_vkckpt.simhost import ckptfile
     path = tmp_path / "kernel.ckpt"
-    ckptfile.write_core(str(path), comm="kernel", args="kernel", pid=42, threads=3,
-                        state={})
+    ckptfile.write_core(str(path), "gsoc", comm="kernel", tids=[1, 2, 3])
     assert validate(str(path), 2)[1] is None
     assert validate(str(path), 3)[1] is None
     assert validate(str(path), 4)[1] == "3 thread(s) saved, the vkernel runs 4 cpus (-n)"

@@ -1,0 +1,66 @@
+"""Root's first shell is found whatever its prompt (reference §23): csh's ``vkernel# `` after
+getty's autologin, sh's ``# ``, or a prompt that is neither, proved by a sentinel round trip on
+a quiet console. A boot that finds none says what the console last showed."""
+import time
+
+from .test_session import assert_released, boot, result_of
+
+
+def run_boot(run_agent, tmp_path, fake_kernel, mode, prompt=None, **extra):
+    session, image = tmp_path / "s", tmp_path / "root.img"
+    image.write_bytes(b"\0" * 4096)
+    env = {"FAKE_VK_MODE": mode}
+    if prompt is not None:
+        env["FAKE_VK_PROMPT"] = prompt
+    argv = ["boot", "--session", session, "--kernel", fake_kernel, "--image", image,
+            "--timeout", "5", "--silence", "2"]
+    for k, v in extra.items():
+        argv += [f"--{k.replace('_', '-')}", v]
+    started = time.monotonic()
+    p = run_agent(*argv, env=env)
+    res, _ = result_of(p)
+    return p, res, session, time.monotonic() - started
+
+
+def shutdown(run_agent, session):
+    p = run_agent("shutdown", "--session", session)
+    assert p.returncode == 0, p.stdout.decode()
+    assert_released(session)
+
+
+def test_csh_prompt_after_autologin(run_agent, tmp_path, fake_kernel):
+    """DragonFly's /root/.cshrc prompt: no blank before the '#'."""
+    p, res, session, took = run_boot(run_agent, tmp_path, fake_kernel, "autologin",
+                                     "vkernel# ", prompt_quiet="30")
+    assert p.returncode == 0, p.stdout.decode()
+    assert res["details"]["shells_found_by_sentinel"] == 0 and took < 5
+    assert b"exec /bin/sh" in (session / "console.log").read_bytes()
+    shutdown(run_agent, session)
+
+
+def test_sh_prompt_after_login(run_agent, tmp_path, fake_kernel):
+    p, res, session, _ = run_boot(run_agent, tmp_path, fake_kernel, "boot", "# ",
+                                  prompt_quiet="30")
+    assert p.returncode == 0, p.stdout.decode()
+    shutdown(run_agent, session)
+
+
+def test_unknown_prompt_is_found_by_a_sentinel(run_agent, tmp_path, fake_kernel):
+    p, res, session, _ = run_boot(run_agent, tmp_path, fake_kernel, "autologin",
+                                  "root@vkernel:~> ", prompt_quiet="0.3")
+    assert p.returncode == 0, p.stdout.decode()
+    assert res["details"]["shells_found_by_sentinel"] == 1
+    console = (session / "console.log").read_bytes()
+    assert b"echo VKP''-" in console and b"exec /bin/sh" in console
+    shutdown(run_agent, session)
+
+
+def test_no_shell_at_all_times_out_naming_what_it_saw(run_agent, tmp_path, fake_kernel):
+    p, res, session, took = run_boot(run_agent, tmp_path, fake_kernel, "hang",
+                                     prompt_quiet="0.2")
+    assert p.returncode == 1 and res["kind"] == "timeout", p.stdout.decode()
+    summary = res["summary"]
+    assert "no shell prompt recognised; 3 sentinel(s) typed on a quiet console were not " \
+           "answered" in summary, summary
+    assert "; last line: " in summary and took < 15
+    shutdown(run_agent, session)

@@ -71,6 +71,12 @@ class Rule:
     def effect(self) -> Stage:
         return closure(self.stages)
 
+    @functools.cached_property
+    def prefix(self) -> str:
+        """The literal start every matching path has (a cheap test before the regex)."""
+        m = re.match(r"[^*?\[{\\]*", self.pattern)
+        return m.group(0) if m else ""
+
 
 def glob_to_regex(pattern: str) -> str:
     """Translate a tree glob (see module doc) into a regular expression."""
@@ -137,9 +143,15 @@ INSTALLED_HEADER_FILES = (
 _INSTALLED = "kernel header installed into /usr/include by buildworld"
 
 RULES: tuple[Rule, ...] = (
-    # --- documentation: nothing to build -------------------------------------------------
+    # --- not documentation, though named like it ------------------------------------------
     # tcsh keeps per-OS config headers named like manual pages (config/bsd4.4).
     Rule("contrib/tcsh-*/config/**", W, "tcsh configuration header (not a manual page)"),
+    # GCC's machine descriptions (gcc/config/i386/i386.md, ...) are compiled into cc1: the
+    # compiler of both world and kernel. They must win over the Markdown rule below.
+    Rule("{contrib/gcc*,gnu/usr.bin/cc*}/**/*.md", W | K,
+         "GCC machine description (not Markdown): compiled into the compiler of world and "
+         "kernel"),
+    # --- documentation: nothing to build -------------------------------------------------
     Rule("**/*.[1-9]", N, f"{DOC}: manual page"),
     Rule("share/man/**", N, f"{DOC}: manual pages"),
     Rule("{share/doc,doc}/**", N, f"{DOC}: documents outside the build"),
@@ -153,17 +165,25 @@ RULES: tuple[Rule, ...] = (
     Rule("test/vkernel/**", I, "in-tree vkernel recipe that the root image step follows"),
     Rule("test/**", N, "regression programs outside buildworld; the vkernel test neither "
                        "builds nor runs them"),
-    Rule("{tools/tools,tools/regression}/**", N, "developer tools outside buildworld"),
     Rule("nrelease/**", N, "release media scripts; not part of buildworld or the image"),
     # --- build machinery and toolchain: everything -------------------------------------
-    Rule("{Makefile,Makefile.inc1,Makefile_upgrade.inc}", W | K,
+    Rule("{Makefile,Makefile.inc1}", W | K,
          "top-level build machinery of buildworld and buildkernel"),
+    Rule("Makefile_upgrade.inc", I,
+         "list of obsolete files: installworld only copies it to /etc/upgrade (Makefile.inc1)"),
+    Rule("Makefile.ssh.common", W,
+         "common settings of the OpenSSH Makefiles (included by world's ssh programs)"),
     Rule("share/mk/**", W | K, "make rules used by buildworld and buildkernel"),
     Rule("{contrib/gcc*,contrib/binutils*,gnu/usr.bin/cc*,gnu/usr.bin/binutils*,"
          "gnu/lib/gcc*}/**", W | K, "toolchain: compiles both world and kernel"),
-    Rule("{contrib/bmake,usr.bin/make,usr.sbin/config,usr.bin/objformat}/**", W | K,
-         "build tool used by buildworld and buildkernel (make, config, compiler driver)"),
-    Rule("tools/**", W | K, "build helper used by every stage (tools/install.sh)"),
+    Rule("{contrib/bmake,usr.bin/bmake,usr.sbin/config,usr.bin/objformat}/**", W | K,
+         "build tool used by buildworld and buildkernel (bmake is DragonFly's make, config, "
+         "compiler driver)"),
+    Rule("tools/{install.sh,gitrev.sh}", W | K,
+         "INSTALL of every make stage, buildkernel included (Makefile.inc1 WMAKEENV); "
+         "gitrev.sh names the revision in newvers.sh's version string"),
+    Rule("tools/**", N, "developer tools outside buildworld (tools/tools, tools/regression, "
+                        "scripts)"),
     # --- sys/: what VKERNEL64 compiles, and what world takes from sys/ ------------------
     Rule("sys/config/VKERNEL64", K, "the kernel configuration under test"),
     Rule("sys/config/**", N, "another kernel configuration; the test builds only VKERNEL64"),
@@ -176,8 +196,10 @@ RULES: tuple[Rule, ...] = (
     Rule("{sys/kern/syscalls.master,sys/sys/syscall.mk}", W | K,
          "system call table: the kernel's sysent and libc's stubs come from it"),
     Rule("sys/conf/newvers.sh", W | K, "version script: kernel version and world's osreldate.h"),
-    Rule("sys/conf/acpi.mk", W, "ACPICA layout used by the usr.sbin/acpi tools"),
-    Rule("sys/conf/**", K, "kernel build machinery (files lists, kern.*.mk, options)"),
+    Rule("sys/conf/acpi.mk", W | K,
+         "ACPICA layout: kern.pre.mk includes it for the kernel, usr.sbin/acpi/Makefile.inc "
+         "for world"),
+    Rule("sys/conf/**", K, "kernel build machinery (files lists, options)"),
     Rule("sys/boot/**", W, "boot loader: built by buildworld and installed into the image; "
                            "a vkernel does not boot through it"),
     Rule("sys/contrib/dev/acpica/**", W, "ACPICA sources compiled into usr.sbin/acpi tools"),
@@ -189,7 +211,7 @@ RULES: tuple[Rule, ...] = (
     Rule("sys/{" + ",".join(INSTALLED_HEADER_FILES) + "}", W | K, _INSTALLED),
     Rule("sys/dev/acpica/*.h", W, "ACPI header the usr.sbin/acpi tools compile against"),
     Rule("{sys/libkern,sys/libprop,sys/vfs/hammer2/xxhash}/**", W | K,
-         "kernel source also compiled into userland (sbin/hammer crc32, libprop, hammer2)"),
+         "kernel source also compiled into userland (sbin/hammer2 icrc32 and xxhash, libprop)"),
     Rule("sys/dev/virtual/vkernel/**", K, "vkernel devices (vkd, vke, vcd)"),
     Rule("sys/dev/disk/{md,vn}/**", K, "pseudo disks configured in VKERNEL64 (md, vn)"),
     Rule("sys/dev/Makefile*", K, "module build entry for every platform"),
@@ -197,15 +219,46 @@ RULES: tuple[Rule, ...] = (
                           "module build only enters dev/virtual/vkernel"),
     Rule("sys/**", K, "kernel source compiled into VKERNEL64 or its modules"),
     # --- userland ------------------------------------------------------------------------
-    Rule("include/**", W, "userland header"),
+    Rule("include/**", W | K,
+         "userland header; the vkernel compiles against include/ too (kern.pre.mk: "
+         "-I$S/../include for vkernel64, platform/init.c includes <stdio.h>, <unistd.h>, ...)"),
+    Rule("lib/csu/**", W | K,
+         "crt objects: world's programs and the vkernel, which is linked as a user program "
+         "(sys/platform/vkernel64/conf/Makefile)"),
     Rule("etc/{Makefile*,mtree/**}", W, "used by buildworld (mtree specs, etc/Makefile)"),
     Rule("etc/**", I, "configuration installed into the image by make distribution"),
     Rule("initrd/**", W, "rescue and initrd, buildworld stage 5"),
-    Rule("{bin,sbin,lib,libexec,usr.bin,usr.sbin,gnu,contrib,crypto,games,share,stand}/**", W,
-         "userland built by buildworld"),
+    Rule("share/{misc,zoneinfo}/Makefile*", W, "read by buildworld"),
+    Rule("share/{misc,zoneinfo}/**", I,
+         "data installed by installworld (pci_vendors, ...; zic compiles the zones at "
+         "install time, share/zoneinfo/Makefile beforeinstall)"),
+    Rule("{bin,sbin,lib,libexec,usr.bin,usr.sbin,gnu,contrib,crypto,games,share,stand,"
+         "secure,kerberos5}/**", W, "userland built by buildworld"),
     Rule("**", W | K, "outside the known tree layout: build everything to be safe"),
 )
 
+# A path that cannot be trusted as a tree path: it is never dropped, it builds everything.
+ODD_RULE = Rule("**", W | K, "unusual path name (a '..' component or a control character): "
+                             "build everything to be safe")
+
+# Host-side vkernel code: the host half of a vkernel checkpoint. This pipeline builds and
+# boots a new *guest* kernel; the host keeps running its own kernel, so a change here is tested
+# only as far as the guest kernel compiles and runs it (dragonfly.md §23: "The host kernel is
+# half of a vkernel checkpoint"). Each with the DragonFly fact behind it.
+HOST_RULES: tuple[Rule, ...] = (
+    Rule("sys/kern/imgact_elf.c", N,
+         "the host writes a vkernel's checkpoint: VPAGETABLE segments as file handles "
+         "(each_segment, cb_put_fp) and the NT_DRAGONFLY_* notes"),
+    Rule("sys/kern/kern_checkpoint.c", N,
+         "the host's sys_checkpoint freezes and thaws the vkernel process (ckpt_fhtovp)"),
+    Rule("sys/vm/vm_vmspace.c", N,
+         "vmspace_create/vmspace_mmap/vmspace_ctl: the host system calls a vkernel runs on"),
+    Rule("sys/platform/pc64/x86_64/{pmap,pmap_inval}.c", N,
+         "the host pmap's VPAGETABLE support behind every vkernel memory access"),
+    Rule("sys/platform/pc64/include/pmap.h", N, "the host pmap's VPAGETABLE support"),
+)
+UNTESTED_HOST = ("host-side vkernel code, tested only inside the guest: the host keeps running "
+                 "its own kernel")
 
 @dataclass(frozen=True)
 class Plan:
@@ -214,12 +267,16 @@ class Plan:
     image: bool
     tests: bool
     reasons: tuple[str, ...] = ()
+    # changed paths of host-side vkernel code (HOST_RULES): not tested by this pipeline
+    untested_host_paths: tuple[str, ...] = ()
 
     @classmethod
-    def from_stages(cls, stages: Stage, reasons: Iterable[str] = ()) -> "Plan":
+    def from_stages(cls, stages: Stage, reasons: Iterable[str] = (),
+                    untested_host_paths: Iterable[str] = ()) -> "Plan":
         stages = closure(stages)
         return cls(world=bool(stages & W), kernel=bool(stages & K), image=bool(stages & I),
-                   tests=bool(stages & T), reasons=tuple(reasons))
+                   tests=bool(stages & T), reasons=tuple(reasons),
+                   untested_host_paths=tuple(untested_host_paths))
 
     @property
     def stages(self) -> Stage:
@@ -247,27 +304,51 @@ class Plan:
             "vkckpt_build_image": self.image,
             "vkckpt_run_tests": self.tests,
             "vkckpt_plan_reasons": list(self.reasons),
+            "vkckpt_untested_host_paths": list(self.untested_host_paths),
         }
 
 
-def _normalize(path) -> str | None:
-    """A usable tree path, or None for garbage (non-strings, empty, '..' escapes)."""
+# " => " as some hooks and `git diff --stat` write a rename: "old => new" or "a/{x => y}/b"
+_RENAME_BRACES = re.compile(r"^(.*)\{([^{}]*) => ([^{}]*)\}(.*)$", re.DOTALL)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _normalize(path) -> list[tuple[str, bool]]:
+    """The tree paths one changed-path entry stands for, each with ``odd`` (True: not a path
+    to trust, classified by ODD_RULE). [] for values that are no path at all (non-strings,
+    empty). Odd names are never dropped: a rename ``old => new`` gives both sides, a ``..``
+    component or a control character gives an odd path, a backslash is a character of the
+    name (DragonFly paths use ``/``), bytes that are not UTF-8 are decoded with replacement."""
     if isinstance(path, bytes):
         path = path.decode("utf-8", "replace")
     if not isinstance(path, str):
-        return None
-    path = path.strip().replace("\\", "/")
+        return []
+    if " => " in path:
+        m = _RENAME_BRACES.match(path)
+        if m:
+            pre, old, new, post = m.groups()
+            sides = [pre + old + post, pre + new + post]
+        else:
+            sides = path.split(" => ", 1)
+        return [n for side in sides for n in _normalize(side)]
+    path = path.strip(" \t\r\n")
     while path.startswith("./"):
         path = path[2:]
     path = re.sub(r"/+", "/", path).strip("/")
-    if not path or ".." in path.split("/"):
-        return None
-    return path
+    if path in ("", "."):
+        return []
+    odd = ".." in path.split("/") or _CONTROL.search(path) is not None
+    return [(path, odd)]
 
 
 def rules_for(suite_prefix: str | None = DEFAULT_SUITE_PREFIX) -> tuple[Rule, ...]:
     """RULES with the plugin's guest-suite rule in front of the test/ rules."""
-    return _rules_for(_normalize(suite_prefix) if suite_prefix else None)
+    prefix = None
+    if suite_prefix:
+        found = _normalize(suite_prefix)
+        if len(found) == 1 and not found[0][1]:
+            prefix = found[0][0]
+    return _rules_for(prefix)
 
 
 @functools.lru_cache(maxsize=8)
@@ -284,37 +365,68 @@ def _escape_glob(text: str) -> str:
 
 
 def rule_for(path: str, suite_prefix: str | None = DEFAULT_SUITE_PREFIX) -> Rule:
-    norm = _normalize(path)
-    for rule in rules_for(suite_prefix):
-        if norm is not None and rule.matches(norm):
-            return rule
-    return RULES[-1]
+    """The hand rule that decides for ``path`` (the first whose pattern matches)."""
+    found = _normalize(path)
+    if len(found) != 1:
+        return ODD_RULE if found else RULES[-1]
+    norm, odd = found[0]
+    if odd:
+        return ODD_RULE
+    return next(r for r in rules_for(suite_prefix) if r.matches(norm))
+
+
+def host_rule_for(path: str) -> Rule | None:
+    return next((r for r in HOST_RULES if r.matches(path)), None)
 
 
 def classify_paths(paths: Iterable[str] | None,
-                   suite_prefix: str | None = DEFAULT_SUITE_PREFIX) -> Plan:
-    """The plan for one change. No file list (None or empty) means build everything."""
+                   suite_prefix: str | None = DEFAULT_SUITE_PREFIX,
+                   tree_rules: Iterable[Rule] = ()) -> Plan:
+    """The plan for one change. No file list (None or empty) means build everything.
+
+    ``tree_rules`` (from :mod:`buildbot_vkckpt.treerules`) add their stages to a path's hand
+    rule: a derived rule never takes a stage away, and never applies to documentation."""
     if paths is None or isinstance(paths, (str, bytes)):
         # A bare string is not a list of paths; treat it as one path, not as characters.
         paths = [] if paths is None else [paths]
-    paths = [p for p in (_normalize(p) for p in paths) if p is not None]
-    if not paths:
+    found = [n for p in paths for n in _normalize(p)]
+    if not found:
         return Plan.from_stages(EVERYTHING, ("no file list (forced build or a hook without "
                                              "files): build everything",))
     rules = rules_for(suite_prefix)
+    derived = tuple(tree_rules or ())
     hits: dict[Rule, list[str]] = {}
-    for path in paths:
+    host: dict[Rule, list[str]] = {}
+    for path, odd in found:
+        if odd:
+            hits.setdefault(ODD_RULE, []).append(repr(path)[1:-1])
+            continue
         rule = next(r for r in rules if r.matches(path))  # the last rule matches anything
         hits.setdefault(rule, []).append(path)
+        if derived and not rule.reason.startswith(DOC):
+            for extra in derived:
+                if path.startswith(extra.prefix) and extra.stages & ~rule.stages \
+                        and extra.matches(path):
+                    hits.setdefault(extra, []).append(path)
+        hrule = host_rule_for(path)
+        if hrule is not None:
+            host.setdefault(hrule, []).append(path)
     stages = N
     ranked = []
     for rule, matched in hits.items():
         stages |= rule.stages
         more = f" (+{len(matched) - 1} more)" if len(matched) > 1 else ""
         ranked.append((_weight(rule.effect), f"{matched[0]}{more}: {rule.reason}"))
-    # Reasons for the biggest effects first (stable within equal weights), capped.
+    # Reasons for the biggest effects first (stable within equal weights), capped; the
+    # untested-host note is always kept, last.
     ranked.sort(key=lambda item: -item[0])
-    return Plan.from_stages(stages, [reason for _, reason in ranked][:MAX_REASONS])
+    host_paths = [p for matched in host.values() for p in matched]
+    notes = []
+    if host_paths:
+        more = f" (+{len(host_paths) - 1} more)" if len(host_paths) > 1 else ""
+        notes.append(f"{host_paths[0]}{more}: {UNTESTED_HOST}")
+    reasons = [reason for _, reason in ranked][:MAX_REASONS - len(notes)] + notes
+    return Plan.from_stages(stages, reasons, host_paths)
 
 
 def _weight(stages: Stage) -> int:
@@ -328,10 +440,14 @@ def merge(plans: Iterable[Plan]) -> Plan:
         return Plan.from_stages(EVERYTHING, ("no changes (forced build): build everything",))
     stages = N
     reasons: list[str] = []
+    host: list[str] = []
     for plan in plans:
         stages |= plan.stages
         reasons.extend(r for r in plan.reasons if r not in reasons)
-    return Plan.from_stages(stages, reasons[:MAX_REASONS])
+        host.extend(p for p in plan.untested_host_paths if p not in host)
+    notes = [r for r in reasons if r.endswith(UNTESTED_HOST)][:1]
+    others = [r for r in reasons if r not in notes]
+    return Plan.from_stages(stages, others[:MAX_REASONS - len(notes)] + notes, host)
 
 
 def plan_for_changes(changes: Iterable, suite_prefix: str | None = DEFAULT_SUITE_PREFIX) -> Plan:

@@ -51,7 +51,8 @@ EXAMPLES = {
     # build machinery and toolchain
     "Makefile": EVERYTHING,
     "Makefile.inc1": EVERYTHING,
-    "Makefile_upgrade.inc": EVERYTHING,
+    "Makefile_upgrade.inc": IMAGE,          # 18a5eb3635: installworld copies it to /etc/upgrade
+    "Makefile.ssh.common": WORLD,
     "share/mk/bsd.prog.mk": EVERYTHING,
     "share/mk/sys.mk": EVERYTHING,
     "contrib/gcc-8.0/gcc/cfgexpand.c": EVERYTHING,
@@ -59,10 +60,14 @@ EXAMPLES = {
     "gnu/usr.bin/cc80/Makefile": EVERYTHING,
     "gnu/usr.bin/binutils234/Makefile": EVERYTHING,
     "gnu/lib/gcc80/libgcc/Makefile": EVERYTHING,
-    "usr.bin/make/Makefile": EVERYTHING,
+    "usr.bin/bmake/Makefile": EVERYTHING,   # ee2cba8aae: DragonFly's make is usr.bin/bmake
+    "contrib/gcc-8.0/gcc/config/i386/i386.md": EVERYTHING,  # machine description
+    "gnu/usr.bin/cc80/cc_tools/Makefile": EVERYTHING,
     "contrib/bmake/job.c": EVERYTHING,
     "usr.sbin/config/mkmakefile.c": EVERYTHING,
     "tools/install.sh": EVERYTHING,
+    "tools/gitrev.sh": EVERYTHING,
+    "tools/commit-msg": UNUSED,
     # kernel configs and platforms
     "sys/config/VKERNEL64": KERNEL,
     "sys/config/LINT64": UNUSED,
@@ -78,7 +83,8 @@ EXAMPLES = {
     "sys/kern/syscalls.master": EVERYTHING,
     "sys/sys/syscall.mk": EVERYTHING,
     "sys/conf/newvers.sh": EVERYTHING,
-    "sys/conf/acpi.mk": WORLD,
+    "sys/conf/acpi.mk": EVERYTHING,         # kern.pre.mk includes it (66e66c3daf)
+    "sys/conf/kmod.mk": KERNEL,
     "sys/conf/files": KERNEL,
     "sys/conf/kern.pre.mk": KERNEL,
     "sys/boot/efi/loader/main.c": WORLD,
@@ -121,7 +127,8 @@ EXAMPLES = {
     "sys/vfs/procfs/procfs.h": KERNEL,
     "sys/vm/vm_pageout.c": KERNEL,
     # userland
-    "include/unistd.h": WORLD,
+    "include/unistd.h": EVERYTHING,         # ee5bd763df: the vkernel compiles against it
+    "lib/csu/x86_64/crt1.c": EVERYTHING,
     "etc/Makefile": WORLD,
     "etc/mtree/BSD.include.dist": WORLD,
     "etc/rc.d/dhcpcd": IMAGE,
@@ -138,8 +145,10 @@ EXAMPLES = {
     "contrib/tcsh-6/config/bsd4.4": WORLD,
     "crypto/libressl/ssl/ssl_lib.c": WORLD,
     "games/hack/hack.c": WORLD,
-    "share/zoneinfo/europe": WORLD,
-    "share/misc/pci_vendors": WORLD,
+    "share/zoneinfo/europe": IMAGE,         # 9e66d69116: zic runs at install time
+    "share/misc/pci_vendors": IMAGE,        # 4f8e8636b6: data installworld copies
+    "share/zoneinfo/Makefile": WORLD,
+    "secure/lib/libssh/Makefile": WORLD,
     # outside the known layout
     "newtopdir/foo.c": EVERYTHING,
     "Makefile.local": EVERYTHING,
@@ -172,9 +181,38 @@ def test_no_usable_file_list_builds_everything(paths):
     assert "no file list" in plan.reasons[0]
 
 
-def test_garbage_paths_are_dropped_not_fatal():
-    plan = classify_paths([None, 42, "../etc/passwd", b"bin/ls/ls.1", "./bin/ls/ls.1"])
+def test_values_that_are_no_path_are_skipped_not_fatal():
+    plan = classify_paths([None, 42, b"bin/ls/ls.1", "./bin/ls/ls.1"])
     assert plan.describe() == DOCS
+
+
+# Odd names are never dropped (issue 13): each is classified, conservatively where the name
+# cannot be trusted as a tree path.
+@pytest.mark.parametrize("name,expected", [
+    ("../etc/passwd", EVERYTHING),                   # an escape: not a tree path
+    ("sys/kern/../../bin/ls/ls.c", EVERYTHING),
+    ("sys\\..\\include\\unistd.h", EVERYTHING),      # was turned into sys/../.. and dropped
+    ("sys/dev/drm/a\\..h", UNUSED),                    # a backslash is a character of the name
+    ("bin/ls/a\nb.c", EVERYTHING),                    # a newline: everything
+    (b"bin/ls/\xff\xfe.c", WORLD),                    # not UTF-8: decoded with replacement
+    ("bin/ls/\udcff.c", WORLD),                       # surrogate-escaped bytes
+])
+def test_odd_names_are_classified_never_dropped(name, expected):
+    plan = classify_paths([name, "bin/ls/ls.1"])
+    assert plan.describe() == expected, plan.reasons
+
+
+def test_rename_written_with_an_arrow_counts_both_sides():
+    # a hook that sends renames as "old => new" (git diff --stat style); taken literally, the
+    # header moved out of sys/sys/ was one unknown top-level name
+    assert classify_paths(["sys/sys/ckpt.h => sys/platform/vkernel64/include/ckpt.h"]) \
+        .describe() == EVERYTHING
+    plan = classify_paths(["sys/{sys => platform/vkernel64/include}/ckpt.h"])
+    assert plan.describe() == EVERYTHING
+    assert plan.reasons[0].startswith("sys/sys/ckpt.h: kernel header installed")
+    assert any(r.startswith("sys/platform/vkernel64/include/ckpt.h: vkernel64")
+               for r in plan.reasons)
+    assert classify_paths(["bin/ls/{ => old}/x.1"]).describe() == DOCS
 
 
 def test_bare_string_is_one_path():
@@ -183,6 +221,7 @@ def test_bare_string_is_one_path():
 
 def test_paths_are_normalized():
     assert classify_paths(["/sys//kern/kern_exit.c"]).describe() == KERNEL
+    # a backslash is part of the name (DragonFly's paths use "/"): an unknown top-level name
     assert classify_paths(["sys\\sys\\param.h"]).describe() == EVERYTHING
 
 
@@ -194,7 +233,11 @@ def test_union_over_paths_and_reasons():
                                "by buildworld")
     assert "sys/kern/kern_checkpoint.c (+1 more): kernel source compiled into VKERNEL64 or " \
            "its modules" in plan.reasons
-    assert plan.reasons[-1] == "bin/ls/ls.1: documentation: manual page"
+    assert plan.reasons[-2] == "bin/ls/ls.1: documentation: manual page"
+    # kern_checkpoint.c is also the host half of a vkernel checkpoint: said last, always
+    assert plan.reasons[-1] == ("sys/kern/kern_checkpoint.c: host-side vkernel code, tested "
+                                "only inside the guest: the host keeps running its own kernel")
+    assert plan.untested_host_paths == ("sys/kern/kern_checkpoint.c",)
 
 
 def test_large_import_keeps_few_reasons():
@@ -266,6 +309,7 @@ def test_to_properties():
         "vkckpt_run_tests": True,
         "vkckpt_plan_reasons": ["sys/kern/kern_exit.c: kernel source compiled into VKERNEL64 "
                                 "or its modules"],
+        "vkckpt_untested_host_paths": [],
     }
     json.dumps(props)  # build properties must be JSON-serializable
 

@@ -150,7 +150,13 @@ def main(argv=None):
         proc = SimHost.from_env().proc_dir()
     except RuntimeError:
         proc = "/proc"
-    procs = processes(proc)
+    try:
+        procs = processes(proc)
+    except (OSError, StopIteration):
+        # the simulator needs Linux's proc to know the processes (DragonFly's ps reads kvm)
+        print(f"ps: no process information: {proc} is not a proc filesystem and "
+              "$VKCKPT_SIMHOST/hostproc is not mounted", file=sys.stderr)
+        return 1
     if pids:
         procs = [p for p in procs if p.pid in pids]
     else:

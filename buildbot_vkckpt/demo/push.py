@@ -25,9 +25,16 @@ HOOK = '''#!{python}
 """post-receive: tell the Buildbot master about every pushed branch (buildbot sendchange).
 
 Values from the push are separate argv items (never a shell string): branch and file names
-may hold any character git allows."""
+may hold any character git allows. Bytes that are not UTF-8 (in a path, the message or the
+author) are sent escaped (each such byte as backslash, x, two hex digits), because ``buildbot sendchange`` cannot send them as they
+are and a change must never be dropped for its spelling. A change that still cannot be sent
+is reported loudly, appended to UNSENT in the repository, and the hook exits 1; the build
+after it does not reuse a world or image across it, because the plan compares the tree
+itself (git diff) with the revision each reused stage was built from."""
+import os
 import subprocess
 import sys
+import time
 
 BUILDBOT = {buildbot!r}
 MASTER = {master!r}
@@ -35,31 +42,57 @@ AUTH = {auth!r}
 REPOSITORY = {repository!r}
 PROJECT = {project!r}
 ZERO = "0" * 40
+UNSENT = "vkckpt-unsent-changes"
 
 
 def git(*args):
-    return subprocess.run(["git", *args], check=True, stdout=subprocess.PIPE).stdout.decode(
-        "utf-8", "surrogateescape")
+    return subprocess.run(["git", *args], check=True, stdout=subprocess.PIPE).stdout
 
 
-for line in sys.stdin:
+def text(data):
+    return data.decode("utf-8", "backslashreplace")
+
+
+def not_sent(branch, new, why):
+    line = f"{{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}} {{branch}} {{new}} {{why}}"
+    with open(os.path.join(os.environ.get("GIT_DIR", "."), UNSENT), "a") as fh:
+        fh.write(line + "\\n")
+    sys.stderr.write(f"buildbot: CHANGE NOT SENT: {{branch}} {{new}}: {{why}}\\n"
+                     f"buildbot: recorded in {{UNSENT}}; no build will start for it, and "
+                     f"the next build rebuilds what it touched\\n")
+
+
+failed = False
+for line in sys.stdin.buffer:
     old, new, ref = line.split()
-    if not ref.startswith("refs/heads/") or new == ZERO:
+    old, new = old.decode(), new.decode()
+    if not ref.startswith(b"refs/heads/") or new == ZERO:
         continue  # tags and deleted branches build nothing
-    branch = ref[len("refs/heads/"):]
+    branch = text(ref[len(b"refs/heads/"):])
     if old == ZERO:  # a new branch: the files of its tip commit
         names = git("diff-tree", "-z", "--no-commit-id", "--name-only", "-r", "--root", new)
     else:
         names = git("diff", "-z", "--name-only", old, new)
-    files = [name for name in names.split("\\0") if name]
-    who = git("log", "-1", "--format=%an <%ae>", new).strip()
-    comments = git("log", "-1", "--format=%B", new)
+    files = [text(name) for name in names.split(b"\\0") if name]
+    who = text(git("log", "-1", "--format=%an <%ae>", new)).strip()
+    comments = text(git("log", "-1", "--format=%B", new))
     argv = [BUILDBOT, "sendchange", "--master=" + MASTER, "--auth=" + AUTH, "--vc=git",
-            "--branch=" + branch, "--revision=" + new, "--who=" + who,
-            "--comments=" + comments, "--repository=" + REPOSITORY, "--project=" + PROJECT,
-            "--"] + files
-    done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    sys.stdout.write("buildbot: " + done.stdout.decode("utf-8", "replace"))
+            "--branch=" + branch,
+            "--revision=" + new, "--who=" + who, "--comments=" + comments,
+            "--repository=" + REPOSITORY, "--project=" + PROJECT, "--"] + files
+    try:
+        done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              timeout=120)
+        output = text(done.stdout)
+        sent = done.returncode == 0 and "change sent successfully" in output
+    except (OSError, subprocess.SubprocessError) as exc:
+        output, sent = f"{{exc}}\\n", False
+    sys.stdout.write("buildbot: " + output)
+    if not sent:
+        last = [ln for ln in output.splitlines() if ln.strip()][-1:] or ["no output"]
+        not_sent(branch, new, last[0].strip())
+        failed = True
+sys.exit(1 if failed else 0)
 '''
 
 

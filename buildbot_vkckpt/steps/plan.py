@@ -24,6 +24,16 @@ after it. BuildPlan runs after the checkout, and reuses a stage only when ``git 
 the marker's revision and the checked-out tree, classified by the same rules, does not need
 that stage either.
 
+The rules are the hand table of :mod:`buildbot_vkckpt.changes` plus rules derived from the
+checked-out tree (:mod:`buildbot_vkckpt.treerules`: world Makefiles' ``.PATH``/``SRCS`` into
+``sys/``, what the vkernel build takes from ``include/``, ``lib/csu``, ...), read with two
+``git grep`` passes on the worker and cached per tree revision. Changed paths come from
+``git diff --name-status -z -M``: both sides of a rename and deleted paths count, and names
+travel NUL-separated, so no name is lost or split.
+
+A change that touches host-side vkernel code (``changes.HOST_RULES``) is tested only inside
+the guest; the plan says so in its reasons and in ``vkckpt_untested_host_paths``.
+
 The plan's properties are set with the source ``PLAN_SOURCE``; a property of the same name from
 a change, a scheduler or a forced build has another source, and :func:`plan_property` (which
 every reader of the plan uses) ignores it: nobody who can send a change steers what is reused.
@@ -35,7 +45,7 @@ import re
 from buildbot.process import buildstep, remotecommand, remotetransfer
 from buildbot.process.results import SKIPPED, SUCCESS, WARNINGS
 
-from buildbot_vkckpt import changes
+from buildbot_vkckpt import changes, treerules
 from buildbot_vkckpt.agent.image import kernel_path
 from buildbot_vkckpt.steps.agent import IMAGE_NAME
 from buildbot_vkckpt.steps.report import FinalSummaryMixin
@@ -47,6 +57,11 @@ PLAN_PROPERTY = {"world": "vkckpt_build_world", "kernel": "vkckpt_build_kernel",
 MARKER_MAX_BYTES = 64 * 1024
 PLAN_SOURCE = "BuildPlan"   # the source of every property BuildPlan sets
 REVISION = re.compile(r"[0-9a-fA-F]{7,64}\Z")
+FULL_REVISION = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?\Z")
+# derived rules per tree revision, shared by the master's builds
+TREE_RULES = treerules.TreeRulesCache()
+# git grep's pathspecs for the first pass: every Makefile, Makefile.inc and makefile
+MAKEFILE_SPECS = [":(glob)**/Makefile", ":(glob)**/Makefile.inc", ":(glob)**/makefile"]
 
 
 def plan_property(step, name, default=None):
@@ -152,16 +167,28 @@ class BuildPlan(_MarkerStep):
     name = "plan"
     renderables = ["suite_prefix"]
 
-    def __init__(self, suite_prefix=changes.DEFAULT_SUITE_PREFIX, **kwargs):
+    def __init__(self, suite_prefix=changes.DEFAULT_SUITE_PREFIX, tree_rules=True, **kwargs):
         self.suite_prefix = suite_prefix
+        self.use_tree_rules = tree_rules
         self._diff_log = None
+        self._tree_rules = ()
+        self._notes = []
+        self._diff_host = []
         kwargs.setdefault("haltOnFailure", True)
         super().__init__(**kwargs)
 
+    def classify(self, paths):
+        return changes.classify_paths(paths, self.suite_prefix, self._tree_rules)
+
     async def run(self):
-        plan = changes.plan_for_changes(self.build.allChanges(), self.suite_prefix)
+        if self.use_tree_rules:
+            self._tree_rules = await self.load_tree_rules()
+        plan = changes.merge(self.classify(getattr(c, "files", None))
+                             for c in self.build.allChanges())
         files = self.files()
         reused_from = {}
+        if plan.nothing():
+            plan = await self.check_unannounced(plan, files)
         if not plan.nothing():
             plan, reused_from = await self.check_reuse(plan, files)
         # a stage that will be rebuilt loses its marker first: a failed rebuild leaves none
@@ -177,9 +204,72 @@ class BuildPlan(_MarkerStep):
             self.setProperty("vkckpt_world_revision", reused_from["world"]["revision"],
                              PLAN_SOURCE)
         self.final_summary = summary(plan, reused_from)
+        notes = "".join(f"note: {n}\n" for n in self._notes)
         await self.addCompleteLog(
-            "plan", self.final_summary + "\n" + "".join(f"  {r}\n" for r in plan.reasons))
+            "plan", self.final_summary + "\n" + "".join(f"  {r}\n" for r in plan.reasons)
+            + notes)
         return SUCCESS
+
+    # --- rules derived from the checked-out tree --------------------------------------------
+    async def load_tree_rules(self):
+        """The checkout's derived rules (cached per revision); () when git cannot tell, with a
+        note in the plan log (the hand rules still apply)."""
+        out = await self.git(["rev-parse", "--verify", "HEAD^{commit}"], "rev-parse")
+        revision = (out or "").strip()
+        if not FULL_REVISION.match(revision):
+            self._notes.append("no tree rules: the checkout's revision is unknown "
+                               "(hand rules only)")
+            return ()
+        cached = TREE_RULES.get(revision)
+        if cached is not None:
+            self._notes.append(f"tree rules of {revision[:10]}: {len(cached)} (cached)")
+            return cached
+        hits = await self.git(["grep", "-l", "-z", "-I", "-E", "-e", treerules.REACHES_SYS,
+                               revision, "--", *MAKEFILE_SPECS], "tree-rules", ok=(0, 1))
+        if hits is None:
+            self._notes.append("no tree rules: git grep failed (hand rules only)")
+            return ()
+        specs = treerules.wanted_makefiles(treerules.parse_name_list(hits, revision))
+        text = await self.git(["grep", "-z", "-n", "-I", "-e", "", revision, "--", *specs],
+                              "tree-rules", ok=(0, 1))
+        if text is None:
+            self._notes.append("no tree rules: git grep failed (hand rules only)")
+            return ()
+        rules = treerules.derive(treerules.parse_grep(text, revision))
+        TREE_RULES.put(revision, rules)
+        self._notes.append(f"tree rules of {revision[:10]}: {len(rules)}")
+        return rules
+
+    async def git(self, args, what, ok=(0,)):
+        """stdout of ``git args`` in the checkout, or None when it failed. An argv list:
+        nothing reaches a shell; the output is not logged (it can be large)."""
+        cmd = remotecommand.RemoteShellCommand(
+            self.workdir or "build", ["git", "-c", "core.quotepath=off", *args],
+            collectStdout=True, logEnviron=False, timeout=300, stdioLogName=None,
+            decodeRC={rc: SUCCESS for rc in ok})
+        await self.runCommand(cmd)
+        if cmd.rc not in ok:
+            return None
+        return cmd.stdout
+
+    async def check_unannounced(self, plan, files):
+        """A plan of nothing still builds what the tree needs since the last tested image
+        (a rename whose new name alone needs nothing, a push never announced)."""
+        marker = await self.read_marker(files.marker("image"))
+        revision = str((marker or {}).get("revision") or "")
+        if marker is None or marker.get("builder") != self.build.builder.name \
+                or not REVISION.match(revision):
+            return plan
+        paths = await self.changed_since(revision)
+        if not paths:
+            return plan
+        needed = self.classify(paths)
+        if needed.nothing():
+            return plan
+        reason = (f"the tree changed since build {marker.get('build')} ({revision[:10]}) in a "
+                  f"way that needs it: {needed.reasons[0]}")
+        return changes.merge([changes.Plan.from_stages(
+            needed.stages, [reason], needed.untested_host_paths), plan])
 
     async def check_reuse(self, plan, files):
         """The plan with every stage whose earlier output is not usable put back in, and
@@ -195,7 +285,15 @@ class BuildPlan(_MarkerStep):
             else:
                 reused_from[stage] = marker
         # the image check ran before a later stage could have brought the image back in
-        final = changes.Plan.from_stages(stages, reasons[:changes.MAX_REASONS])
+        host = list(plan.untested_host_paths)
+        host += [p for p in self._diff_host if p not in host]
+        notes = [r for r in reasons if r.endswith(changes.UNTESTED_HOST)][:1]
+        if host and not notes:
+            more = f" (+{len(host) - 1} more)" if len(host) > 1 else ""
+            notes = [f"{host[0]}{more}: {changes.UNTESTED_HOST}"]
+        others = [r for r in reasons if not r.endswith(changes.UNTESTED_HOST)]
+        final = changes.Plan.from_stages(
+            stages, others[:changes.MAX_REASONS - len(notes)] + notes, host)
         return final, {s: m for s, m in reused_from.items() if not getattr(final, s)}
 
     async def reusable(self, stage, files):
@@ -226,7 +324,10 @@ class BuildPlan(_MarkerStep):
         paths = await self.changed_since(revision)
         if paths is None:
             return f"revision {revision[:10]} of {since} is not in this checkout's history"
-        needed = changes.classify_paths(paths, self.suite_prefix) if paths else None
+        needed = self.classify(paths) if paths else None
+        if needed is not None:
+            self._diff_host.extend(p for p in needed.untested_host_paths
+                                   if p not in self._diff_host)
         if needed is None or not getattr(needed, stage):
             return None
         return (f"the tree changed since {since} ({revision[:10]}) in a way that needs it: "
@@ -234,10 +335,11 @@ class BuildPlan(_MarkerStep):
 
     async def changed_since(self, revision):
         """Paths that differ between ``revision`` and the checkout (HEAD), or None when git
-        cannot tell. An argv list: nothing here reaches a shell."""
+        cannot tell: both sides of a rename or copy, deleted paths too. ``-z`` keeps every
+        name whole (newlines, quotes, backslashes). An argv list: nothing reaches a shell."""
         cmd = remotecommand.RemoteShellCommand(
-            self.workdir or "build", ["git", "-c", "core.quotepath=off", "diff", "--name-only",
-                                      "--no-renames", revision, "HEAD", "--"],
+            self.workdir or "build", ["git", "-c", "core.quotepath=off", "diff",
+                                      "--name-status", "-z", "-M", revision, "HEAD", "--"],
             collectStdout=True, logEnviron=False, timeout=300, stdioLogName="git-diff")
         if self._diff_log is None:
             self._diff_log = await self.addLog("git-diff")
@@ -245,9 +347,23 @@ class BuildPlan(_MarkerStep):
         await self.runCommand(cmd)
         if cmd.didFail():
             return None
-        # core.quotepath=off still quotes names with quotes or control characters
-        return [line[1:-1] if len(line) > 1 and line[0] == line[-1] == '"' else line
-                for line in cmd.stdout.splitlines() if line.strip()]
+        return name_status_paths(cmd.stdout)
+
+
+def name_status_paths(output):
+    """The paths of ``git diff --name-status -z`` output: ``status NUL path NUL`` records,
+    with two paths after a rename (``R100``) or copy (``C75``) status; both count."""
+    fields = output.split("\0")
+    paths, i = [], 0
+    while i < len(fields):
+        status = fields[i].strip("\n")
+        i += 1
+        if not status:
+            continue
+        count = 2 if status[:1] in ("R", "C") else 1
+        paths.extend(p for p in fields[i:i + count] if p)
+        i += count
+    return paths
 
 
 def summary(plan, reused_from):
@@ -259,6 +375,8 @@ def summary(plan, reused_from):
         if stage in reused_from:
             groups.setdefault(reused_from[stage].get("build"), []).append(stage)
     parts = [f"{_join(names)} reused from build {number}" for number, names in groups.items()]
+    if plan.untested_host_paths:
+        parts.append("host-side vkernel changes untested (the host runs its own kernel)")
     return "; ".join([text] + parts)
 
 

@@ -1,5 +1,6 @@
 """BuildPlan and RecordStage with Buildbot's step-testing mixin (fake worker, real step code)."""
 import json
+import os
 from types import SimpleNamespace
 
 from buildbot.process.results import SUCCESS, WARNINGS
@@ -11,8 +12,11 @@ from twisted.trial import unittest
 
 from buildbot.process import remotetransfer
 
-from buildbot_vkckpt.steps.plan import BuildPlan, RecordStage, planned, summary
+from buildbot_vkckpt.steps import plan as plan_step
+from buildbot_vkckpt.steps.plan import (BuildPlan, RecordStage, name_status_paths, planned,
+                                        summary)
 from buildbot_vkckpt import changes
+from buildbot_vkckpt.treerules import TreeRulesCache
 
 OBJ = "/obj"
 BUILDDIR = "/w/bldr"
@@ -36,12 +40,40 @@ def mark(build, builder="bldr", revision="abc1234"):
     return {"builder": builder, "build": build, "revision": revision}
 
 
-def diff(paths=(), revision="abc1234", rc=0):
-    """The ``git diff`` between a marker's revision and the checkout."""
+def diff(paths=(), revision="abc1234", rc=0, raw=None):
+    """The ``git diff`` between a marker's revision and the checkout: ``paths`` are modified
+    files, or ``raw`` is the exact ``--name-status -z`` output."""
+    out = raw if raw is not None else "".join(f"M\0{p}\0" for p in paths)
     return ExpectShell(workdir="wkdir", log_environ=False, timeout=300,
-                       command=["git", "-c", "core.quotepath=off", "diff", "--name-only",
-                                "--no-renames", revision, "HEAD", "--"]) \
-        .log("git-diff", stdout="".join(f"{p}\n" for p in paths)).exit(rc)
+                       command=["git", "-c", "core.quotepath=off", "diff", "--name-status",
+                                "-z", "-M", revision, "HEAD", "--"]) \
+        .log("git-diff", stdout=out).exit(rc)
+
+
+HEAD = "c0ffee" * 6 + "c0ff"   # 40 hex digits
+
+
+def git(args, stdout="", rc=0):
+    return ExpectShell(workdir="wkdir", log_environ=False, timeout=300,
+                       command=["git", "-c", "core.quotepath=off", *args]).update("stdout", stdout).exit(rc)
+
+
+def tree(hits=None, texts=None, revision=HEAD):
+    """The tree-rule passes: rev-parse, then (when not cached) the two git greps."""
+    expects = [git(["rev-parse", "--verify", "HEAD^{commit}"], revision + "\n")]
+    if hits is None:
+        return expects
+    from buildbot_vkckpt import treerules
+    expects.append(git(["grep", "-l", "-z", "-I", "-E", "-e", treerules.REACHES_SYS, revision,
+                        "--", ":(glob)**/Makefile", ":(glob)**/Makefile.inc",
+                        ":(glob)**/makefile"],
+                       "".join(f"{revision}:{h}\0" for h in hits), 0 if hits else 1))
+    specs = treerules.wanted_makefiles(hits)
+    out = "".join(f"{revision}:{path}\0{n}\0{line}\n"
+                  for path, text in (texts or {}).items()
+                  for n, line in enumerate(text.splitlines(), 1))
+    expects.append(git(["grep", "-z", "-n", "-I", "-e", "", revision, "--", *specs], out))
+    return expects
 
 
 class TestBuildPlan(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):
@@ -49,8 +81,9 @@ class TestBuildPlan(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):
         self.setup_test_reactor()
         return self.setup_test_build_step()
 
-    def start(self, *file_lists):
-        self.setup_step(BuildPlan(objdir=OBJ))
+    def start(self, *file_lists, tree_rules=False):
+        plan_step.TREE_RULES = TreeRulesCache()
+        self.setup_step(BuildPlan(objdir=OBJ, tree_rules=tree_rules))
         self.build.builder.name = "bldr"
         self.build.setProperty("builddir", BUILDDIR, "test")
         self.build.sources[""] = SimpleNamespace(
@@ -304,3 +337,149 @@ def test_summary_of_nothing_and_of_one_source():
     plan = changes.classify_paths(["sys/kern/kern_exec.c"])
     assert summary(plan, {"world": {"build": 41}}) == \
         changes.reuse_note(plan, 41)
+
+
+# --- issue 13: changed paths from git, tree-derived rules, untested host paths -----------------
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "benchmarks",
+                       "data", "dragonfly-makefiles.json"), encoding="utf-8") as _f:
+    MAKEFILES = json.load(_f)["files"]
+NO_MARKERS = [ExpectRmfile(path=WORLD, log_environ=False).exit(0),
+              ExpectRmfile(path=KERNEL, log_environ=False).exit(0),
+              ExpectRmfile(path=IMAGE, log_environ=False).exit(0)]
+
+
+class TestBuildPlanFromGit(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):
+    def setUp(self):
+        self.setup_test_reactor()
+        return self.setup_test_build_step()
+
+    start = TestBuildPlan.start
+
+    def reasons(self):
+        return self.get_nth_step(0).getProperty("vkckpt_plan_reasons")
+
+    def test_a_rename_out_of_sys_sys_counts_the_old_name(self):
+        # GitPoller and a hook's `git diff --name-only` report only where the header landed;
+        # the diff since the world's revision has both sides
+        self.start(["sys/platform/vkernel64/include/ckpt.h"])
+        self.expect_commands(
+            read(WORLD, mark(41)),
+            diff(raw="R100\0sys/sys/ckpt.h\0sys/platform/vkernel64/include/ckpt.h\0"),
+            *NO_MARKERS)
+        self.expect_outcome(result=SUCCESS, state_string="plan: world + kernel + image + tests")
+        d = self.run_step()
+        d.addCallback(lambda _: self.assertEqual(
+            self.reasons()[0],
+            "world rebuilt anyway: the tree changed since build 41 (abc1234) in a way that "
+            "needs it: sys/sys/ckpt.h: kernel header installed into /usr/include by buildworld"))
+        return d
+
+    def test_a_deleted_installed_header_needs_world(self):
+        self.start(["sys/kern/kern_exec.c"])
+        self.expect_commands(read(WORLD, mark(41)),
+                             diff(raw="M\0sys/kern/kern_exec.c\0D\0sys/sys/ckpt.h\0"),
+                             *NO_MARKERS)
+        self.expect_outcome(result=SUCCESS, state_string="plan: world + kernel + image + tests")
+        return self.run_step()
+
+    def test_a_name_with_a_newline_is_kept_whole_and_builds_everything(self):
+        self.start(["sys/kern/kern_exec.c"])
+        self.expect_commands(read(WORLD, mark(41)),
+                             diff(raw="M\0sys/kern/kern_exec.c\0A\0sys/dev/drm/x\nbin/ls/y.c\0"),
+                             *NO_MARKERS)
+        self.expect_outcome(result=SUCCESS, state_string="plan: world + kernel + image + tests")
+        d = self.run_step()
+        d.addCallback(lambda _: self.assertIn("unusual path name", self.reasons()[0]))
+        return d
+
+    def test_kern_kinfo_c_alone_rebuilds_world_from_the_libkvm_makefile(self):
+        # commit 5deae5c64c touched sys/kern/kern_kinfo.c, which lib/libkvm compiles
+        # (.PATH: ${SYSDIR}/kern); the hand rules alone said "kernel + image + tests"
+        self.start(["sys/kern/kern_kinfo.c"], tree_rules=True)
+        texts = {p: MAKEFILES[p] for p in ("lib/libkvm/Makefile", "Makefile.inc1",
+                                           "sys/conf/kern.pre.mk",
+                                           "sys/platform/vkernel64/conf/Makefile")}
+        self.expect_commands(*tree(["lib/libkvm/Makefile"], texts), *NO_MARKERS)
+        self.expect_outcome(result=SUCCESS, state_string="plan: world + kernel + image + tests")
+        d = self.run_step()
+
+        def check(_):
+            self.assertEqual(self.reasons()[0], (
+                "sys/kern/kern_kinfo.c: compiled into world by lib/libkvm/Makefile "
+                "(.PATH: ${SYSDIR}/kern; SRCS)"))
+            self.assertIsNotNone(plan_step.TREE_RULES.get(HEAD))
+        d.addCallback(check)
+        return d
+
+    def test_tree_rules_are_cached_per_revision(self):
+        self.start(["sys/kern/kern_kinfo.c"], tree_rules=True)
+        from buildbot_vkckpt import treerules
+        plan_step.TREE_RULES.put(HEAD, treerules.derive(
+            {"lib/libkvm/Makefile": MAKEFILES["lib/libkvm/Makefile"]}))
+        self.expect_commands(*tree(), *NO_MARKERS)   # rev-parse only
+        self.expect_outcome(result=SUCCESS, state_string="plan: world + kernel + image + tests")
+        return self.run_step()
+
+    def test_without_a_revision_the_hand_rules_decide(self):
+        self.start(["sys/kern/kern_exec.c"], tree_rules=True)
+        self.expect_commands(git(["rev-parse", "--verify", "HEAD^{commit}"], "", rc=128),
+                             read(WORLD, mark(41)), diff(["sys/kern/kern_exec.c"]),
+                             ExpectRmfile(path=KERNEL, log_environ=False).exit(0),
+                             ExpectRmfile(path=IMAGE, log_environ=False).exit(0))
+        self.expect_outcome(
+            result=SUCCESS,
+            state_string="plan: kernel + image + tests; world reused from build 41")
+        return self.run_step()
+
+    def test_host_side_vkernel_code_is_named_untested(self):
+        self.start(["sys/kern/kern_checkpoint.c"])
+        self.expect_commands(read(WORLD, mark(41)), diff(["sys/kern/kern_checkpoint.c"]),
+                             ExpectRmfile(path=KERNEL, log_environ=False).exit(0),
+                             ExpectRmfile(path=IMAGE, log_environ=False).exit(0))
+        self.expect_outcome(result=SUCCESS, state_string=(
+            "plan: kernel + image + tests; world reused from build 41; host-side vkernel "
+            "changes untested (the host runs its own kernel)"))
+        self.expect_property("vkckpt_untested_host_paths", ["sys/kern/kern_checkpoint.c"],
+                             source="BuildPlan")
+        d = self.run_step()
+        d.addCallback(lambda _: self.assertEqual(self.reasons()[-1], (
+            "sys/kern/kern_checkpoint.c: host-side vkernel code, tested only inside the guest: "
+            "the host keeps running its own kernel")))
+        return d
+
+    def test_a_changes_untested_property_is_replaced_by_the_plans(self):
+        self.start(["sys/kern/kern_exec.c"])
+        self.build.setProperty("vkckpt_untested_host_paths", [], "Change")
+        self.expect_commands(read(WORLD, mark(41)),
+                             diff(["sys/kern/kern_exec.c", "sys/vm/vm_vmspace.c"]),
+                             ExpectRmfile(path=KERNEL, log_environ=False).exit(0),
+                             ExpectRmfile(path=IMAGE, log_environ=False).exit(0))
+        self.expect_outcome(result=SUCCESS)
+        # a push never announced since build 41 changed host-side code: it is named too
+        self.expect_property("vkckpt_untested_host_paths", ["sys/vm/vm_vmspace.c"],
+                             source="BuildPlan")
+        return self.run_step()
+
+    def test_a_plan_of_nothing_still_builds_what_the_tree_changed_since_the_image(self):
+        # the change names only the new side of a rename into share/doc (documentation)
+        self.start(["share/doc/ckpt.h.txt"])
+        self.expect_commands(
+            read(IMAGE, mark(42)),
+            diff(raw="R090\0sys/sys/ckpt.h\0share/doc/ckpt.h.txt\0"),
+            *NO_MARKERS)
+        self.expect_outcome(result=SUCCESS, state_string="plan: world + kernel + image + tests")
+        return self.run_step()
+
+    def test_a_plan_of_nothing_with_an_unchanged_tree_stays_nothing(self):
+        self.start(["bin/ls/ls.1"])
+        self.expect_commands(read(IMAGE, mark(42)), diff(["bin/ls/ls.1"]))
+        self.expect_outcome(result=SUCCESS, state_string="plan: nothing (documentation only)")
+        return self.run_step()
+
+
+def test_name_status_paths_counts_both_sides_and_keeps_odd_names():
+    out = ("M\0a.c\0R100\0sys/sys/x.h\0include/x.h\0C075\0a\0b\0D\0gone.c\0"
+           "A\0dir/new\nline.c\0T\0link\0")
+    assert name_status_paths(out) == ["a.c", "sys/sys/x.h", "include/x.h", "a", "b", "gone.c",
+                                      "dir/new\nline.c", "link"]
+    assert name_status_paths("") == []

@@ -146,14 +146,16 @@ class GuestEnvironment(GuestCommands):
         return DEFAULT_ROOT_SHELL
 
     def shell_argv(self, shell):
-        """The program that plays the guest's shell: Debian's tcsh for csh/tcsh (DragonFly's
-        /bin/csh is tcsh), /bin/sh for sh. A login shell: argv[0] is ``-<name>``."""
+        """The program that plays the guest's shell: this machine's tcsh for csh/tcsh
+        (DragonFly's /bin/csh is tcsh), /bin/sh for sh. Not started as a login shell: a login
+        shell reads /etc/profile or /etc/csh.login, which here are this machine's (Debian's
+        /etc/profile resets PATH to its own /sbin and /bin, whose ``halt`` is real)."""
         name = os.path.basename(shell)
         if name in ("csh", "tcsh"):
             tcsh = shutil.which("tcsh") or shutil.which("csh")
             if tcsh:
-                return tcsh, ["-" + name]
-        return "/bin/sh", ["-sh"]
+                return tcsh, [name]
+        return "/bin/sh", ["sh", "-i"]
 
     def spawn_shell(self):
         home = os.path.join(self.root, "root")

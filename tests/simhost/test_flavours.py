@@ -145,6 +145,10 @@ def test_pw_makes_root_shell_sh(sims):
     assert "vkernel# " not in text
     out, status = vk.run("x=1; echo $x")
     assert (out.strip(), status) == ("1", 0)
+    # the guest's commands stay first on PATH (no host /etc/profile resetting it)
+    out, status = vk.run("command -v halt checkpt")
+    assert status == 0 and all(p.endswith((".sim/bin/halt", ".sim/bin/checkpt"))
+                               for p in out.split())
 
 
 def test_pw_unknown_user(tmp_path):

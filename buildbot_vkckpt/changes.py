@@ -386,13 +386,40 @@ def classify_paths(paths: Iterable[str] | None,
 
     ``tree_rules`` (from :mod:`buildbot_vkckpt.treerules`) add their stages to a path's hand
     rule: a derived rule never takes a stage away, and never applies to documentation."""
+    decided = decide(paths, suite_prefix, tree_rules)
+    if decided is None:
+        return Plan.from_stages(EVERYTHING, ("no file list (forced build or a hook without "
+                                             "files): build everything",))
+    hits, host = decided
+    stages = N
+    ranked = []
+    for rule, matched in hits.items():
+        stages |= rule.stages
+        more = f" (+{len(matched) - 1} more)" if len(matched) > 1 else ""
+        ranked.append((_weight(rule.effect), f"{matched[0]}{more}: {rule.reason}"))
+    # Reasons for the biggest effects first (stable within equal weights), capped; the
+    # untested-host note is always kept, last.
+    ranked.sort(key=lambda item: -item[0])
+    host_paths = [p for matched in host.values() for p in matched]
+    notes = []
+    if host_paths:
+        more = f" (+{len(host_paths) - 1} more)" if len(host_paths) > 1 else ""
+        notes.append(f"{host_paths[0]}{more}: {UNTESTED_HOST}")
+    reasons = [reason for _, reason in ranked][:MAX_REASONS - len(notes)] + notes
+    return Plan.from_stages(stages, reasons, host_paths)
+
+
+def decide(paths, suite_prefix: str | None = DEFAULT_SUITE_PREFIX,
+           tree_rules: Iterable[Rule] = ()):
+    """({rule: [paths it decided]}, {host rule: [paths]}) for a change's paths, or None when
+    there is no usable file list. Every path has its hand rule (the first match) and any
+    derived rule that adds a stage to it; the benchmark counts what each rule decides."""
     if paths is None or isinstance(paths, (str, bytes)):
         # A bare string is not a list of paths; treat it as one path, not as characters.
         paths = [] if paths is None else [paths]
     found = [n for p in paths for n in _normalize(p)]
     if not found:
-        return Plan.from_stages(EVERYTHING, ("no file list (forced build or a hook without "
-                                             "files): build everything",))
+        return None
     rules = rules_for(suite_prefix)
     derived = tuple(tree_rules or ())
     hits: dict[Rule, list[str]] = {}
@@ -411,22 +438,7 @@ def classify_paths(paths: Iterable[str] | None,
         hrule = host_rule_for(path)
         if hrule is not None:
             host.setdefault(hrule, []).append(path)
-    stages = N
-    ranked = []
-    for rule, matched in hits.items():
-        stages |= rule.stages
-        more = f" (+{len(matched) - 1} more)" if len(matched) > 1 else ""
-        ranked.append((_weight(rule.effect), f"{matched[0]}{more}: {rule.reason}"))
-    # Reasons for the biggest effects first (stable within equal weights), capped; the
-    # untested-host note is always kept, last.
-    ranked.sort(key=lambda item: -item[0])
-    host_paths = [p for matched in host.values() for p in matched]
-    notes = []
-    if host_paths:
-        more = f" (+{len(host_paths) - 1} more)" if len(host_paths) > 1 else ""
-        notes.append(f"{host_paths[0]}{more}: {UNTESTED_HOST}")
-    reasons = [reason for _, reason in ranked][:MAX_REASONS - len(notes)] + notes
-    return Plan.from_stages(stages, reasons, host_paths)
+    return hits, host
 
 
 def _weight(stages: Stage) -> int:

@@ -61,9 +61,31 @@ def _shorten(value, limit):
     return value
 
 
+def _size(value):
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str))
+
+
+def _shrink_largest(event):
+    """Shorten the largest fields of ``details`` first: a 3 KB inspection must not cost a
+    short field (a file path the next command needs) its tail."""
+    details = event.get("details")
+    if not isinstance(details, dict) or _size(event) <= MAX_LINE - len(PREFIX):
+        return event
+    budget = MAX_LINE - len(PREFIX) - _size({k: v for k, v in event.items() if k != "details"})
+    details = dict(details)
+    for key in sorted(details, key=lambda k: _size(details[k]), reverse=True):
+        if _size(details) <= budget - 16:
+            break
+        details[key] = _shorten(details[key], 200)
+        if _size(details[key]) > max(64, budget // 4):
+            details[key] = {"truncated": True}
+    return {**event, "details": details}
+
+
 def encode_event(event):
     """One ``@@vkckpt`` line (without newline) under MAX_LINE bytes, whatever the event holds."""
     limit = MAX_FIELD
+    event = _shrink_largest(event)
     # the top-level fields (summary, fix, ...) keep MAX_FIELD; nested values shrink first
     top = {k: (_shorten(v, MAX_FIELD) if not isinstance(v, (dict, list)) else v)
            for k, v in event.items()}

@@ -96,7 +96,8 @@ def _taken(entries, attr="name"):
 
 def add_to_config(c, workers, repourl, branches=("master",), poll=True, tree_stable_timer=300,
                   nightly=None, builder_prefix="vkckpt", poll_interval=300, project=None,
-                  dashboard=True, **factory_kwargs):
+                  dashboard=True, hook_user="vkckpt", hook_secret="vkckpt_change_hook",
+                  **factory_kwargs):
     """Add the vkernel checkpoint test to the config dict ``c``; returns :class:`Added`.
 
     workers            names (or Worker objects) of the DragonFly hosts that build
@@ -105,6 +106,11 @@ def add_to_config(c, workers, repourl, branches=("master",), poll=True, tree_sta
     poll               True: a GitPoller on ``repourl``; False: changes arrive from elsewhere
                        (the ``base`` web change hook is switched on when ``c['www']`` exists,
                        or a PBChangeSource / other hook the master already has)
+    hook_user          with poll=False: the user name the change hooks require
+    hook_secret        with poll=False: name of the Buildbot secret holding that user's
+                       password; the hooks get basic authentication unless ``c['www']``
+                       already has ``change_hook_auth``. None: leave them open (anyone who
+                       reaches the web port can then make changes that start builds)
     tree_stable_timer  seconds without new changes before a build starts (None: at once)
     nightly            None or ``"HH:MM"``: a full build of every branch each night
     builder_prefix     prefix of every builder, scheduler and change source name
@@ -198,7 +204,10 @@ def add_to_config(c, workers, repourl, branches=("master",), poll=True, tree_sta
             added.change_sources.append(name)
     elif not poll and isinstance(c.get("www"), dict):
         # the mirror's post-receive hook posts to /change_hook/base; keep any existing setting
-        c["www"].setdefault("change_hook_dialects", {}).setdefault("base", True)
+        dialects = c["www"].setdefault("change_hook_dialects", {})
+        others = sorted(set(dialects) - {"base"})
+        dialects.setdefault("base", True)
+        _protect_hooks(c, hook_user, hook_secret, others)
 
     if dashboard and added.builders:
         caption = "vkernel checkpoints" + ("" if builder_prefix == "vkckpt"
@@ -207,3 +216,31 @@ def add_to_config(c, workers, repourl, branches=("master",), poll=True, tree_sta
                          builders=list(added.builders)) is not None:
             added.dashboard = builder_prefix
     return added
+
+
+def _protect_hooks(c, user, secret, other_dialects):
+    """Basic authentication for /change_hook/ with the password in secret ``secret``."""
+    www = c["www"]
+    if secret is None or www.get("change_hook_auth") is not None:
+        return
+    if not isinstance(secret, str) or not secret or not isinstance(user, str) or not user:
+        _error(f"hook_user and hook_secret must be non-empty names, not {user!r} and "
+               f"{secret!r} (hook_secret=None leaves the change hooks open)")
+        return
+    if other_dialects:
+        # the auth would cover them too and break their senders
+        _error(f"poll=False protects /change_hook/ with basic authentication, which would "
+               f"also apply to the {', '.join(other_dialects)} hook(s) already configured: set "
+               f"c['www']['change_hook_auth'] yourself, or pass hook_secret=None")
+        return
+    if not c.get("secretsProviders"):
+        _error(f"poll=False opens /change_hook/base with basic authentication (user "
+               f"{user!r}, password in the secret {secret!r}), but c['secretsProviders'] is "
+               f"empty: add one, e.g. secrets.SecretInAFile(dirname=...) holding a file "
+               f"{secret!r}; or pass hook_secret=None to leave the hook open")
+        return
+    from buildbot_vkckpt.hookauth import HookAuthService, SecretPasswordChecker
+    www["change_hook_auth"] = [SecretPasswordChecker(user, secret)]
+    services = _as_list(c, "services")
+    if not any(getattr(s, "name", None) == HookAuthService.name for s in services):
+        services.append(HookAuthService())

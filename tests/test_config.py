@@ -96,10 +96,44 @@ def test_schedulers_use_the_plan_and_tree_stable_timer():
 def test_poll_false_switches_on_the_base_hook_and_keeps_other_dialects():
     c = existing_config()
     c["www"]["change_hook_dialects"] = {"github": {"secret": "s"}}
+    c["www"]["change_hook_auth"] = ["the master's own checker"]
     c["change_source"] = "a PBChangeSource"  # a single object, not a list
     add_to_config(c, ["w1"], REPO, poll=False)
     assert c["www"]["change_hook_dialects"] == {"github": {"secret": "s"}, "base": True}
+    assert c["www"]["change_hook_auth"] == ["the master's own checker"]
     assert c["change_source"] == ["a PBChangeSource"]
+
+
+def test_poll_false_protects_the_hook_with_a_secret_by_default():
+    from buildbot_vkckpt.hookauth import HookAuthService, SecretPasswordChecker
+    c = existing_config()
+    c["secretsProviders"] = ["a provider"]
+    add_to_config(c, ["w1"], REPO, poll=False)
+    checker, = c["www"]["change_hook_auth"]
+    assert isinstance(checker, SecretPasswordChecker)
+    assert (checker.username, checker.secret_name) == ("vkckpt", "vkckpt_change_hook")
+    assert c["services"][0] == "a reporter"
+    assert isinstance(c["services"][1], HookAuthService)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda c: None, "c['secretsProviders'] is empty"),
+    (lambda c: c.update(secretsProviders=["p"], www={"change_hook_dialects": {"gitlab": {}}}),
+     "would also apply to the gitlab hook(s) already configured"),
+])
+def test_an_open_hook_is_never_made_by_accident(change, message):
+    c = existing_config()
+    change(c)
+    with pytest.raises(bb_config.ConfigErrors) as err:
+        add_to_config(c, ["w1"], REPO, poll=False)
+    assert any(message in e for e in err.value.errors), err.value.errors
+
+
+def test_hook_secret_none_leaves_the_hook_open_on_purpose():
+    c = existing_config()
+    add_to_config(c, ["w1"], REPO, poll=False, hook_secret=None)
+    assert c["www"]["change_hook_dialects"] == {"base": True}
+    assert "change_hook_auth" not in c["www"]
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -64,8 +64,9 @@ class LocalBuildbot:
             "c['buildbotNetUsageData'] = None\n"
             f"c['workers'] = [{workers}]\n"
             f"c['protocols'] = {{'pb': {{'port': 'tcp:{self.pb_port}:interface=127.0.0.1'}}}}\n"
-            f"c['www'] = {{'port': 'tcp:{self.www_port}:interface=127.0.0.1', 'plugins': {{}},\n"
-            "            'change_hook_dialects': {'base': True}}\n"
+            # no anonymous change hook: changes come from the force scheduler or from
+            # add_to_config(poll=False), which opens /change_hook/base with authentication
+            f"c['www'] = {{'port': 'tcp:{self.www_port}:interface=127.0.0.1', 'plugins': {{}}}}\n"
             f"c['buildbotURL'] = {self.url!r}\n"
             "c['db'] = {'db_url': 'sqlite:///state.sqlite'}\n"
             "c['title'] = 'buildbot-vkckpt'\n"

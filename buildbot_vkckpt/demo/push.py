@@ -20,6 +20,8 @@ from buildbot_vkckpt.simhost.host import SimHost
 
 CHANGE_USER, CHANGE_PASSWORD = "change", "changepw"
 PROJECT = "dragonfly"
+# add_to_config(poll=False) protects /change_hook/ with this user and secret
+HOOK_USER, HOOK_SECRET = "vkckpt", "vkckpt_change_hook"
 
 HOOK = '''#!{python}
 """post-receive: tell the Buildbot master about every pushed branch (buildbot sendchange).
@@ -127,6 +129,8 @@ class PushRig:
         kwargs = ", ".join(f"{k}={v!r}" for k, v in args.items())
         return (
             "from buildbot_vkckpt.config import add_to_config\n"
+            "from buildbot.plugins import secrets\n"
+            f"c['secretsProviders'] = [secrets.SecretInAFile(dirname={str(self.secrets)!r})]\n"
             "c['change_source'] = [changes.PBChangeSource(\n"
             f"    port='tcp:{self.change_port}:interface=127.0.0.1',\n"
             f"    user={CHANGE_USER!r}, passwd={CHANGE_PASSWORD!r})]\n"
@@ -135,7 +139,22 @@ class PushRig:
             f"              tree_stable_timer={self.tree_stable_timer!r}, project={PROJECT!r},\n"
             f"              {kwargs})\n")
 
+    @property
+    def secrets(self):
+        return self.basedir / "secrets"
+
+    def hook_password(self):
+        return (self.secrets / HOOK_SECRET).read_text().strip()
+
+    def write_hook_secret(self):
+        import secrets
+        self.secrets.mkdir(mode=0o700, exist_ok=True)
+        path = self.secrets / HOOK_SECRET
+        path.write_text(secrets.token_urlsafe(24) + "\n")
+        path.chmod(0o600)  # SecretInAFile refuses files others can read
+
     def prepare(self):
+        self.write_hook_secret()
         self.host.create()
         tree.create_source_tree(self.host)
         tree.git(self.basedir, "clone", "-q", "--bare", str(self.host.src), str(self.bare))

@@ -4,13 +4,18 @@ One master for every case: a bare remote whose post-receive hook runs ``buildbot
 a clone that commits and pushes, ``add_to_config`` with a 1 s treeStableTimer. Cases run in
 file order on the same worker (the seed build gives them a world, kernel and image to reuse).
 """
+import base64
+import json
 import os
 import shutil
+import urllib.error
+import urllib.parse
+import urllib.request
 import uuid
 
 import pytest
 
-from buildbot_vkckpt.demo.push import PushRig
+from buildbot_vkckpt.demo.push import HOOK_USER, PROJECT, PushRig, write_hook
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -116,3 +121,80 @@ def test_shell_metacharacters_in_branch_and_file_names_run_nothing(rig):
     assert props["vkckpt_build_kernel"] is True
     assert any(r.startswith("kernel rebuilt anyway: no finished kernel")
                for r in props["vkckpt_plan_reasons"])
+
+
+def post_change(rig, auth=None, **fields):
+    """POST to the master's /change_hook/base; returns (HTTP status, body)."""
+    request = urllib.request.Request(rig.bb.url + "change_hook/base",
+                                     data=urllib.parse.urlencode(fields).encode())
+    if auth:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def image_stamp(rig):
+    worker_dir, = rig.bb.worker_dirs.values()
+    return json.loads((worker_dir / rig.builder("master") / "vkckpt-root.img.stamp").read_text())
+
+
+def test_non_utf8_paths_and_message_are_sent_and_built(rig):
+    build, steps, props = push_and_build(rig, {"bin/ls/\udcff.c": "int a;\n"},
+                                         "ls: caf\udce9 \udcff")
+    change, = rig.bb.get(f"builds/{build['buildid']}/changes")["changes"]
+    assert change["files"] == ["bin/ls/\\xff.c"]  # escaped, never dropped
+    assert change["comments"].startswith("ls: caf")
+    assert build["results"] == SUCCESS, steps
+    assert props["vkckpt_build_world"] is True
+
+
+def test_an_anonymous_hook_post_is_refused(rig):
+    known = {c["changeid"] for c in rig.bb.get("changes")["changes"]}
+    status, _ = post_change(rig, files=json.dumps(["bin/ls/ls.c"]), revision="f" * 40,
+                            branch="master", project=PROJECT, repository=rig.repourl)
+    assert status == 401
+    status, _ = post_change(rig, auth=(HOOK_USER, "wrong"), files=json.dumps(["bin/ls/ls.c"]),
+                            revision="f" * 40, branch="master", project=PROJECT,
+                            repository=rig.repourl)
+    assert status == 401
+    assert {c["changeid"] for c in rig.bb.get("changes")["changes"]} == known
+
+
+def test_a_lost_push_and_a_forged_change_cannot_make_an_old_world_pass(rig):
+    # one push cannot reach the master (its hook says so loudly); it changed userland
+    write_hook(rig.bare, "127.0.0.1:1", rig.repourl)
+    try:
+        lost, output = rig.push({"bin/cat/cat.c": "int main(void){return 1;}\n"},
+                                "cat: a push the master never hears of")
+    finally:
+        write_hook(rig.bare, f"127.0.0.1:{rig.change_port}", rig.repourl)
+    assert f"CHANGE NOT SENT: master {lost}" in output, output
+    assert rig.change_for(lost, timeout=2) is None
+    # then a change for that revision claims kernel only and carries the plan's properties,
+    # naming the world the current image was built from
+    old_world = image_stamp(rig)["world_revision"]
+    assert old_world != lost
+    known = {r["buildrequestid"] for r in rig.build_requests()}
+    status, body = post_change(
+        rig, auth=(HOOK_USER, rig.hook_password()), revision=lost, branch="master",
+        project=PROJECT, repository=rig.repourl, author="mallory <m@example.org>",
+        files=json.dumps(["sys/kern/kern_sig.c"]), comments="kern: nothing to see",
+        properties=json.dumps({"vkckpt_world_revision": old_world,
+                               "vkckpt_build_world": False, "vkckpt_build_image": False}))
+    assert status == 200, body
+    build = rig.wait_for_build_of(lost, known, START_WITHIN, timeout=120)
+    assert build is not None
+    steps, props = rig.steps(build), rig.bb.properties(build["buildid"])
+    assert build["results"] == SUCCESS, steps
+    # the tree, not the change, decided: userland changed since the world was built
+    assert steps["buildworld"]["results"] == SUCCESS
+    assert any(r.startswith("world rebuilt anyway: the tree changed since build") and
+               "bin/cat/cat.c" in r for r in props["vkckpt_plan_reasons"]), props
+    # and the image was rebuilt from the new world, not passed off as the old one
+    assert steps["root-image"]["state_string"].startswith("built root image")
+    assert props["vkckpt_image_reused"] is False
+    assert image_stamp(rig)["world_revision"] == lost

@@ -51,7 +51,8 @@ def test_config_errors(c, kwargs, words):
 
 
 def test_add_to_config_registers_its_builders_page():
-    c = {"www": {"port": 8010, "plugins": {"console_view": {}}}}
+    # poll=False protects the change hook with a secret, so the master needs a provider
+    c = {"www": {"port": 8010, "plugins": {"console_view": {}}}, "secretsProviders": ["p"]}
     added, errors = errors_of(add_to_config, c, workers=["w"], repourl="file:///r",
                               branches=["master", "rel"], poll=False)
     assert errors == []

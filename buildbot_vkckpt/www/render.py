@@ -33,7 +33,10 @@ STYLE = """<style>
 .vkd .vkd-r-unknown { background: #ccc; }
 .vkd .vkd-failed { color: #a00; }
 .vkd code { font-size: 12px; }
+.vkd .vkd-host { margin-left: 4px; padding: 0 4px; border: 1px dashed #a60; color: #a60;
+  border-radius: 3px; font-size: 11px; white-space: nowrap; }
 </style>"""
+MAX_HOST_PATHS = 8
 
 # (caption, BuildSummary attribute, formatter) of each trend
 TRENDS = (("checkpoint time", "ckpt_seconds", format_seconds),
@@ -134,6 +137,19 @@ def failures_cell(row):
     return "<br>".join(parts)
 
 
+def host_marker(row):
+    """A marker on a build whose push changed host-side vkernel code: green here does not mean
+    the host kernel was tested (the host keeps running its own kernel)."""
+    paths = row.untested_host_paths
+    if not paths:
+        return ""
+    listed = ", ".join(paths[:MAX_HOST_PATHS])
+    more = len(paths) - MAX_HOST_PATHS
+    title = (f"host-side vkernel code changed ({listed}{f' and {more} more' if more > 0 else ''}"
+             "): tested only inside the guest; the host keeps running its own kernel")
+    return f' <span class="vkd-host" title="{escape(title)}">host untested</span>'
+
+
 def build_link(base_url, row):
     if row.builderid is None or row.number is None:
         return escape(f"#{shown(row.number)}")
@@ -153,7 +169,7 @@ def table(rows, base_url):
             f"<td>{build_link(base_url, row)}</td>",
             f'<td><code title="{escape(revision)}">{escape(revision[:12]) or DASH}</code></td>',
             f'<td><span class="vkd-result vkd-r-{row.result_name}">{row.result_name}'
-            "</span></td>",
+            f"</span>{host_marker(row)}</td>",
             f'<td class="vkd-num">{suite_cell(row)}</td>',
             f'<td class="vkd-num">{cycles_cell(row)}</td>',
         ]

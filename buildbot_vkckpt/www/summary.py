@@ -11,6 +11,7 @@ from collections import UserList
 from dataclasses import dataclass, field
 
 from buildbot_vkckpt.steps.cycle import PASS_FAIL_SET, PERFORMANCE_SETS, SIZE_SET
+from buildbot_vkckpt.steps.plan import PLAN_SOURCE
 
 SUITE_SET = "guest checkpoint suite"
 SUITE_STEP = "guest-suite"
@@ -47,6 +48,8 @@ class BuildSummary:
     failed_step: str = None
     failed_summary: str = None
     problems: list = field(default_factory=list)     # data that could not be read
+    # host-side vkernel paths the build's plan named: not tested by this pipeline
+    untested_host_paths: list = field(default_factory=list)
 
     @property
     def result_name(self):
@@ -102,6 +105,17 @@ def property_value(properties, name):
     return None
 
 
+def plan_value(properties, name):
+    """A property the plan step set (source ``BuildPlan``), else None: a change, scheduler or
+    forced build may carry a property of the same name, and it is not the plan's."""
+    if not isinstance(properties, dict):
+        return None
+    entry = properties.get(name)
+    if isinstance(entry, (list, tuple)) and len(entry) == 2 and entry[1] == PLAN_SOURCE:
+        return entry[0]
+    return None
+
+
 def _sets_named(sets, description, prefer_stepids):
     matching = sorted((s for s in sets if s.get("description") == description),
                       key=lambda s: integer(s.get("test_result_setid")) or 0)
@@ -149,6 +163,9 @@ def summarize(build, steps=(), sets=(), results=None, properties=None):
     if isinstance(revision, dict):      # several codebases: {codebase: revision}
         revision = ", ".join(str(v) for v in revision.values() if v)
     row.revision = text(revision) or text(property_value(properties, "revision"))
+    host = plan_value(properties, "vkckpt_untested_host_paths")
+    if isinstance(host, (list, tuple)):
+        row.untested_host_paths = [p for p in host if isinstance(p, str) and p]
 
     _suite(row, steps, sets, results)
     _cycles(row, steps, sets, results)

@@ -330,6 +330,35 @@ FILES = {
     "initrd/rescue/Makefile": "PROG=	rescue\n",
     "gnu/usr.bin/cc80/Makefile": "SUBDIR=	cc_prep libiberty libcpp libdecnumber libbackend cc1 cc\n",
     "tools/regression/README": "Regression tests.\n",
+    # world compiling a kernel source (lib/libkvm/Makefile's .PATH into sys/kern, as in
+    # DragonFly) and the vkernel build reading include/ (sys/conf/kern.pre.mk): the plan
+    # step derives build rules from these Makefiles
+    "lib/libkvm/Makefile": (
+        "SYSDIR=\t${.CURDIR}/../../sys\n"
+        ".PATH:\t${SYSDIR}/kern\n"
+        "\n"
+        "LIB=\tkvm\n"
+        "CFLAGS+=-I${SYSDIR}\n"
+        "SRCS=\tkvm.c kvm_${MACHINE_ARCH}.c kvm_proc.c \\\n"
+        "\tkern_kinfo.c\n"
+        "INCS=\tkvm.h\n"
+        "\n"
+        ".include <bsd.lib.mk>\n"),
+    "lib/libkvm/kvm.c": "/* kvm(3) */\n",
+    "lib/libkvm/kvm_proc.c": "/* kvm_getprocs(3) */\n",
+    "sys/kern/kern_kinfo.c": "/* struct kinfo_proc filling, shared with libkvm */\n",
+    "sys/conf/kern.pre.mk": (
+        "# the top part of the MI kernel build instructions\n"
+        "INCLUDES= -nostdinc -I. -Iinclude -I$S\n"
+        "# Real kernel builds do not need /usr/include, but vkernel builds do.\n"
+        ".if ${MACHINE_PLATFORM} == \"vkernel64\"\n"
+        ".if exists($S/../include)\n"
+        "INCLUDES+= -I$S/../include\n"
+        ".else\n"
+        "INCLUDES+= -I/usr/include\n"
+        ".endif\n"
+        ".endif\n"),
+    "include/unistd.h": "#ifndef _UNISTD_H_\n#define _UNISTD_H_\n#endif\n",
 }
 
 

@@ -126,6 +126,9 @@ class DemoRun:
     def agent_env(self, env):
         """The environment agent commands run in: with ``hide_proc``, a ``python3`` first on
         PATH that hides /proc (demo/noproc.py)."""
+        # this simulated host's own session registry: ~/.vkckpt is shared by everything this
+        # user runs here, and cleanup-stale stops every live session it lists
+        env["VKCKPT_STATE_DIR"] = str(self.host.root / "var" / "db" / "vkckpt")
         if self.hide_proc:
             wrapper = noproc.write_python_wrapper(self.basedir / "noproc-bin")
             env["PATH"] = f"{wrapper.parent}{os.pathsep}{env['PATH']}"
@@ -142,7 +145,8 @@ class DemoRun:
         from buildbot_vkckpt.simhost.host import ENV_VAR
 
         env = self.agent_env(self.host.env({"PATH": "/usr/local/bin:/usr/bin:/bin"}))
-        ssh_env = {ENV_VAR: env[ENV_VAR], "PATH": env["PATH"]}
+        ssh_env = {ENV_VAR: env[ENV_VAR], "PATH": env["PATH"],
+                   "VKCKPT_STATE_DIR": env["VKCKPT_STATE_DIR"]}
         directory = self.basedir / "sshd"
         directory.mkdir(parents=True, exist_ok=True)
         self.passphrase = _secrets.token_urlsafe(18)

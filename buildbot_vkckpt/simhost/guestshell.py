@@ -8,8 +8,9 @@ that ask the kernel over an abstract unix socket — plus ``tar``/``dd`` wrapper
 ``/dev/vkdN`` to the N-th ``-r`` disk file, and ``checkpt``.
 
 Process checkpoints inside the guest: guest programs are Linux processes, so the suite's fork
-emulation stands in for the guest kernel (``CKPT_EMULATE=dragonfly`` in the shell's environment:
-``kill -34`` makes a suite program checkpoint itself with DragonFly's restore rules), and the
+emulation stands in for the guest kernel (``CKPT_EMULATE=dragonfly``, or ``vkernel_chkpt`` on the
+GSoC flavours, in the shell's environment: ``kill -34`` makes a suite program checkpoint itself
+with that kernel's restore rules), and the
 guest's ``checkpt -r FILE`` is the suite's ``lib/emulated_checkpt.sh``.
 """
 import json
@@ -187,7 +188,9 @@ class GuestEnvironment(GuestCommands):
     def checkpoint_env(self):
         """What stands in for the guest kernel's process checkpointing (fork emulation), and
         the ``guest-test-fails`` fault, read when the shell starts."""
-        env = {"CKPT_EMULATE": "dragonfly"}
+        # the guest kernel's own kern_checkpoint.c: the GSoC flavours' restores threads and
+        # kqueues (the branch's sys_checkpoint.2), stock master's does not
+        env = {"CKPT_EMULATE": "vkernel_chkpt" if self.kernel.flavour.handler else "dragonfly"}
         tests = self.kernel.host.fault(GUEST_TEST_FAULT)
         if tests is not None:
             env["CKPT_FAULT"] = "corrupt"

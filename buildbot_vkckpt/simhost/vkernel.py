@@ -249,7 +249,10 @@ def main(argv=None):
     from .procname import set_comm
     set_comm(os.path.basename(os.path.realpath(argv0)))   # p_comm of parent and child
     flavour = flavours.get(flavours.of_binary(argv0))
-    return run_parent(argv0, args, SimHost.from_env(), flavour)
+    host = SimHost.from_env()
+    from .guestproc import give_back_proc
+    give_back_proc(host.hostproc)
+    return run_parent(argv0, args, host, flavour)
 
 
 if __name__ == "__main__":

@@ -159,3 +159,13 @@ def test_pw_unknown_user(tmp_path):
     assert (tmp_path / "master.passwd").read_text().endswith(":/root:/bin/sh\n")
     assert (tmp_path / "passwd").read_text() == "root:*:0:0:Charlie &:/root:/bin/sh\n" or \
         (tmp_path / "passwd").read_text() == "root::0:0:Charlie &:/root:/bin/sh\n"
+
+
+@pytest.mark.parametrize("flavour,rules", [("gsoc2013", "vkernel_chkpt"),
+                                           ("master-with-port", "vkernel_chkpt"),
+                                           ("master2020", "dragonfly")])
+def test_guest_process_checkpoints_follow_the_kernels_rules(sims, flavour, rules):
+    """The guest's process checkpoints (the suite's fork emulation) restore what the kernel
+    under test restores: kqueues and threads with the GSoC work, not on stock."""
+    out, status = boot_shell(sims(flavour)).run("echo $CKPT_EMULATE")
+    assert (out.strip(), status) == (rules, 0)

@@ -76,6 +76,11 @@ _PATH = re.compile(r"^\.PATH(?:\.[A-Za-z0-9_]+)?\s*:\s*(.*)$")
 _INCLUDE = re.compile(r"^\.\s*(?:-|s|d)?include\s+[\"<]([^\">]+)[\">]")
 _VAR = re.compile(r"\$(?:\{([^{}]*)\}|\(([^()]*)\)|([A-Za-z0-9_.<>@*!%?]))")
 _MAKEFILE_NAMES = ("Makefile", "Makefile.inc", "makefile")
+# a value make would know and this parser does not; a "*" wildcard in the rule's pattern
+UNKNOWN = "\x00"
+_LEFTOVER = re.compile(r"\$[{(]\S*")
+MAX_UNKNOWN = 3                  # wildcards in one pattern; more: the whole directory
+MAX_REASON = 200
 
 
 # --- reading Makefiles ---------------------------------------------------------------------
@@ -146,7 +151,7 @@ class Env:
     def apply(self, makefile: Makefile):
         for name, op, value in makefile.assigns:
             if op == "!":
-                self.values[name] = ["*"]      # shell output: unknown
+                self.values[name] = [UNKNOWN]  # shell output: unknown
             elif op == "+":
                 old = self.values.get(name, [""])
                 self.values[name] = _cap([f"{o} {value}".strip() for o in old])
@@ -157,29 +162,29 @@ class Env:
                 self.values[name] = _cap([value] + [k for k in known if k != value])
 
     def expand(self, text: str, depth: int = 0) -> list[str]:
-        """Every value ``text`` may take; an unresolvable part becomes ``*``."""
+        """Every value ``text`` may take; an unresolvable part becomes UNKNOWN."""
         if depth > MAX_DEPTH:
-            return [_VAR.sub("*", text)]
-        m = _VAR.search(text)
-        if m is None:
-            return [text.replace("$$", "$")]
-        name = m.group(1) if m.group(1) is not None else (m.group(2) or m.group(3))
-        head, tail = text[:m.start()], text[m.end():]
+            return [_LEFTOVER.sub(UNKNOWN, _VAR.sub(UNKNOWN, text))]
+        parts, pos = [""], 0
+        for m in _VAR.finditer(text):
+            literal = text[pos:m.start()].replace("$$", "$")
+            name = m.group(1) if m.group(1) is not None else (m.group(2) or m.group(3))
+            choices = self._lookup(name, depth)
+            parts = _cap([p + literal + c for p in parts for c in choices])
+            pos = m.end()
+        tail = text[pos:].replace("$$", "$")
+        # what is left of a nested ${A_${B}} is no name we know
+        return _cap([_LEFTOVER.sub(UNKNOWN, p + tail) for p in parts])
+
+    def _lookup(self, name: str, depth: int) -> list[str]:
         if name == ".CURDIR":
-            choices = [self.curdir]
-        elif name in (".OBJDIR", ".TARGET", ".IMPSRC", ".ALLSRC", "<", "@") or ":" in name:
-            choices = ["*"]
-        elif "$" in name:
-            choices = ["*"]
-        else:
-            choices = self.values.get(name, ["*"])
-        results = []
-        for choice in choices:
-            for expanded in self.expand(choice, depth + 1):
-                results.extend(self.expand(head + expanded + tail, depth + 1))
-                if len(results) >= MAX_CANDIDATES:
-                    return _cap(results)
-        return _cap(results)
+            return [self.curdir]
+        if name not in self.values or ":" in name or "$" in name:
+            return [UNKNOWN]  # .OBJDIR, .TARGET, modifiers, a variable set elsewhere
+        out = []
+        for value in self.values[name]:
+            out.extend(self.expand(value, depth + 1))
+        return _cap(out)
 
     def words(self, text: str) -> list[str]:
         out = []
@@ -197,7 +202,7 @@ def tree_path(word: str, curdir: str) -> str | None:
     is outside the tree (an absolute host path, the object directory, an escape)."""
     if word.startswith(ROOT + "/") or word == ROOT:
         path = word
-    elif word.startswith("/") or word.startswith("*"):
+    elif word.startswith("/") or word.startswith(UNKNOWN):
         return None
     else:
         path = posixpath.join(curdir, word)
@@ -209,8 +214,16 @@ def tree_path(word: str, curdir: str) -> str | None:
 
 
 def escape_glob(path: str) -> str:
-    """A tree path as a glob matching it literally, with make's unknowns (``*``) kept."""
-    return re.sub(r"([?\[\]{},\\])", r"\\\1", path)
+    """A tree path as a glob matching it literally, make's unknowns becoming ``*`` (at most
+    MAX_UNKNOWN per component run; a name with more becomes ``*`` as a whole)."""
+    out = []
+    for part in path.split("/"):
+        if part.count(UNKNOWN) > MAX_UNKNOWN:
+            out.append("*")
+            continue
+        part = re.sub(r"([*?\[\]{},\\])", r"\\\1", part)
+        out.append(re.sub(UNKNOWN + "+", "*", part))
+    return "/".join(out)
 
 
 # --- the derivation --------------------------------------------------------------------------
@@ -257,7 +270,7 @@ def _world_rules(makefiles: Mapping[str, Makefile]) -> list[Rule]:
             for inc in mk.includes:
                 for word in env.words(inc):
                     rel = tree_path(word, curdir)
-                    if rel and rel.startswith("sys/") and "*" not in rel:
+                    if rel and rel.startswith("sys/") and UNKNOWN not in rel:
                         rules.append(Rule(escape_glob(rel), W,
                                           f"read by world ({mk.path}: .include \"{inc}\")"))
         srcs = env.words(" ".join(env.values.get("SRCS", [""])))
@@ -270,7 +283,7 @@ def _world_rules(makefiles: Mapping[str, Makefile]) -> list[Rule]:
                 rel = tree_path(src, curdir)
                 if rel and rel.startswith("sys/"):
                     rules.append(Rule(escape_glob(rel), W, f"compiled into world by {where} "
-                                                          f"(SRCS {src.replace(ROOT, '')})"))
+                                                          f"(SRCS {src.replace(ROOT, '').replace(UNKNOWN, '*')})"))
             elif src not in names:
                 names.append(src)
         for sys_dir, (mk_path, line) in sys_dirs.items():
@@ -284,7 +297,8 @@ def _world_rules(makefiles: Mapping[str, Makefile]) -> list[Rule]:
 
 def _show(line: str) -> str:
     line = " ".join(line.split())
-    return line if line.startswith(".PATH") else f".PATH: {line}"
+    line = line if line.startswith(".PATH") else f".PATH: {line}"
+    return line if len(line) <= MAX_REASON else line[:MAX_REASON - 3] + "..."
 
 
 def _kernel_rules(makefiles: Mapping[str, Makefile]) -> list[Rule]:
@@ -300,7 +314,7 @@ def _kernel_rules(makefiles: Mapping[str, Makefile]) -> list[Rule]:
                 continue
             for word in env.words(" ".join(env.values[var])):
                 rel = tree_path(word, ROOT)
-                if rel and "*" not in rel.split("/")[0]:
+                if rel and UNKNOWN not in rel.split("/")[0]:
                     rules.append(Rule(escape_glob(rel) + "/**", K,
                                       f"{why} ({MAKEFILE_INC1}: {var})"))
     pre, vk = makefiles.get(KERN_PRE_MK), makefiles.get(VKERNEL_MAKEFILE)
@@ -316,14 +330,14 @@ def _kernel_rules(makefiles: Mapping[str, Makefile]) -> list[Rule]:
                 if word.startswith("-I"):
                     rel = tree_path(word[2:], sysdir)
                     if rel and rel != "sys" and not rel.startswith("sys/") \
-                            and "*" not in rel:
+                            and UNKNOWN not in rel:
                         rules.append(Rule(escape_glob(rel) + "/**", K,
                                           f"the vkernel compiles against it ({mk.path}: "
                                           f"INCLUDES+= {word.replace(ROOT + '/sys', '$S')})"))
         for inc in mk.includes:
             for word in env.words(inc):
                 rel = tree_path(word, sysdir)
-                if rel and "*" not in rel:
+                if rel and UNKNOWN not in rel:
                     rules.append(Rule(escape_glob(rel), K,
                                       f"included by the vkernel build ({mk.path}: .include "
                                       f"\"{inc}\")"))

@@ -194,3 +194,20 @@ def test_the_benchmark_keeps_the_savings_and_every_unsafe_case_safe(capsys):
     saved = float(re.search(r"saved ([\d.]+) %", per_push).group(1))
     assert skip >= 33.0 and saved >= 30.0           # issue 13's floor
     assert "FAIL" not in out
+
+
+def test_a_pushed_makefile_cannot_make_a_slow_or_wide_pattern():
+    # the Makefiles come from the push: a literal "*" stays a character, a run of unknowns is
+    # one wildcard, a name of many unknowns the whole directory, and the reason stays short
+    import time
+    text = (".PATH: ${.CURDIR}/../../sys/kern\n"
+            "SRCS= a*b.c " + "${X}a" * 40 + ".c ${A}${B}${C}.c ${Y_${Z}}.c\n"
+            "PROG= p\n# " + "x" * 5000 + "\n.PATH: ${.CURDIR}/../../sys/" + "d" * 400 + "\n")
+    rules = treerules.derive({"bin/p/Makefile": text})
+    kern = next(r for r in rules if r.pattern.startswith("sys/kern/"))
+    assert kern.pattern == "sys/kern/{a\\*b.c,*,*.c,*,*.h}"   # ${Y_${Z}}.c: all unknown
+    assert all(len(r.reason) < 400 for r in rules)
+    started = time.monotonic()
+    assert plan("sys/kern/" + "a" * 5000 + "b", rules=rules).world
+    assert not plan("sys/kern/axb.c/x", rules=rules).world
+    assert time.monotonic() - started < 1

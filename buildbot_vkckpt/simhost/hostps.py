@@ -21,6 +21,7 @@ KEYWORDS = {"pid": ("PID", 5, True), "ppid": ("PPID", 5, True), "uid": ("UID", 5
             "lstart": ("STARTED", 28, False), "comm": ("COMMAND", 16, False),
             "command": ("COMMAND", 16, False), "state": ("STAT", 4, False)}
 ALIASES = {"args": "command", "stat": "state"}
+SIM_PACKAGE = "buildbot_vkckpt.simhost"
 DEFAULT = ["pid", "state", "command"]
 USAGE = ("usage: ps [-aCcefhHjlmrSTuvwx] [-M core] [-N system] [-O fmt] [-o fmt] [-p pid]\n"
          "          [-t tty] [-U username]\n       ps [-L]")
@@ -40,8 +41,8 @@ class Proc:
         with open(f"{base}/comm") as fh:
             self.comm = fh.read().rstrip("\n")
         with open(f"{base}/cmdline", "rb") as fh:
-            args = fh.read().rstrip(b"\0").split(b"\0")
-        self.args = " ".join(a.decode(errors="replace") for a in args if a) or f"({self.comm})"
+            args = [a.decode(errors="replace") for a in fh.read().rstrip(b"\0").split(b"\0")]
+        self.args = " ".join(a for a in dragonfly_argv(args) if a) or f"({self.comm})"
         self.uid = 0
         with open(f"{base}/status") as fh:
             for line in fh:
@@ -68,6 +69,16 @@ class Proc:
                 "+" if self.tty and self.pgrp == self.tpgid else "")
             return letter + flags
         return "-"
+
+
+def dragonfly_argv(args):
+    """A simulated program's argv as DragonFly would show it: ``python -m
+    buildbot_vkckpt.simhost.vkernel /path/kernel -m 1g`` is ``/path/kernel -m 1g``, ``python -m
+    buildbot_vkckpt.simhost.hosttools checkpt -r f`` is ``checkpt -r f``."""
+    for i, arg in enumerate(args[:-1]):
+        if arg == "-m" and args[i + 1].startswith(SIM_PACKAGE + "."):
+            return args[i + 2:]
+    return args
 
 
 def parse_args(argv):

@@ -144,6 +144,8 @@ def test_ps_comm_of_the_vkernel_is_kernel(tmp_path):
     try:
         res = ps(sim.host, "-o", "comm=", "-p", f"{vk.proc.pid},{vk.child_pid()}")
         assert res.stdout.split() == ["kernel", "kernel"]
+        res = ps(sim.host, "-o", "args=", "-p", str(vk.child_pid()))
+        assert res.stdout.split()[0] == str(sim.kernel) and "-m 64m" in res.stdout
     finally:
         for vk in sim.started:
             vk.close()

@@ -50,6 +50,7 @@ def main(argv=None):
         print("usage: sleep seconds", file=sys.stderr)
         return 1
     procname.set_comm("sleep")
+    signal.signal(signal.SIGINT, signal.SIG_DFL)   # die of ^C as sleep(1) does, no traceback
     host = SimHost.from_env()
     sfd = sigckpt.open_signalfd((sigckpt.SIGCKPT, sigckpt.SIGCKPTEXIT))
     deadline = time.monotonic() + seconds

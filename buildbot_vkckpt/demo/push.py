@@ -148,7 +148,7 @@ class PushRig:
 
     def write_hook_secret(self):
         import secrets
-        self.secrets.mkdir(mode=0o700, exist_ok=True)
+        self.secrets.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = self.secrets / HOOK_SECRET
         path.write_text(secrets.token_urlsafe(24) + "\n")
         path.chmod(0o600)  # SecretInAFile refuses files others can read

@@ -83,6 +83,10 @@ class VkernelCheckpointFactory(util.BuildFactory):
       suite_prefix  where the guest suite lives in the tree, for the build plan
                   (default ``test/vkckpt/``; None: no such rule)
       plan        compute a build plan from the changes and skip what it allows (default True)
+      live_sessions  what stale-session cleanup does with a session on the host whose
+                  supervisor still runs: ``"stop"`` it (default; the host lock says no build
+                  of this master uses it) or ``"refuse"`` to build (a host shared with
+                  another master)
     """
 
     TIMEOUT_PHASES = ("world", "kernel", "image", "boot", "command", "suite", "cycle")
@@ -92,7 +96,7 @@ class VkernelCheckpointFactory(util.BuildFactory):
                  timeouts=None, memory="256m", cpus=2, network=None, image_size="2g",
                  guest_commands=("uname -a",), cycles=3, guest_tests=None,
                  require_checkpoint_support=False, transport=None,
-                 suite_prefix=changes.DEFAULT_SUITE_PREFIX, plan=True):
+                 suite_prefix=changes.DEFAULT_SUITE_PREFIX, plan=True, live_sessions="stop"):
         super().__init__()
         _non_empty_str("repourl", repourl)
         _non_empty_str("branch", branch)
@@ -179,7 +183,7 @@ class VkernelCheckpointFactory(util.BuildFactory):
             # stage was built), not only for the changes this build was told about
             self.addStep(BuildPlan(suite_prefix=suite_prefix, **session))
         # the host is checked before an hour of buildworld is spent on it
-        self.addStep(CleanupStaleSessions(haltOnFailure=True, **vk))
+        self.addStep(CleanupStaleSessions(live=live_sessions, haltOnFailure=True, **vk))
         self.addStep(VkernelPreflight(memory=memory, image_size=image_size,
                                       haltOnFailure=True, **vk))
         self.addStep(BuildWorld(haltOnFailure=True, timeout=timeouts.get("world", 1200),

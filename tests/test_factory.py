@@ -90,3 +90,12 @@ def test_without_plan_every_step_runs():
     names = step_names(VkernelCheckpointFactory(REPO, plan=False))
     assert "plan" not in names and not any(n.startswith("record-") for n in names)
     assert "buildworld" in names
+
+
+def test_live_sessions_reach_the_cleanup_step():
+    def cleanup(f):
+        return [s for s in f.steps if s.kwargs.get("live")][0].kwargs["live"]
+    assert cleanup(VkernelCheckpointFactory(REPO)) == "stop"
+    assert cleanup(VkernelCheckpointFactory(REPO, live_sessions="refuse")) == "refuse"
+    with pytest.raises(config.ConfigErrors, match="live must be 'stop' or 'refuse'"):
+        VkernelCheckpointFactory(REPO, live_sessions="kill")

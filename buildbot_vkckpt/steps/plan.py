@@ -214,7 +214,7 @@ class BuildPlan(_MarkerStep):
     async def load_tree_rules(self):
         """The checkout's derived rules (cached per revision); () when git cannot tell, with a
         note in the plan log (the hand rules still apply)."""
-        out = await self.git(["rev-parse", "--verify", "HEAD^{commit}"], "rev-parse")
+        out = await self.git(["rev-parse", "--verify", "HEAD^{commit}"])
         revision = (out or "").strip()
         if not FULL_REVISION.match(revision):
             self._notes.append("no tree rules: the checkout's revision is unknown "
@@ -225,13 +225,13 @@ class BuildPlan(_MarkerStep):
             self._notes.append(f"tree rules of {revision[:10]}: {len(cached)} (cached)")
             return cached
         hits = await self.git(["grep", "-l", "-z", "-I", "-E", "-e", treerules.REACHES_SYS,
-                               revision, "--", *MAKEFILE_SPECS], "tree-rules", ok=(0, 1))
+                               revision, "--", *MAKEFILE_SPECS], ok=(0, 1))
         if hits is None:
             self._notes.append("no tree rules: git grep failed (hand rules only)")
             return ()
         specs = treerules.wanted_makefiles(treerules.parse_name_list(hits, revision))
         text = await self.git(["grep", "-z", "-n", "-I", "-e", "", revision, "--", *specs],
-                              "tree-rules", ok=(0, 1))
+                              ok=(0, 1))
         if text is None:
             self._notes.append("no tree rules: git grep failed (hand rules only)")
             return ()
@@ -240,7 +240,7 @@ class BuildPlan(_MarkerStep):
         self._notes.append(f"tree rules of {revision[:10]}: {len(rules)}")
         return rules
 
-    async def git(self, args, what, ok=(0,)):
+    async def git(self, args, ok=(0,)):
         """stdout of ``git args`` in the checkout, or None when it failed. An argv list:
         nothing reaches a shell; the output is not logged (it can be large)."""
         cmd = remotecommand.RemoteShellCommand(
@@ -403,7 +403,9 @@ class RecordStage(_MarkerStep):
         path = self.files().marker(self.stage)
         marker = {"stage": self.stage, "builder": self.build.builder.name,
                   "build": self.getProperty("buildnumber"),
-                  "revision": self.getProperty("got_revision") or self.getProperty("revision"),
+                  # what the checkout really has: the change's own ``revision`` is only a
+                  # claim, and a later plan diffs the tree from this one
+                  "revision": self.getProperty("got_revision"),
                   "branch": self.getProperty("branch")}
         cmd = remotecommand.RemoteCommand("downloadFile", {
             "workerdest": path, "workdir": self.workdir or "build", "mode": 0o644,

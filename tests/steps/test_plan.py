@@ -298,6 +298,23 @@ class TestRecordStage(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):
                                      "revision": "f00d", "branch": None}))
         return d
 
+    def test_the_marker_names_the_checked_out_revision_not_the_changes(self):
+        self.setup_step(RecordStage("world", objdir=OBJ))
+        self.build.builder.name = "bldr"
+        self.build.setProperty("builddir", BUILDDIR, "test")
+        self.build.setProperty("buildnumber", 43, "test")
+        self.build.setProperty("revision", "0123456789abcdef", "Change")
+        written = []
+        self.expect_commands(
+            ExpectDownloadFile(workerdest=WORLD, workdir="wkdir", mode=0o644, maxsize=None,
+                               blocksize=16 * 1024,
+                               reader=ExpectRemoteRef(remotetransfer.StringFileReader))
+            .download_string(written.append).exit(0))
+        self.expect_outcome(result=SUCCESS)
+        d = self.run_step()
+        d.addCallback(lambda _: self.assertIsNone(json.loads(written[0])["revision"]))
+        return d
+
     def test_write_failure_warns(self):
         self.start("kernel")
         self.expect_commands(

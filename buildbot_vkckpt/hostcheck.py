@@ -31,6 +31,8 @@ def add_arguments(p):
     p.add_argument("--ssh", metavar="[USER@]HOST", default=None,
                    help="check this host over SSH (OpenSSH client, BatchMode, known_hosts)")
     p.add_argument("--port", type=int, default=None, help="SSH port")
+    p.add_argument("--ssh-config", default=None,
+                   help="an ssh_config file for this host (identity, known_hosts, user)")
     p.add_argument("--python", default="python3", help="Python 3.9+ on the host")
 
 
@@ -53,6 +55,8 @@ def ssh_argv(args, zipapp_bytes_len):
             f'head -c {zipapp_bytes_len} > "$d/vkckpt-agent.pyz"; {words}; rc=$?; '
             f'rm -rf "$d"; exit $rc')
     argv = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"]
+    if args.ssh_config:
+        argv += ["-F", args.ssh_config]
     if args.port:
         argv += ["-p", str(args.port)]
     return argv + [args.ssh, line]

@@ -4,7 +4,7 @@ import re
 import resource
 import shutil
 
-from . import flavour, hostcmd
+from . import flavour, hostchecks, hostcmd
 from .ckptfiles import NORMAL_ESTIMATE
 from .diagnosis import CKPTGROUP_FIX
 from .hostcmd import sysctl
@@ -22,6 +22,11 @@ def add_arguments(p):
     p.add_argument("--kernel", default=None,
                    help="the vkernel binary, when built: its options decide how VMM is "
                         "turned off (-d, or the host's hw.vmm.enable=0)")
+    p.add_argument("--net", default=None,
+                   help="the -I argument the builds use: checks its tap, bridge or socket")
+    p.add_argument("--host-checkpoint", action="store_true",
+                   help="also checkpoint a throwaway helper to learn whether the host kernel "
+                        "can dump a vkernel (GSoC changes); leaves nothing behind")
 
 
 class Report:
@@ -169,6 +174,10 @@ def run(args, emitter):
         check_vmm(rep, args.kernel)
     if shutil.which("vnconfig"):
         check_vn(rep)
+    if args.net:
+        hostchecks.check_net(rep, args.net)
+    if args.host_checkpoint:
+        hostchecks.check_host_checkpoint(rep, workdir)
     try:
         check_disk(rep, workdir, parse_size(args.image_size), parse_size(args.memory))
     except ValueError as exc:

@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import shutil
+import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -16,6 +17,7 @@ import uuid
 import pytest
 
 from buildbot_vkckpt.demo.push import HOOK_USER, PROJECT, PushRig, write_hook
+from buildbot_vkckpt.simhost import tree
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -68,6 +70,9 @@ def test_kernel_change_skips_buildworld(rig):
     assert props["vkckpt_build_world"] is False
     assert "world reused from build" in steps["plan"]["state_string"]
     assert props["vkckpt_world_from_build"] >= 1
+    # kern_checkpoint.c is also the host half of a vkernel checkpoint: named untested
+    assert props["vkckpt_untested_host_paths"] == ["sys/kern/kern_checkpoint.c"]
+    assert "host-side vkernel changes untested" in steps["plan"]["state_string"]
 
 
 def test_man_page_starts_no_build(rig):
@@ -198,3 +203,52 @@ def test_a_lost_push_and_a_forged_change_cannot_make_an_old_world_pass(rig):
     assert steps["root-image"]["state_string"].startswith("built root image")
     assert props["vkckpt_image_reused"] is False
     assert image_stamp(rig)["world_revision"] == lost
+
+
+def push_rename(rig, old, new, message, branch="master"):
+    """``git mv old new`` in the developer's clone, commit and push (the hook runs)."""
+    known = {r["buildrequestid"] for r in rig.build_requests()}
+    if tree.git(rig.clone, "rev-parse", "--abbrev-ref", "HEAD") != branch:
+        tree.git(rig.clone, "checkout", "-q", branch)
+    (rig.clone / new).parent.mkdir(parents=True, exist_ok=True)
+    tree.git(rig.clone, "mv", old, new)
+    tree.git(rig.clone, "commit", "-q", "-m", message)
+    revision = tree.revision(rig.clone)
+    done = subprocess.run(["git", "push", "-q", "origin", f"HEAD:refs/heads/{branch}"],
+                          cwd=str(rig.clone), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stdout
+    build = rig.wait_for_build_of(revision, known, START_WITHIN, timeout=120)
+    assert build is not None, f"no build for the rename {old} -> {new}"
+    return build, rig.steps(build), rig.bb.properties(build["buildid"])
+
+
+def test_a_rename_out_of_sys_sys_rebuilds_world_and_kernel(rig):
+    # the hook (like GitPoller) reports a rename by its new name only: alone, a vkernel64
+    # header (kernel only); the plan's git diff since the world's revision has the old side,
+    # an installed header, too
+    old, new = "sys/sys/ckpt.h", "sys/platform/vkernel64/include/ckpt.h"
+    build, steps, props = push_rename(rig, old, new, "ckpt.h: move to the vkernel platform")
+    change, = rig.bb.get(f"builds/{build['buildid']}/changes")["changes"]
+    assert old not in change["files"] and new in change["files"]
+    assert build["results"] == SUCCESS, steps
+    assert steps["buildworld"]["results"] == SUCCESS
+    assert steps["buildkernel"]["results"] == SUCCESS
+    assert props["vkckpt_plan"] == "world + kernel + image + tests"
+    assert any(r.startswith("world rebuilt anyway: the tree changed since build")
+               and r.endswith(f"{old}: kernel header installed into /usr/include by buildworld")
+               for r in props["vkckpt_plan_reasons"]), props["vkckpt_plan_reasons"]
+
+
+def test_a_kernel_source_world_compiles_rebuilds_world(rig):
+    # lib/libkvm/Makefile: .PATH: ${SYSDIR}/kern and kern_kinfo.c in SRCS (commit 5deae5c64c
+    # touched it); the hand rules alone said kernel only
+    build, steps, props = push_and_build(
+        rig, {"sys/kern/kern_kinfo.c": "/* kinfo: fill ki_comm */\n"}, "kinfo: fill ki_comm")
+    assert build["results"] == SUCCESS, steps
+    assert steps["buildworld"]["results"] == SUCCESS
+    assert steps["buildkernel"]["results"] == SUCCESS
+    assert props["vkckpt_plan_reasons"][0] == (
+        "sys/kern/kern_kinfo.c: compiled into world by lib/libkvm/Makefile "
+        "(.PATH: ${SYSDIR}/kern; SRCS)")
+    assert props["vkckpt_untested_host_paths"] == []

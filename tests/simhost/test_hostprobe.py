@@ -111,6 +111,7 @@ def test_vkernel_ckpt_name_is_the_resolved_executable(tmp_path):
         os.kill(vk.child_pid(), 34)
         assert vk.wait() == 0
         assert (sim.dir / "kernel.ckpt").exists() and not (sim.dir / "vkernel.ckpt").exists()
+        os.unlink(sim.dir / "kernel.ckpt")   # lets the keeper go, with the frozen guest
     finally:
         resource.setrlimit(resource.RLIMIT_CORE, resource_old)
         for vk in sim.started:

@@ -236,6 +236,7 @@ def test_gsoc_vkernel_on_a_stock_host(sims):
     r = Restored(sim, ckpt)
     sim.started.append(r)
     assert r.wait() == -signal.SIGSEGV     # no VPAGETABLE mapping came back
+    os.unlink(ckpt)
 
 
 def test_master2020_has_no_handler(sims):
@@ -331,3 +332,20 @@ def test_thaw_outside_ckptgroup_is_eperm(sim):
     assert r.wait() == 5
     assert r.stderr() == "thaw failed error 1 Operation not permitted\n"
     os.unlink(ckpt)
+
+
+def test_a_vmm_vkernel_dumps_its_ram_and_cannot_come_back(sims):
+    """GSoC: VMM is hw.vmm.enable alone; VMM guest RAM is anonymous NORMAL memory, so it is a
+    PT_LOAD of the file and no VPAGETABLE mapping is referenced: the thaw cannot restore it."""
+    sim = sims("gsoc2013")
+    with sim.host.update_state() as st:
+        st["sysctl"]["hw.vmm.enable"] = 1
+    vk = boot_shell(sim)
+    ckpt = checkpoint(sim, vk)
+    found, loads = notes(ckpt)
+    assert any(s["p_vaddr"] == 512 << 30 and s["p_filesz"] == 64 << 20 for s in loads)
+    assert all(t != 2 for _, t, _ in gsoc_maps(found[2][2]))
+    r = Restored(sim, ckpt)
+    sim.started.append(r)
+    assert r.wait() == -signal.SIGSEGV
+    os.unlink(ckpt)   # lets the keeper go, with the frozen guest

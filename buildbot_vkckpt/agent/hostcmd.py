@@ -58,11 +58,14 @@ def stream(argv, emitter, env=None, cwd=None):
 
 
 def sysctl(name):
-    """``sysctl -n NAME``'s value, or None when the host has no such sysctl (or no sysctl)."""
+    """``sysctl -n NAME``'s value, or None when the host has no such sysctl (or no sysctl):
+    a failing sysctl's message is never taken for a value."""
     try:
-        out = run(["sysctl", "-n", name], check=False).strip()
-    except Outcome:
+        proc = subprocess.run(["sysctl", "-n", name], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, timeout=30)
+    except (OSError, subprocess.SubprocessError):
         return None
-    if not out or "unknown oid" in out or "not found" in out.lower():
+    out = proc.stdout.decode("utf-8", "replace").strip()
+    if proc.returncode != 0 or not out or "unknown oid" in out or "not found" in out.lower():
         return None
     return out

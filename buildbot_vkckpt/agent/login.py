@@ -33,19 +33,19 @@ class PromptFinder:
         self.userland = False       # the boot reached the root mount or getty
         self.probes = 0             # sentinels typed for the current shell
         self.serial = 0
-        self.pending = None         # the sentinel output awaited
+        self.pending = set()        # sentinel outputs awaited (a slow shell answers late)
         self.answered = 0           # sentinels answered (shells found by a round trip)
 
     def reset(self):
         """A guest reboot: everything starts again."""
         self.userland = False
         self.probes = 0
-        self.pending = None
+        self.pending = set()
 
     def next_shell(self):
         """A shell was found (or replaced with ``exec``): the next one gets its own probes."""
         self.probes = 0
-        self.pending = None
+        self.pending = set()
 
     def on_event(self, kind, data=None):
         if kind in ("rebooting", "cpu_reset"):
@@ -72,14 +72,20 @@ class PromptFinder:
         self.probes += 1
         self.serial += 1
         tag = f"{self.token}-{self.serial}"
-        self.pending = "VKP-" + tag
+        self.pending.add("VKP-" + tag)
         return f"echo VKP''-{tag}\r".encode()
 
     def on_line(self, text):
-        """True when ``text`` is the awaited sentinel's output (not the echo of the command)."""
-        if self.pending is None or text.strip() != self.pending:
+        """True when ``text`` is an awaited sentinel's output — alone on its line, or after a
+        prompt the shell printed first — and not the echo of the command (which has '')."""
+        text = text.strip()
+        if not self.pending or "''" in text:
             return False
-        self.pending = None
+        tag = text.rsplit(None, 1)[-1] if text else ""
+        if tag not in self.pending or not (text == tag or text.endswith(" " + tag)
+                                           or text.endswith(">" + tag)):
+            return False
+        self.pending.clear()
         self.answered += 1
         return True
 

@@ -102,22 +102,30 @@ def binary_has_handler(path):
 
 
 def handler_check(pid, argv):
-    """(present: True/False/None, how it was decided)."""
+    """(present: True/False/None, how it was decided). The binary decides: a vkernel without
+    the GSoC handler's strings has no handler, whatever else catches signal 34. Where a
+    Linux-style procfs shows the running process's SigCgt, a binary with the handler whose
+    process does not (yet) catch 34 counts as without one."""
+    binary = argv[0] if argv else None
+    found = binary_has_handler(binary) if binary else None
+    how = (f"{os.path.basename(binary or '?')} {'has' if found else 'lacks'} the handler's "
+           f"message \"{flavour.HANDLER_MESSAGES[0].decode()}\"")
+    if found is False:
+        return False, how
     sigcgt = proc_status_field(pid, "SigCgt")
+    caught = None
     if sigcgt is not None:
         try:
             caught = int(sigcgt, 16) >> (SIGCKPTEXIT - 1) & 1
         except ValueError:
             caught = None
-        if caught is not None:
-            return bool(caught), f"pid {pid} {'catches' if caught else 'does not catch'} " \
-                                 f"signal {SIGCKPTEXIT} (SigCgt {sigcgt})"
-    binary = argv[0] if argv else None
-    found = binary_has_handler(binary) if binary else None
+    if caught is not None:
+        return bool(caught), f"pid {pid} {'catches' if caught else 'does not catch'} " \
+                             f"signal {SIGCKPTEXIT} (SigCgt {sigcgt})" \
+                             + (f"; {how}" if found else "")
     if found is None:
         return None, f"cannot read the vkernel binary {binary}"
-    return found, (f"{os.path.basename(binary)} {'has' if found else 'lacks'} the handler's "
-                   f"message \"{flavour.HANDLER_MESSAGES[0].decode()}\"")
+    return True, how
 
 
 def core_limit(pid, status):

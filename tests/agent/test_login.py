@@ -64,3 +64,25 @@ def test_no_shell_at_all_times_out_naming_what_it_saw(run_agent, tmp_path, fake_
            "answered" in summary, summary
     assert "; last line: " in summary and took < 15
     shutdown(run_agent, session)
+
+
+def test_prompt_finder_rules():
+    from buildbot_vkckpt.agent.login import PromptFinder
+    looks = PromptFinder.looks_like_prompt
+    assert looks("vkernel# ") and looks("# ") and looks("root@vkernel:~ # ") and looks("$ ")
+    assert not looks("login: ") and not looks("db> ") and not looks("vkernel#")
+    f = PromptFinder("t0k", quiet=1.0)
+    assert f.deadline(10.0) is None                   # before the boot milestones
+    f.on_event("milestone", {"name": "mounting_root"})
+    assert f.deadline(10.0) == 11.0
+    typed = [f.probe(), f.probe()]
+    assert typed[0] == b"echo VKP''-t0k-1\r"
+    assert not f.on_line("echo VKP''-t0k-1")           # the echo of what was typed
+    assert f.on_line("weird> VKP-t0k-1")               # a late answer after a prompt
+    assert f.answered == 1 and not f.on_line("VKP-t0k-2")
+    f.probe(), f.probe(), f.probe()
+    assert f.deadline(10.0) is None                    # MAX_PROBES per shell
+    f.next_shell()
+    assert f.deadline(10.0) == 11.0
+    f.on_event("rebooting")
+    assert f.deadline(10.0) is None

@@ -6,11 +6,11 @@ One process, one event loop (``selectors``): console input on fd 0, console outp
 (reference/dragonfly.md §4), the guest shell's pty, a unix socket through which the guest's
 DragonFly-only commands (``guestbin``) reach the kernel, and signals through a wakeup pipe.
 
-The guest is root's real shell (tcsh for csh, guestshell.py) on a pty in the guest root directory (the root image unpacked
-next to the image file, see ``simfs``). The kernel is the guest tty's line discipline: it echoes
-what is typed, collects a line and hands it to the shell, so injected faults can replace a
-command word without the echo showing it. Kernel messages (panics, shutdown) go straight to
-fd 1 and interleave with whatever the guest printed.
+The guest is root's real shell (tcsh for csh, guestshell.py) on a pty in the guest root
+directory (the root image unpacked next to the image file, see ``simfs``). The kernel is the
+guest tty's line discipline: it echoes what is typed, collects a line and hands it to the
+shell, so injected faults can replace a command word without the echo showing it. Kernel
+messages (panics, shutdown) go straight to fd 1 and interleave with whatever the guest printed.
 """
 import fcntl
 import heapq
@@ -70,7 +70,8 @@ class Kernel(ConsoleMixin, BootMixin, DdbMixin):
         self.boottime = time.time()
         self.sysctls = {}
         self.flavour = flavours.get(getattr(opts, "flavour", None) or flavours.DEFAULT)
-        self.comm = os.path.basename(os.path.realpath(opts.argv0))[:16]
+        self.binary = os.path.realpath(opts.argv0)     # the file actually executed
+        self.comm = os.path.basename(self.binary)[:16]
         self.argv = list(getattr(opts, "args", None) or [])
         self.sig_fd = None
         self.memimg_fd = None

@@ -45,7 +45,7 @@ def image(k, kind):
                           [ckptfile.kevent(0, -1, 0x1), ckptfile.kevent(k.sig_fd or 0, -1, 0x1)])
     files.append(kq)   # init_kqueue(): console input and signals
     maps = []
-    binary = os.path.realpath(k.opts.argv0)
+    binary = k.binary
     try:
         size = ckptfile.round_page(os.path.getsize(binary))
         maps.append(ckptfile.MapRef(hostckpt.make_handle(host, binary, binary), 0x400000, size,

@@ -59,9 +59,8 @@ def thaw(host, path):
         raise ckptfile.ThawError(errno.EPERM)
     kind = hostckpt.layout(host)
     core = ckptfile.read_core(path, kind)
-    for f in core["files"]:
-        if f.handle is not None and f.index >= 0:
-            hostckpt.fhtovp(host, f.handle)
+    opened = [hostckpt.fhtovp(host, f.handle) for f in core["files"]
+              if f.handle is not None and f.index >= 0]
     paths = [hostckpt.fhtovp(host, m.handle) for m in core["maps"]]
     _page_in(path)
     vpt = [(m, p) for m, p in zip(core["maps"], paths)
@@ -76,7 +75,7 @@ def thaw(host, path):
     memimg = vpt[0][1]
     memory_ok = not hostckpt.changed(host, vpt[0][0].handle)
     state = kernelckpt.read_state(memimg) if memory_ok else None
-    return lambda: _run_restored(host, binary, argv, memimg, state, path)
+    return lambda: _run_restored(host, binary, argv, memimg, state, path, opened)
 
 
 def _sleep_on():
@@ -99,15 +98,29 @@ def _page_in(path):
             pass
 
 
-def _run_restored(host, binary, argv, memimg, state, path):
+def restored_path(name, opened):
+    """The file a restored descriptor is open on: the vkernel's argv may name it relative to
+    a cwd that is not the restorer's, but the thaw reopened it by handle."""
+    if not name or os.path.isabs(name):
+        return name
+    tail = "/" + os.path.normpath(name)
+    return next((p for p in opened if p.endswith(tail)), os.path.abspath(name))
+
+
+def _run_restored(host, binary, argv, memimg, state, path, opened=()):
     from . import ckptkeeper, guestkernel, procname
-    from .vkernel import Options, parse_args
+    from .vkernel import Options, UsageError, parse_args
 
     flavour = flavours.get(flavours.of_binary(binary))
     argv0, args = (argv[0], argv[1:]) if argv else (binary, [])
-    opts = parse_args(argv0, args, flavour)
+    try:
+        opts = parse_args(argv0, args, flavour)
+    except UsageError:
+        opts = None
     if not isinstance(opts, Options):
         opts = Options(argv0=argv0, flavour=flavour.name)
+    opts.pidfile = restored_path(opts.pidfile, opened)
+    opts.disks = [(restored_path(p, opened), cow) for p, cow in opts.disks]
     procname.set_comm(os.path.basename(binary))
     master = None
     memory_ok = state is not None
@@ -128,6 +141,7 @@ def _run_restored(host, binary, argv, memimg, state, path):
     code = 1
     try:
         k = guestkernel.Kernel(opts, host)
+        k.binary, k.comm = binary, os.path.basename(binary)[:16]   # p_comm from pr_fname
         k.memimg_path = memimg
         code = k.run(resume=(state, master, memory_ok))
     finally:

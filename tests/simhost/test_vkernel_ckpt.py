@@ -71,7 +71,7 @@ def gsoc_maps(desc):
 class Restored(Vkernel):
     """``checkpt -r FILE`` on a fresh pty, as the supervisor runs it."""
 
-    def __init__(self, sim, ckpt):
+    def __init__(self, sim, ckpt, cwd=None):
         self.sim = sim
         self.master, slave = pty.openpty()
         env = dict(os.environ, VKCKPT_SIM_SPEED=sim.speed, VKCKPT_SIMHOST=str(sim.host.root),
@@ -79,8 +79,8 @@ class Restored(Vkernel):
         self.errfile = open(sim.dir / f"stderr.{time.monotonic_ns()}", "w+")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "buildbot_vkckpt.simhost.hosttools", "checkpt", "-r",
-             str(ckpt)], stdin=slave, stdout=slave, stderr=self.errfile, cwd=sim.dir, env=env,
-            start_new_session=True)
+             str(ckpt)], stdin=slave, stdout=slave, stderr=self.errfile, cwd=cwd or sim.dir,
+            env=env, start_new_session=True)
         os.close(slave)
         self.buf = b""
         self.pos = 0
@@ -349,3 +349,22 @@ def test_a_vmm_vkernel_dumps_its_ram_and_cannot_come_back(sims):
     sim.started.append(r)
     assert r.wait() == -signal.SIGSEGV
     os.unlink(ckpt)   # lets the keeper go, with the frozen guest
+
+
+def test_restore_from_another_directory_with_relative_paths(sim):
+    """Descriptors come back by handle: a vkernel started with relative paths is restored from
+    any cwd."""
+    image = sim.image()
+    vk = sim.start("-r", image.name, "-i", "mem.img", memory=True)
+    vk.expect("vkernel# ")
+    ckpt = checkpoint(sim, vk)
+    elsewhere = sim.dir / "elsewhere"
+    elsewhere.mkdir()
+    r = Restored(sim, ckpt, cwd=elsewhere)
+    sim.started.append(r)
+    r.expect("Restored from checkpoint...")
+    r.send("halt\r")
+    r.expect("cpu halt, exiting vkernel")
+    assert r.wait() == 0
+    assert not (sim.dir / "vk.pid").exists()     # cpu_halt's cleanpid() found the pidfile
+    os.unlink(ckpt)

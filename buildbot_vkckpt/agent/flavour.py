@@ -52,6 +52,8 @@ def _scan_block(data, found):
     if found["getopt"] is None and b"m:n:" in data:
         for m in _STRING.finditer(data):
             text = m.group(0)[:-1].decode("ascii")
+            # a string may follow printable bytes of whatever precedes it in .rodata
+            text = next((k for k in (GSOC_GETOPT, MASTER_GETOPT) if text.endswith(k)), text)
             if is_vkernel_getopt(text):
                 found["getopt"] = text
                 break

@@ -86,3 +86,35 @@ def test_prompt_finder_rules():
     assert f.deadline(10.0) == 11.0
     f.on_event("rebooting")
     assert f.deadline(10.0) is None
+
+
+# --- on the simulated host: root's csh (DragonFly's dot.cshrc) or the image's /bin/sh ---------
+def test_image_makes_roots_shell_sh_and_boot_finds_its_prompt(sim):
+    run = sim.boot()
+    assert run.returncode == 0, run
+    console = (sim.session / "console.log").read_text(errors="replace")
+    assert "# exec /bin/sh" in console and "vkernel# " not in console, console[-800:]
+    assert sim.agent("shutdown").returncode == 0
+
+
+def test_an_image_without_pw_keeps_csh_and_boot_finds_vkernel_hash(sim, tmp_path):
+    """No pw(8) on the host: the image keeps root's csh, whose DragonFly prompt is
+    ``vkernel# `` (no blank before the '#'); the boot still finds it."""
+    import os
+    bindir = tmp_path / "bin-without-pw"
+    bindir.mkdir()
+    for tool in os.listdir(sim.host.bin):
+        if tool != "pw":
+            os.symlink(sim.host.bin / tool, bindir / tool)
+    env = sim.env()
+    env["PATH"] = f"{bindir}:/usr/bin:/bin"
+    image = tmp_path / "csh.img"
+    run = sim.built.image_run(tmp_path / "image-session", image, env=env)
+    assert run.returncode == 0, run
+    warn = [e for e in run.events if e.get("ev") == "check" and e.get("name") == "root shell"]
+    assert warn and warn[0]["warning"] and "stays csh" in warn[0]["text"], run
+    run = sim.boot(image=image)
+    assert run.returncode == 0, run
+    console = (sim.session / "console.log").read_text(errors="replace")
+    assert "vkernel# exec /bin/sh" in console, console[-800:]
+    assert sim.agent("shutdown").returncode == 0

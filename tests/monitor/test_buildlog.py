@@ -379,3 +379,148 @@ def test_pathological_lines_classify_quickly(line):
     t0 = time.perf_counter()
     mon.feed(line + b"\n")
     assert time.perf_counter() - t0 < 0.1
+
+
+# --- the digest: what BuildWorld/BuildKernel stream live in log_mode="digest" ------------------
+
+from buildbot_vkckpt.monitor.buildlog import DIGEST_NOTE, BuildLogDigest  # noqa: E402
+
+
+def comparable(data):
+    """The report of a whole stream, without what a digest changes by design (line numbers,
+    byte counts)."""
+    rep = report_of(data).to_json()
+    for key in ("lines", "bytes", "dropped_bytes", "long_lines"):
+        rep.pop(key)
+    if rep["first_error"]:
+        rep["first_error"].pop("log_line")
+        rep["first_error"].pop("offset")
+    return rep
+
+
+def digest_of(data, size, **kwargs):
+    digest = BuildLogDigest(clock=lambda: 0.0, **kwargs)
+    out = b"".join(digest.feed(data[i:i + size]) for i in range(0, len(data), size))
+    return out + digest.close(), digest
+
+
+def big_log(seed, lines=3000, error_at=None, tail=b""):
+    """A buildworld-shaped log: banners, cc lines, ~2 % warnings, optionally a compile error
+    and make's failure lines at line ``error_at``."""
+    rng = random.Random(seed)
+    out = []
+    for stage in ("1: bootstrap tools", "4b: building libraries", "4d: building everything"):
+        out += [DASHES, b">>> stage " + stage.encode(), DASHES]
+        for i in range(lines // 3):
+            if error_at is not None and len(out) >= error_at:
+                out += [b"cc -O -pipe -c /usr/src/lib/libc/gen/glob.c",
+                        b"/usr/src/lib/libc/gen/glob.c:88:5: error: expected ';'",
+                        b"    88 |   return x", b"       |   ^",
+                        b"*** [glob.o] Error code 1", b"", b"make: stopped in /usr/src/lib/libc",
+                        b"1 error", b"", b"make: stopped in /usr/src"]
+                return b"\n".join(out) + b"\n" + tail
+            n = rng.randrange(10000)
+            out.append(b"cc -O -pipe -c src%d.c -o src%d.o" % (n, n))
+            if rng.random() < 0.02:
+                out.append(b"/usr/src/bin/ls/src%d.c:%d:3: warning: unused 'x' [-Wunused]"
+                           % (n % 97, n % 500 + 1))
+            if rng.random() < 0.01:
+                out.append(b"===> lib/libc (all)")
+    out += [DASHES, b">>> buildworld target complete", DASHES]
+    return b"\n".join(out) + b"\n" + tail
+
+
+@pytest.mark.parametrize("name", ALL_SAMPLES)
+def test_digest_of_a_sample_reports_the_same(name):
+    data = sample(name)
+    for size in (1, 5, 64, len(data)):
+        out, _ = digest_of(data, size)
+        assert comparable(out) == comparable(data), f"chunks of {size}"
+
+
+@pytest.mark.parametrize("seed,error_at", [(1, None), (2, 1500), (3, 40), (4, 2999), (5, 4)])
+def test_digest_of_a_big_log_reports_the_same_and_is_small(seed, error_at):
+    data = big_log(seed, error_at=error_at)
+    for size in (997, 4096, 65536, len(data)):
+        out, digest = digest_of(data, size)
+        assert comparable(out) == comparable(data), f"chunks of {size}"
+    assert digest.lines == data.count(b"\n") and digest.bytes == len(data)
+    if data.count(b"\n") > 500:
+        assert len(out) < len(data) / 4
+    rep = report_of(out)
+    if error_at is not None:
+        # the first error's excerpt is the whole stream's, context before and after included
+        full = report_of(data).first_error
+        assert rep.first_error["context"] == full["context"]
+        assert len(rep.first_error["context_before"]) == min(5, full["log_line"] - 1)
+        assert rep.state == "failed"
+
+
+def test_digest_keeps_the_last_lines_in_order():
+    data = big_log(7)
+    out, digest = digest_of(data, 4096, tail_lines=30)
+    assert out.endswith(b"\n".join(data.split(b"\n")[-31:]))
+    assert digest.kept_lines < digest.lines
+    # only notes were added, no line changed place: the digest is a subsequence of the log
+    lines = iter(data.split(b"\n"))
+    for line in out.split(b"\n"):
+        if line.startswith(b"[... ") and line.endswith(b" more lines in the full log ...]"):
+            continue
+        assert line in lines
+
+
+def test_digest_notes_are_never_classified():
+    note = DIGEST_NOTE.format(lines=1234).encode() + b"\n"
+    events, rep = whole(note * 3)
+    assert events == [] and rep["state"] == "incomplete"
+
+
+def test_banners_and_errors_go_out_at_once_warnings_wait():
+    digest = BuildLogDigest(clock=lambda: 0.0, tail_lines=10)
+    assert digest.feed(b"cc -c a.c\n") == b""
+    assert digest.feed(b"a.c:1:1: warning: x [-Wx]\n") == b""      # waits in the window
+    assert digest.feed(b">>> stage 4b: building libraries\n") == \
+        b"cc -c a.c\na.c:1:1: warning: x [-Wx]\n>>> stage 4b: building libraries\n"
+    assert digest.feed(b"a.c:2:1: error: y\n") == b"a.c:2:1: error: y\n"
+    assert digest.feed(b"after 1\nafter") == b"after 1\n"               # first error's context
+    assert digest.close() == b"after\n"
+
+
+def test_due_flushes_the_latest_lines_when_make_talks_without_markers():
+    now = [0.0]
+    digest = BuildLogDigest(clock=lambda: now[0], tail_lines=5, interval=10)
+    lines = b"".join(b"cc -c f%d.c\n" % i for i in range(100))
+    assert digest.feed(lines) == b""
+    assert not digest.due()
+    now[0] = 10.0
+    assert digest.due()
+    out = digest.flush()
+    assert out == b"[... 95 more lines in the full log ...]\n" + \
+        b"".join(b"cc -c f%d.c\n" % i for i in range(95, 100))
+    assert not digest.due() and digest.flush() == b""
+    now[0] = 30.0
+    assert not digest.due()                 # nothing waits: make is silent, so is the digest
+
+
+def test_digest_bounds_an_unterminated_line():
+    digest = BuildLogDigest(clock=lambda: 0.0, max_line_bytes=100)
+    for _ in range(1000):
+        digest.feed(b"x" * 1000)
+    assert len(digest._partial) == 100
+    assert digest.close() == b"x" * 100 + b"\n"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10 ** 6), error_at=st.one_of(st.none(), st.integers(0, 400)),
+       cuts=st.lists(st.integers(1, 5000), min_size=1, max_size=20),
+       tail=st.integers(5, 60))
+def test_digest_agrees_for_any_chunking(seed, error_at, cuts, tail):
+    data = big_log(seed, lines=400, error_at=error_at)
+    digest = BuildLogDigest(clock=lambda: 0.0, tail_lines=tail)
+    out, pos = [], 0
+    for cut in sorted(cuts):
+        out.append(digest.feed(data[pos:cut]))
+        pos = max(pos, cut)
+    out.append(digest.feed(data[pos:]))
+    out.append(digest.close())
+    assert comparable(b"".join(out)) == comparable(data)

@@ -138,3 +138,41 @@ def test_gsoc_with_vmm_on_the_host_is_vmm_on(sim_of):
     pf = sim.agent("preflight", "--kernel", sim.built.kernel, "--image-size", "64m")
     assert pf.returncode == 4 and pf.details["problems"][0]["check"] == "hw.vmm.enable", pf
     shutdown_clean(sim)
+
+
+def test_gsoc_shutdown_by_sigterm_reaches_the_child(sim_of):
+    """The GSoC 2013 fork-wrapper parent does not forward SIGTERM (§23): the supervisor signals
+    the pidfile's child, which shuts the guest down cleanly; the parent then exits 0."""
+    import subprocess
+    import sys
+    import time
+
+    from .simsupport import REPO
+    sim = sim_of("gsoc2013")
+    with sim.host.update_state() as st:
+        st["sysctl"]["hw.vmm.enable"] = 0
+    boot_checked(sim, "gsoc2013")
+    # a guest command still runs, so shutdown cannot type halt: SIGTERM it is
+    busy = subprocess.Popen([sys.executable, "-m", "buildbot_vkckpt.agent", "exec", "--session",
+                             str(sim.session), "--timeout", "60", "--", "sleep 30"],
+                            env=sim.env(), cwd=str(REPO), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            st = sim.agent("status")
+            if st.details.get("op") == "exec":
+                break
+        run = sim.agent("shutdown", "--timeout", "20")
+        assert run.returncode == 0, run
+    finally:
+        busy.wait(30)
+    console = (sim.session / "console.log").read_text(errors="replace")
+    assert "Caught SIGTERM from host system. Shutting down..." in console, console[-600:]
+    assert "cpu halt, exiting vkernel" in console
+    phases = [e for e in journal(sim.session) if e.get("ev") == "phase"
+              and e.get("name") == "shutdown"]
+    child = phases[-1].get("pid")
+    vk = vkernel_entry(sim.session)
+    assert phases[-1]["how"] == "SIGTERM" and child and child != vk["pid"], phases
+    assert not procs.alive(child) and not procs.alive(vk["pid"])

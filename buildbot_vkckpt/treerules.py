@@ -58,7 +58,12 @@ MACHINE_VARS = {"MACHINE_ARCH": "x86_64", "MACHINE": "x86_64", "TARGET_ARCH": "x
 MAKEFILE_INC1 = "Makefile.inc1"
 KERN_PRE_MK = "sys/conf/kern.pre.mk"
 VKERNEL_MAKEFILE = "sys/platform/vkernel64/conf/Makefile"
-KERNEL_FILES = (MAKEFILE_INC1, KERN_PRE_MK, VKERNEL_MAKEFILE)
+# the vkernel's kernel Makefiles: its conf/Makefile includes kern.pre.mk and kern.post.mk,
+# which includes bsd.kern.mk, which includes the platform's conf/kern.mk
+KERNEL_MAKEFILES = (KERN_PRE_MK, "sys/conf/kern.post.mk", "sys/conf/bsd.kern.mk",
+                    "sys/platform/vkernel64/conf/kern.mk", VKERNEL_MAKEFILE)
+KERNEL_FILES = (MAKEFILE_INC1,) + KERNEL_MAKEFILES
+FLAG_VARS = ("INCLUDES", "CFLAGS", "COPTS", "KCFLAGS")
 # Makefile.inc1 variables naming directories whose programs or libraries the kernel build runs
 # or links: KMAKEENV is WMAKEENV, whose PATH is the cross tools then the bootstrap tools.
 KERNEL_TOOL_VARS = (("BSTRAPDIRS1", "bootstrap tool on the kernel build's PATH"),
@@ -317,26 +322,28 @@ def _kernel_rules(makefiles: Mapping[str, Makefile]) -> list[Rule]:
                 if rel and UNKNOWN not in rel.split("/")[0]:
                     rules.append(Rule(escape_glob(rel) + "/**", K,
                                       f"{why} ({MAKEFILE_INC1}: {var})"))
-    pre, vk = makefiles.get(KERN_PRE_MK), makefiles.get(VKERNEL_MAKEFILE)
+    vk = makefiles.get(VKERNEL_MAKEFILE)
     sysdir = ROOT + "/sys"
-    for mk in (m for m in (pre, vk) if m is not None):
-        env = Env(ROOT + "/" + posixpath.dirname(mk.path), {"S": sysdir, "P": "vkernel64",
-                                                             "M": "x86_64",
-                                                             "MACHINE_PLATFORM": "vkernel64"})
+    for mk in (makefiles[p] for p in KERNEL_MAKEFILES if p in makefiles):
+        mkdir = ROOT + "/" + posixpath.dirname(mk.path)
+        env = Env(mkdir, {"S": sysdir, "P": "vkernel64", "M": "x86_64",
+                          "MACHINE_PLATFORM": "vkernel64"})
         env.apply(mk)
         env.values["S"] = [sysdir]   # config(8) points $S at sys/ (the obj dir's @ link)
-        for value in env.values.get("INCLUDES", []):
-            for word in env.words(value):
-                if word.startswith("-I"):
+        for var in FLAG_VARS:
+            for value in env.values.get(var, []):
+                for word in env.words(value):
+                    if not word.startswith("-I"):
+                        continue
                     rel = tree_path(word[2:], sysdir)
                     if rel and rel != "sys" and not rel.startswith("sys/") \
                             and UNKNOWN not in rel:
                         rules.append(Rule(escape_glob(rel) + "/**", K,
                                           f"the vkernel compiles against it ({mk.path}: "
-                                          f"INCLUDES+= {word.replace(ROOT + '/sys', '$S')})"))
+                                          f"{var}+= {word.replace(ROOT + '/sys', '$S')})"))
         for inc in mk.includes:
             for word in env.words(inc):
-                rel = tree_path(word, sysdir)
+                rel = tree_path(word, mkdir)   # relative to the including Makefile
                 if rel and UNKNOWN not in rel:
                     rules.append(Rule(escape_glob(rel), K,
                                       f"included by the vkernel build ({mk.path}: .include "

@@ -211,3 +211,13 @@ def test_a_pushed_makefile_cannot_make_a_slow_or_wide_pattern():
     assert plan("sys/kern/" + "a" * 5000 + "b", rules=rules).world
     assert not plan("sys/kern/axb.c/x", rules=rules).world
     assert time.monotonic() - started < 1
+
+
+def test_kernel_makefile_includes_resolve_from_the_including_file():
+    # bsd.kern.mk: .include "../platform/${MACHINE_PLATFORM}/conf/kern.mk" (relative to
+    # sys/conf, the vkernel's platform); kern.post.mk includes it with $S
+    reasons = {r.pattern: r.reason for r in RULES}
+    assert reasons["sys/platform/vkernel64/conf/kern.mk"] == (
+        'included by the vkernel build (sys/conf/bsd.kern.mk: .include '
+        '"../platform/${MACHINE_PLATFORM}/conf/kern.mk")')
+    assert "sys/conf/bsd.kern.mk" in reasons and "sys/conf/kern.paths.mk" in reasons

@@ -410,3 +410,39 @@ def test_plan_of_many_paths_is_union_of_single_paths(paths):
 def test_rule_table_is_plain_data():
     assert all(isinstance(r.pattern, str) and r.reason for r in RULES)
     assert RULES[-1].pattern == "**"
+
+
+# Issue 13's rule bugs, each with the real commit that showed it (from the 2,000-commit
+# history; None: no commit there, the case is tested by name). "needs" must be built,
+# "at most" must not be exceeded.
+@pytest.mark.parametrize("commit,paths,needs,at_most", [
+    ("ee5bd763df", ["include/unistd.h"], "world kernel", None),
+    ("b80b4d4359", ["include/string.h"], "world kernel", None),
+    ("b2ca4da505", ["include/time.h"], "world kernel", None),
+    (None, ["include/assert.h"], "world kernel", None),
+    (None, ["lib/csu/x86_64/crt1.c"], "world kernel", None),
+    ("ee2cba8aae", ["usr.bin/bmake/Makefile", "usr.bin/bmake/util.h"], "world kernel", None),
+    (None, ["contrib/gcc-8.0/gcc/config/i386/i386.md"], "world kernel", None),
+    (None, ["sys/conf/acpi.mk"], "world kernel", None),
+    ("18a5eb3635", ["Makefile_upgrade.inc"], "image tests", "image tests"),
+    ("4f8e8636b6", ["share/misc/pci_vendors"], "image tests", "image tests"),
+    ("9e66d69116", ["share/zoneinfo/africa", "share/zoneinfo/zone.tab"], "image tests",
+     "image tests"),
+    ("a705726d80", ["tools/tools/toeplitz/toeplitz.c"], "", ""),
+    (None, ["Makefile.ssh.common"], "world", "world image tests"),
+])
+def test_issue_13_rule_bugs(commit, paths, needs, at_most):
+    plan = classify_paths(paths)
+    built = {s for s in ("world", "kernel", "image", "tests") if getattr(plan, s)}
+    assert set(needs.split()) <= built, (commit, plan.reasons)
+    if at_most is not None:
+        assert built <= set(at_most.split()), (commit, plan.reasons)
+
+
+def test_every_host_rule_is_in_the_docs():
+    with open(os.path.join(ROOT, "docs", "build-plans.rst"), encoding="utf-8") as f:
+        doc = f.read()
+    for rule in changes.HOST_RULES:
+        first = rule.pattern.split("{")[0]
+        assert first in doc, rule.pattern
+    assert "vkckpt_untested_host_paths" in doc

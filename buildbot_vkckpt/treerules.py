@@ -74,7 +74,8 @@ KERNEL_TOOL_VARS = (("BSTRAPDIRS1", "bootstrap tool on the kernel build's PATH")
                                         "links into the vkernel"))
 
 # git grep's pattern for world Makefiles that may reach into sys/ (the plan step's first pass)
-REACHES_SYS = r"\.\./sys|SYSDIR|SRCTOP|KERNDIR"
+# (``../../sys``, ``${SRCDIR}/sys/kern``, ``SYSDIR``, ...; extra hits only cost a parse)
+REACHES_SYS = r"\.\./sys|/sys([/ \t}]|$)|SYSDIR|SRCTOP|KERNDIR"
 
 _ASSIGN = re.compile(r"^([A-Za-z0-9_.${}-]+)\s*([?:+!]?)=\s*(.*)$")
 _PATH = re.compile(r"^\.PATH(?:\.[A-Za-z0-9_]+)?\s*:\s*(.*)$")
@@ -207,7 +208,14 @@ def tree_path(word: str, curdir: str) -> str | None:
     is outside the tree (an absolute host path, the object directory, an escape)."""
     if word.startswith(ROOT + "/") or word == ROOT:
         path = word
-    elif word.startswith("/") or word.startswith(UNKNOWN):
+    elif word.startswith(UNKNOWN):
+        # ${SRCTOP}/sys/kern, ${SRCDIR}/sys/... with the top set where this parser does not
+        # look (share/mk, the environment): the tree's sys/ (more rules, never fewer)
+        m = re.match(UNKNOWN + r"+/(?:\.?/)*(sys(?:/.*)?)$", word)
+        if not m:
+            return None
+        path = ROOT + "/" + m.group(1)
+    elif word.startswith("/"):
         return None
     else:
         path = posixpath.join(curdir, word)

@@ -221,3 +221,29 @@ def test_kernel_makefile_includes_resolve_from_the_including_file():
         'included by the vkernel build (sys/conf/bsd.kern.mk: .include '
         '"../platform/${MACHINE_PLATFORM}/conf/kern.mk")')
     assert "sys/conf/bsd.kern.mk" in reasons and "sys/conf/kern.paths.mk" in reasons
+
+
+def test_the_first_pass_finds_every_way_to_name_sys(tmp_path):
+    repo = tmp_path / "src"
+    files = {"a/x/Makefile": ".PATH: ${.CURDIR}/../../sys/kern\n",
+             "a/y/Makefile": ".PATH: ${SRCDIR}/sys/libkern\n",
+             "a/z/Makefile": "SYSDIR?= /usr/src/sys\n",
+             "a/w/Makefile": ".PATH: ${SRCTOP}/sys\n",
+             "a/v/Makefile": "PROG= v\n",
+             "a/u/Makefile": "SRCS= system.c sysctl.c\n"}
+    for path, text in files.items():
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text(text)
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "tree")
+    hits = _git(repo, "grep", "-l", "-z", "-I", "-E", "-e", treerules.REACHES_SYS, "HEAD", "--",
+                *plan_step.MAKEFILE_SPECS)
+    assert sorted(treerules.parse_name_list(hits, "HEAD")) == [
+        "a/w/Makefile", "a/x/Makefile", "a/y/Makefile", "a/z/Makefile"]
+
+
+def test_an_unknown_top_before_sys_is_taken_as_the_tree():
+    text = ".PATH: ${SRCTOP}/sys/libkern ${UNKNOWN}/other\nSRCS= prog.c crc.c\nPROG= prog\n"
+    rules = treerules.derive({"usr.bin/prog/Makefile": text})
+    assert [r.pattern for r in rules] == ["sys/libkern/{prog.c,crc.c,*.h}"]

@@ -203,12 +203,18 @@ def main(argv=None):
                         help="tree-stable window in seconds for the batch pass")
     parser.add_argument("--makefiles", default=MAKEFILES,
                         help="JSON {files: {path: text}} the tree rules are derived from")
+    parser.add_argument("--tree", default=None, metavar="CHECKOUT",
+                        help="derive the tree rules from this DragonFly git checkout instead")
     args = parser.parse_args(argv)
 
     started = time.monotonic()
     pushes = load(args.data)
-    with open(args.makefiles, encoding="utf-8") as f:
-        tree_rules = treerules.derive(json.load(f)["files"])
+    if args.tree:
+        tree_rules = treerules.derive(treerules.read_checkout(args.tree))
+        args.makefiles = args.tree
+    else:
+        with open(args.makefiles, encoding="utf-8") as f:
+            tree_rules = treerules.derive(json.load(f)["files"])
     print(f"stage minutes: world {MINUTES_WORLD}, kernel {MINUTES_KERNEL}, "
           f"image {MINUTES_IMAGE}, tests {MINUTES_TESTS} (everything {MINUTES_FULL})")
     print(f"tree rules derived from {args.makefiles}: {len(tree_rules)}")

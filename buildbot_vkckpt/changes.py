@@ -500,13 +500,19 @@ def rules_table_rst(suite_prefix: str | None = DEFAULT_SUITE_PREFIX) -> str:
 
 
 def main(argv=None) -> int:
-    """``python -m buildbot_vkckpt.changes PATH...`` prints the plan; ``--rst`` the table."""
+    """``python -m buildbot_vkckpt.changes [--tree CHECKOUT] PATH...`` prints the plan
+    (``--tree``: with the rules derived from a DragonFly git checkout); ``--rst`` the table."""
     import sys
     args = sys.argv[1:] if argv is None else list(argv)
     if args == ["--rst"]:
         sys.stdout.write(rules_table_rst())
         return 0
-    plan = classify_paths(args)
+    tree_rules = ()
+    if len(args) >= 2 and args[0] == "--tree":
+        from buildbot_vkckpt import treerules
+        tree_rules = treerules.derive(treerules.read_checkout(args[1]))
+        args = args[2:]
+    plan = classify_paths(args, tree_rules=tree_rules)
     print(plan.describe())
     for reason in plan.reasons:
         print("  " + reason)

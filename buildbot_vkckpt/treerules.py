@@ -453,3 +453,26 @@ class TreeRulesCache:
         self._rules.move_to_end(revision)
         while len(self._rules) > self.size:
             self._rules.popitem(last=False)
+
+
+MAKEFILE_SPECS = (":(glob)**/Makefile", ":(glob)**/Makefile.inc", ":(glob)**/makefile")
+
+
+def read_checkout(path, revision: str = "HEAD") -> dict[str, str]:
+    """The Makefiles :func:`derive` needs, read from a local git checkout with the same two
+    ``git grep`` passes the plan step runs on the worker (for ``python -m
+    buildbot_vkckpt.changes --tree`` and ``benchmarks/plan.py --tree``)."""
+    import subprocess
+
+    def git(*args):
+        done = subprocess.run(["git", "-c", "core.quotepath=off", *args], cwd=str(path),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if done.returncode not in (0, 1):
+            raise RuntimeError(done.stderr.decode("utf-8", "replace").strip())
+        return done.stdout.decode("utf-8", "replace")
+
+    revision = git("rev-parse", "--verify", f"{revision}^{{commit}}").strip()
+    hits = parse_name_list(git("grep", "-l", "-z", "-I", "-E", "-e", REACHES_SYS, revision,
+                               "--", *MAKEFILE_SPECS), revision)
+    return parse_grep(git("grep", "-z", "-n", "-I", "-e", "", revision, "--",
+                          *wanted_makefiles(hits)), revision)

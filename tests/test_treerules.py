@@ -247,3 +247,20 @@ def test_an_unknown_top_before_sys_is_taken_as_the_tree():
     text = ".PATH: ${SRCTOP}/sys/libkern ${UNKNOWN}/other\nSRCS= prog.c crc.c\nPROG= prog\n"
     rules = treerules.derive({"usr.bin/prog/Makefile": text})
     assert [r.pattern for r in rules] == ["sys/libkern/{prog.c,crc.c,*.h}"]
+
+
+def test_read_checkout_and_the_command_line(tmp_path, capsys):
+    repo = tmp_path / "src"
+    for path in ("lib/libkvm/Makefile", "sys/conf/kern.pre.mk"):
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text(MAKEFILES[path])
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "tree")
+    assert set(treerules.read_checkout(repo)) == {"lib/libkvm/Makefile", "sys/conf/kern.pre.mk"}
+    assert changes.main(["--tree", str(repo), "sys/kern/kern_kinfo.c"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(EVERYTHING + "\n  sys/kern/kern_kinfo.c: compiled into world by "
+                          "lib/libkvm/Makefile")
+    with pytest.raises(RuntimeError):
+        treerules.read_checkout(tmp_path)   # not a git checkout

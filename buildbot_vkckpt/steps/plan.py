@@ -61,7 +61,7 @@ FULL_REVISION = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?\Z")
 # derived rules per tree revision, shared by the master's builds
 TREE_RULES = treerules.TreeRulesCache()
 # git grep's pathspecs for the first pass: every Makefile, Makefile.inc and makefile
-MAKEFILE_SPECS = [":(glob)**/Makefile", ":(glob)**/Makefile.inc", ":(glob)**/makefile"]
+MAKEFILE_SPECS = list(treerules.MAKEFILE_SPECS)
 
 
 def plan_property(step, name, default=None):

@@ -38,8 +38,8 @@ from .ledger import Ledger
 from .login import PromptFinder
 from .session import CONSOLE_TIMES, Session, bind_socket
 from .supervisor_ckpt import CheckpointOps, Op, describe_exit
+from .supervisor_ddb import CrashOps
 
-DDB_WAIT = 10.0          # seconds to wait for db> (and the trace) after a panic
 HANG_DDB_WAIT = 3.0      # a hung boot gets this long to enter ddb and print its trace
 TERM_SILENCE = 3.0       # after SIGTERM, a vkernel that prints nothing this long gets SIGKILL
 INTERRUPT_WAIT = 5.0     # a timed-out guest command gets this long to give the shell back
@@ -59,7 +59,7 @@ def clean_line(raw):
     return _CONTROL.sub("", raw.decode("utf-8", "replace").rstrip("\r\n"))
 
 
-class Supervisor(CheckpointOps):
+class Supervisor(CheckpointOps, CrashOps):
     def __init__(self, session, vkernel_argv, options=None):
         self.session = session if isinstance(session, Session) else Session(session)
         self.argv = list(vkernel_argv)
@@ -748,86 +748,6 @@ class Supervisor(CheckpointOps):
         else:
             self.finish(result_event("failure", f"guest command exited {status}", "kernel",
                                      details=details))
-
-    # --- panics and ddb -------------------------------------------------------------------
-    def on_crash(self, event):
-        if self.crash is not None:
-            return
-        data = event.data
-        if event.kind == "fatal_trap":
-            what = f"fatal trap {data.get('trap')}: {data.get('message') or ''}".strip()
-        elif event.kind == "double_fault":
-            what = "double fault"
-        else:
-            what = f"panic: {data.get('message') or event.text}"
-        self.crash = {"kind": event.kind, "what": what, **data}
-        self.ddb_deadline = time.monotonic() + DDB_WAIT
-        self.emit({"ev": "phase", "name": "ddb"})
-        self.write_state()
-
-    def on_ddb_prompt(self):
-        self.capturing = False
-        if self.crash is not None:
-            if self.trace_state is None:
-                self.trace_state = "sent"
-                self.ddb_command("trace")
-            elif self.trace_state == "sent":
-                self.trace_state = "done"
-                self.crash_done()
-            return
-        op = self.op
-        if op is not None and op.kind in ("boot", "restore") and op.stage == "hang-ddb":
-            if not self.trace_lines:
-                self.ddb_command("trace")
-            else:
-                self.finish_timeout(op.params["why"], backtrace=self.backtrace()[:60])
-        elif op is not None and op.kind == "ddb":
-            if op.stage == "capture":
-                op.results.append({"cmd": op.params["cmds"][len(op.results)],
-                                   "lines": self.ddb_output()})
-            op.stage = "capture"
-            if len(op.results) < len(op.params["cmds"]):
-                self.ddb_command(op.params["cmds"][len(op.results)])
-                return
-            if not op.params["stay"]:
-                self.write_console(b"continue\r")
-            lines = [ln for r in op.results for ln in r["lines"]]
-            names = ", ".join(r["cmd"] for r in op.results)
-            self.finish(result_event("ok", f"ddb {names}: {len(lines)} lines"
-                                     + ("" if op.params["stay"] else " · continued"),
-                                     details={"lines": lines, "commands": op.results}))
-
-    def ddb_output(self):
-        """What the last ddb command printed, without its echo and the prompt."""
-        lines = [ln for ln in self.trace_lines if ln.strip()
-                 and not ln.lstrip().startswith("db>")]
-        return lines
-
-    def backtrace(self):
-        lines = [ln for ln in self.ddb_output() if ln.strip() != "trace"]
-        return lines or [f for f in self.frames if f]
-
-    def crash_result(self):
-        if self.crash is None or self.trace_state != "done":
-            return None
-        captured = "ddb trace captured" if self.trace_lines else "no ddb trace"
-        return Outcome.kernel(f"kernel: {self.crash['what']} · {captured}",
-                              panic=self.crash.get("message"), crash=self.crash,
-                              backtrace=self.backtrace()[:60],
-                              tail=self.tail_lines()).to_event()
-
-    def crash_done(self):
-        self.trace_state = "done"
-        self.ddb_deadline = None
-        result = self.crash_result()
-        self.emit({"ev": "info", "backtrace": result["details"]["backtrace"]})
-        if self.op is not None and self.op.kind in ("boot", "exec", "ddb", "checkpoint",
-                                                    "restore"):
-            self.finish(result)
-        elif self.failure is None:
-            self.failure = result
-            append_journal(self.session.events, result)
-        self.stop_vkernel()
 
     # --- time -----------------------------------------------------------------------------
     def check_deadlines(self):

@@ -7,6 +7,7 @@ vkernel process and proves the frozen guest shell answers a sentinel.
 """
 import os
 import shutil
+import signal
 import time
 
 from . import procs

@@ -7,21 +7,33 @@ DragonFly host has only Python's standard library).
 Exit status: 0 the file looks restorable, 1 problems found, 2 the file cannot be read.
 """
 import json
+import os
 import struct
 import sys
 
 from .agent import ckptcheck
 
-HELP = "show what a checkpoint file (ELF core) holds: threads, notes, mappings, files"
+HELP = ("show what a checkpoint file (ELF core) holds: threads, notes, mappings, and the files "
+        "it refers to by handle")
 
 
 def add_arguments(p):
     p.add_argument("file", help="checkpoint file, e.g. kernel.debug.ckpt")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--known", action="append", default=[], metavar="PATH",
+                   help="a file, or a directory of files, to name the checkpoint's file "
+                        "handles by inode (default: the files next to the checkpoint); "
+                        "repeatable, e.g. --known /var/vkernel/root.img")
 
 
 def run(args):
-    report = inspect_file(args.file)
+    known = None
+    if args.known:
+        dirs = [k for k in args.known if os.path.isdir(k)]
+        files = [k for k in args.known if not os.path.isdir(k)]
+        known = ckptcheck.known_files(os.path.dirname(os.path.abspath(args.file)), *dirs,
+                                      extra=files)
+    report = inspect_file(args.file, known=known)
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))
     else:
@@ -29,8 +41,8 @@ def run(args):
     return ckptcheck.exit_status(report)
 
 
-def inspect_file(path):
-    return ckptcheck.inspect_file(path, read_headers=read_headers_elftools)
+def inspect_file(path, known=None):
+    return ckptcheck.inspect_file(path, read_headers=read_headers_elftools, known=known)
 
 
 def read_headers_elftools(fh, report):

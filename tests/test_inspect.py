@@ -191,3 +191,17 @@ def test_summary_line(core):
         "checkpoint file: ")
     assert ckptcheck.summary_line(inspect.inspect_file(core)).endswith(
         ", 2 threads, 2 mappings, gsoc layout")
+
+
+def test_cli_names_handles_from_known_files_elsewhere(tmp_path, capsys):
+    session = tmp_path / "session"
+    session.mkdir()
+    core = write(session / "kernel.debug.ckpt")
+    elsewhere = tmp_path / "images"
+    elsewhere.mkdir()
+    (session / "root.img").rename(elsewhere / "root.img")   # the same inode, another place
+    assert cli.main(["inspect", str(core)]) == 0
+    assert str(elsewhere / "root.img") not in capsys.readouterr().out
+    assert cli.main(["inspect", str(core), "--known", str(elsewhere)]) == 0
+    out = capsys.readouterr().out
+    assert str(elsewhere / "root.img") in out and str(session / "memimg") in out

@@ -187,3 +187,11 @@ def test_thaw_eperm_is_a_permission_not_the_kernel(sup):
         sup.on_event(event)
     res = answer(sup)
     assert res["kind"] == "infrastructure" and "kern.ckptgroup" in res["fix"]
+
+
+def test_a_vkernel_killed_after_sigckptexit_is_named(sup):
+    op(sup, "checkpoint", sent=time.monotonic(), target=Proc.pid)
+    sup.checkpoint_exited(-9)
+    res = answer(sup)
+    assert res["kind"] == "kernel" and res["summary"].startswith(
+        "the vkernel was killed by SIGKILL after SIGCKPTEXIT"), res

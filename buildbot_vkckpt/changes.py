@@ -331,12 +331,13 @@ def _normalize(path) -> list[tuple[str, bool]]:
         else:
             sides = path.split(" => ", 1)
         return [n for side in sides for n in _normalize(side)]
-    path = path.strip(" \t\r\n")
+    original, path = path, path.strip(" \t\r\n")
     while path.startswith("./"):
         path = path[2:]
     path = re.sub(r"/+", "/", path).strip("/")
     if path in ("", "."):
-        return []
+        # "" is no path; a name of blanks is a name git allows: odd, never dropped
+        return [(original, True)] if original.strip("\r\n") else []
     odd = ".." in path.split("/") or _CONTROL.search(path) is not None
     return [(path, odd)]
 

@@ -174,7 +174,7 @@ def test_rules_are_reachable_in_order():
         assert not any(r.matches(path) for r in earlier)
 
 
-@pytest.mark.parametrize("paths", [None, [], [""], ["  "], [None, 3, b""]])
+@pytest.mark.parametrize("paths", [None, [], [""], ["\n"], [None, 3, b""]])
 def test_no_usable_file_list_builds_everything(paths):
     plan = classify_paths(paths)
     assert plan.describe() == EVERYTHING
@@ -194,6 +194,7 @@ def test_values_that_are_no_path_are_skipped_not_fatal():
     ("sys\\..\\include\\unistd.h", EVERYTHING),      # was turned into sys/../.. and dropped
     ("sys/dev/drm/a\\..h", UNUSED),                    # a backslash is a character of the name
     ("bin/ls/a\nb.c", EVERYTHING),                    # a newline: everything
+    ("  ", EVERYTHING),                              # a name of blanks
     (b"bin/ls/\xff\xfe.c", WORLD),                    # not UTF-8: decoded with replacement
     ("bin/ls/\udcff.c", WORLD),                       # surrogate-escaped bytes
 ])

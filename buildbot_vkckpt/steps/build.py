@@ -4,16 +4,46 @@ The command runs on the Buildbot worker in the source tree. Its output streams t
 :class:`~buildbot_vkckpt.monitor.buildlog.BuildLogMonitor` as it arrives, which drives the live
 summary (``stage 4b: building libraries (8/12) · 17 warnings``); at the end the step writes the
 ``errors`` and ``build-report.html`` logs, properties and test results from the monitor's report.
+
+Two log modes. ``log_mode="digest"`` (the default): make runs under a small runner on the
+worker (:mod:`buildbot_vkckpt.makedigest`, shipped as a zipapp like the agent) that streams
+only what :class:`~buildbot_vkckpt.monitor.buildlog.BuildLogDigest` keeps — banners, warnings,
+errors, the first error's context and the last lines — and writes the whole output gzipped on
+the worker; the step uploads that file to the master with Buildbot's file transfer when make
+ends and points at it (log ``full-log``, property, optional URL). The monitor reads the digest
+and reports exactly what it reports on the whole output. ``log_mode="full"``: stock streaming,
+every byte into the ``stdio`` log, as Buildbot's ``Compile`` does.
 """
-from buildbot.process import buildstep, logobserver
+import hashlib
+import io
+import os
+import re
+
+from buildbot.process import buildstep, logobserver, remotecommand, remotetransfer
 from buildbot.process.results import EXCEPTION, FAILURE, SUCCESS, WARNINGS
 
 from buildbot_vkckpt import validate
+from buildbot_vkckpt.makedigest import PREFIX as RUNNER_PREFIX
+from buildbot_vkckpt.makedigest import build_zipapp
 from buildbot_vkckpt.monitor.buildlog import BuildLogMonitor
 from buildbot_vkckpt.steps.report import FinalSummaryMixin, add_result_set, html_table
 
 # rc 127 from the worker's shell: the command itself is missing — the host is not set up.
 RC_NOT_FOUND = 127
+LOG_MODES = ("digest", "full")
+FULL_LOG_MAX = 4 * 1024 ** 3            # bytes of gzip accepted from the worker
+TRANSFER_BLOCK = 256 * 1024
+
+_runner_cache = {}
+
+
+def runner_zipapp():
+    """(bytes, sha256 hex) of the digest runner's zipapp, built once per master process."""
+    if "data" not in _runner_cache:
+        data = build_zipapp()
+        _runner_cache["data"] = data
+        _runner_cache["sha"] = hashlib.sha256(data).hexdigest()
+    return _runner_cache["data"], _runner_cache["sha"]
 
 
 class _MonitorObserver(logobserver.LogObserver):
@@ -26,6 +56,10 @@ class _MonitorObserver(logobserver.LogObserver):
         self.monitor = BuildLogMonitor(clock=lambda: step.master.reactor.seconds())
         self._step = step
         self._last_summary = None
+        # digest mode: stdout is make's output (stdout and stderr on one pipe, digested);
+        # stderr carries only the runner's own lines
+        self.digest = False
+        self.runner_started = False
 
     def _feed(self, text):
         self.monitor.feed(text.encode("utf-8", "surrogateescape"))
@@ -38,23 +72,31 @@ class _MonitorObserver(logobserver.LogObserver):
         self._feed(data)
 
     def errReceived(self, data):
-        self._feed(data)
+        if not self.digest:
+            self._feed(data)
+        elif not self.runner_started and RUNNER_PREFIX in data:
+            self.runner_started = True
 
     def finishReceived(self):
         self.monitor.close()
 
 
-class _MakeTarget(FinalSummaryMixin, buildstep.ShellMixin, buildstep.BuildStep):
+class _MakeTarget(FinalSummaryMixin, buildstep.ShellMixin, buildstep.CommandMixin,
+                  buildstep.BuildStep):
     """Common body of the two make steps; subclasses set ``target``, ``quick_target``,
     ``kind`` (the property prefix) and ``name``."""
 
     target = None
     quick_target = None
     kind = None
-    renderables = ["jobs", "make", "make_vars", "objdir", "incremental", "quick", "max_warnings"]
+    renderables = ["jobs", "make", "make_vars", "objdir", "incremental", "quick", "max_warnings",
+                   "log_mode", "python", "tail_lines", "live_interval", "full_log_dest",
+                   "full_log_url"]
 
     def __init__(self, jobs=None, make="make", make_vars=None, objdir=None, incremental=False,
-                 quick=False, max_warnings=None, **kwargs):
+                 quick=False, max_warnings=None, log_mode="digest", python="python3",
+                 tail_lines=50, live_interval=10, full_log_dest=None, full_log_url=None,
+                 **kwargs):
         self.jobs = jobs
         self.make = make
         self.make_vars = make_vars or {}
@@ -62,6 +104,12 @@ class _MakeTarget(FinalSummaryMixin, buildstep.ShellMixin, buildstep.BuildStep):
         self.incremental = incremental
         self.quick = quick
         self.max_warnings = max_warnings
+        self.log_mode = log_mode
+        self.python = python
+        self.tail_lines = tail_lines
+        self.live_interval = live_interval
+        self.full_log_dest = full_log_dest
+        self.full_log_url = full_log_url
         kwargs.setdefault("logEnviron", False)
         kwargs = self.setupShellMixin(kwargs, prohibitArgs=["command"])
         super().__init__(**kwargs)
@@ -75,6 +123,15 @@ class _MakeTarget(FinalSummaryMixin, buildstep.ShellMixin, buildstep.BuildStep):
         if not validate.renderable(self.make_vars) and not isinstance(self.make_vars, dict):
             validate.error(owner, "make_vars", "must be a dict of make variables")
         validate.positive_int(owner, "max_warnings", self.max_warnings, minimum=0)
+        if not validate.renderable(self.log_mode) and self.log_mode not in LOG_MODES:
+            validate.error(owner, "log_mode", f"must be one of {', '.join(LOG_MODES)}, "
+                           f"not {self.log_mode!r}")
+        validate.positive_int(owner, "tail_lines", self.tail_lines)
+        interval = self.live_interval
+        if not validate.renderable(interval) and (
+                isinstance(interval, bool) or not isinstance(interval, (int, float))
+                or interval <= 0):
+            validate.error(owner, "live_interval", "must be a positive number of seconds")
 
     # --- command -----------------------------------------------------------------------------
     def make_args(self):
@@ -107,18 +164,100 @@ class _MakeTarget(FinalSummaryMixin, buildstep.ShellMixin, buildstep.BuildStep):
         text = report.live_summary()
         return {"step": text or f"{self.target}: starting"}
 
+    # --- digest mode: paths and the runner ---------------------------------------------------
+    def worker_path(self, *parts):
+        return self.build.path_module.join(self.getProperty("builddir") or ".", *parts)
+
+    def _file_stem(self):
+        return re.sub(r"[^A-Za-z0-9_.-]", "_", self.name)
+
+    def worker_full_log(self):
+        """The whole output, gzipped, on the worker (the builder directory; kept until the
+        step runs again)."""
+        return self.worker_path(f"{self._file_stem()}.log.gz")
+
+    def master_full_log(self):
+        if self.full_log_dest:
+            return os.path.abspath(str(self.full_log_dest))
+        base = getattr(self.master, "basedir", None) or "."
+        return os.path.abspath(os.path.join(
+            base, "artifacts", self.build.builder.name, str(self.getProperty("buildnumber")),
+            f"{self._file_stem()}.log.gz"))
+
+    async def ensure_runner(self):
+        """The runner zipapp's path on the worker; downloaded when its hash is not there."""
+        data, sha = runner_zipapp()
+        dest = self.worker_path(f"vkckpt-makelog-{sha[:12]}.pyz")
+        if not await self.pathExists(dest):
+            cmd = remotecommand.RemoteCommand("downloadFile", {
+                "maxsize": None, "reader": remotetransfer.FileReader(io.BytesIO(data)),
+                "blocksize": 64 * 1024, "workdir": self.workdir, "mode": 0o644,
+                "workerdest": dest})
+            await self.runCommand(cmd)
+            if cmd.didFail():
+                raise buildstep.BuildStepFailed(f"could not copy the log runner to {dest}")
+        return dest
+
+    def digest_command(self, runner, make_argv):
+        interval = self.live_interval
+        interval = str(int(interval)) if float(interval).is_integer() else str(interval)
+        return [self.python, runner, "--full-log", self.worker_full_log(),
+                "--tail", str(self.tail_lines), "--interval", interval, "--"] + make_argv
+
+    async def ship_full_log(self, make_argv):
+        """Upload the gzipped whole output to the master and point at it; never changes the
+        step's result (make's output decides that)."""
+        src, target = self.worker_full_log(), self.master_full_log()
+        writer = remotetransfer.FileWriter(target, FULL_LOG_MAX, 0o644)
+        cmd = remotecommand.RemoteCommand("uploadFile", {
+            "workersrc": src, "writer": writer, "maxsize": FULL_LOG_MAX,
+            "blocksize": TRANSFER_BLOCK, "workdir": self.workdir, "keepstamp": False})
+        await self.runCommand(cmd)
+        command = " ".join(make_argv)
+        if cmd.didFail():
+            await self.addCompleteLog("full-log", (
+                f"The whole output of {command} could not be uploaded from the worker "
+                f"({src}); the live log above has its banners, warnings, errors and last "
+                f"lines.\n"))
+            return None
+        size = os.path.getsize(target)
+        self.setProperty(f"vkckpt_{self.kind}_full_log", target, self.name)
+        lines = [f"The whole output of {command}, gzipped ({size / 1e6:.1f} MB), is on the "
+                 f"master:", "", f"    {target}", "",
+                 f"Read it there with:  zcat {target} | less", "",
+                 f"The worker keeps a copy until this step runs again: {src}"]
+        if self.full_log_url:
+            url = str(self.full_log_url)
+            await self.addURL(f"full log ({size / 1e6:.1f} MB gzip)", url)
+            lines[1:1] = ["", f"    {url}"]
+        await self.addCompleteLog("full-log", "\n".join(lines) + "\n")
+        return target
+
     # --- run ---------------------------------------------------------------------------------
     async def run(self):
-        cmd = await self.makeRemoteShellCommand(command=self.build_command(),
-                                                env=self.build_env())
+        make_argv = self.build_command()
+        digest = self.log_mode == "digest"
+        command = make_argv
+        if digest:
+            self.observer.digest = True
+            command = self.digest_command(await self.ensure_runner(), make_argv)
+        cmd = await self.makeRemoteShellCommand(command=command, env=self.build_env())
         await self.runCommand(cmd)
         self.observer.monitor.close()
         report = self.observer.monitor.report()
 
+        if digest and not self.observer.runner_started and cmd.rc != 0 \
+                and report.state != "failed":
+            self.final_summary = (f"infrastructure: the log runner did not start with "
+                                   f"{self.python!r} on the worker (exit {cmd.rc}; fix: install "
+                                   f"Python 3 there, set python=, or log_mode='full')")
+            return EXCEPTION
         if cmd.rc == RC_NOT_FOUND and report.state != "failed":
             self.final_summary = (f"infrastructure: {self.make!r} not found on the worker "
                                    f"(fix: install it or set make=)")
             return EXCEPTION
+        if digest:
+            await self.ship_full_log(make_argv)
         if self.timed_out:
             last = report.stage_title or report.stage or "start"
             self.final_summary = (f"timeout in {self.target} ({last}): "

@@ -7,7 +7,10 @@ counter in ``verify.json`` in the session dir. Each later ``verify`` checks:
 
 ``workload-alive``       the counter's pid still exists
 ``workload-progressed``  the counter is larger than at the previous verify
-``uptime-continuous``    ``kern.boottime`` unchanged and uptime did not go back: no reboot
+``uptime-continuous``    no reboot: guest init's start (``ps -o lstart= -p 1``) unchanged and
+                         uptime did not go back. ``kern.boottime`` alone is no boot identity:
+                         it moves on every clock step, as after a thaw (reference §23);
+                         uptime (clock minus boottime) stays continuous through a step
 ``files-intact``         the data's sha256 is unchanged
 ``network``              with ``-I``: ``vke0`` is still up; otherwise not applicable (ok)
 
@@ -65,6 +68,7 @@ def gather_command(rec, pause=0):
            "else echo vkv_alive=0; fi; for i in 1 2 3 4 5; do c=$(cat $d/counter 2>/dev/null); "
            "[ -n \"$c\" ] && break; done; echo vkv_counter=$c; "
            "echo vkv_boottime=$(sysctl -n kern.boottime); echo vkv_now=$(date +%s); "
+           "echo vkv_init=$(ps -o lstart= -p 1 2>/dev/null); "
            "echo vkv_sha=$( (sha256 -q $d/data || sha256sum $d/data) 2>/dev/null "
            "| cut -d' ' -f1)")
     if rec.get("net"):
@@ -83,7 +87,8 @@ def parse(fields):
     m = _BOOTTIME.search(fields.get("boottime", ""))
     return {"alive": fields.get("alive") == "1", "counter": to_int(fields.get("counter")),
             "boottime": int(m.group(1)) if m else None, "now": to_int(fields.get("now")),
-            "sha": fields.get("sha") or None, "net": fields.get("net")}
+            "sha": fields.get("sha") or None, "net": fields.get("net"),
+            "init": " ".join((fields.get("init") or "").split()) or None}
 
 
 def load(session):
@@ -126,7 +131,7 @@ def prepare(session, emitter, args):
             "verify: the guest could not report its state "
             f"(sha256 {now['sha']}, boottime {now['boottime']}, clock {now['now']})",
             "check that the guest has sysctl, date and sha256 (or sha256sum)", fields=now)
-    rec.update(sha=now["sha"], boottime=now["boottime"], now=now["now"],
+    rec.update(sha=now["sha"], boottime=now["boottime"], now=now["now"], init=now["init"],
                counter=now["counter"] or 0, net_up=bool(now["net"] and "UP" in now["net"]))
     if rec["net"] and not rec["net_up"]:
         # otherwise every later verify would blame the restore for a link that never came up
@@ -162,11 +167,13 @@ def verify(session, emitter, args):
     check(emitter, checks, "workload-progressed", after is not None and after > before,
           f"counter {before}→{after if after is not None else 'unreadable'}")
     uptime = now["now"] - now["boottime"] if None not in (now["now"], now["boottime"]) else None
-    continuous = (now["boottime"] == rec["boottime"] and now["now"] is not None
-                  and now["now"] >= rec["now"])
+    was = rec["now"] - rec["boottime"]
+    same_init = not (rec.get("init") and now["init"]) or now["init"] == rec["init"]
+    continuous = same_init and uptime is not None and uptime >= was
     check(emitter, checks, "uptime-continuous", continuous,
           f"boottime {now['boottime']} (was {rec['boottime']}), uptime {uptime} s "
-          f"(was {rec['now'] - rec['boottime']} s)")
+          f"(was {was} s)" + ("" if same_init else
+                              f"; init started {now['init']} (was {rec['init']})"))
     check(emitter, checks, "files-intact", now["sha"] == rec["sha"],
           "sha256 matches" if now["sha"] == rec["sha"]
           else f"sha256 {now['sha'] or 'unreadable'}, was {rec['sha']}")

@@ -141,3 +141,30 @@ def test_verify_rereads_a_counter_caught_between_truncate_and_write(tmp_path):
                          env={"PATH": f"{fake}:/usr/bin:/bin"}).stdout
     assert (tmp_path / "seen").exists()
     assert parse(fields_of(out.splitlines()))["counter"] == 41
+
+
+def test_verify_no_reboot_survives_a_clock_step_but_not_a_reboot(tmp_path, monkeypatch):
+    """kern.boottime moves on every clock step (reference §23): after a thaw the guest clock
+    jumps and boottime with it, while init's start time and the uptime go on."""
+    import io
+    from buildbot_vkckpt.agent import verify
+    from buildbot_vkckpt.agent.events import Emitter
+    from buildbot_vkckpt.agent.session import Session
+
+    session = Session(str(tmp_path))
+    init = "Sun Dec  6 05:02:34 2026"
+    rec = {"dir": "/tmp/x", "pid": 7, "net": False, "counter": 3, "sha": "s",
+           "boottime": 1000, "now": 1100, "init": " ".join(init.split())}
+
+    def verdict(boottime, now, init_now):
+        verify.save(session, dict(rec))
+        line = (f"vkv_alive=1\nvkv_counter=9\nvkv_boottime={{ sec = {boottime}, usec = 0 }}\n"
+                f"vkv_now={now}\nvkv_init={init_now}\nvkv_sha=s\n")
+        monkeypatch.setattr(verify, "guest", lambda *a, **k: verify.fields_of(line.splitlines()))
+        args = type("A", (), {"timeout": 5})()
+        res = verify.verify(session, Emitter(stream=io.StringIO()), args)
+        return {c["name"]: c["ok"] for c in res["details"]["checks"]}["uptime-continuous"]
+    assert verdict(1000, 1130, init)                  # nothing happened
+    assert verdict(1500, 1630, init)                  # the clock stepped 500 s after the thaw
+    assert not verdict(1120, 1125, init)              # rebooted: uptime went back
+    assert not verdict(1000, 1130, "Sun Dec  6 06:00:00 2026")   # another init

@@ -79,6 +79,7 @@ REACHES_SYS = r"\.\./sys|/sys([/ \t}]|$)|SYSDIR|SRCTOP|KERNDIR"
 
 _ASSIGN = re.compile(r"^([A-Za-z0-9_.${}-]+)\s*([?:+!]?)=\s*(.*)$")
 _PATH = re.compile(r"^\.PATH(?:\.[A-Za-z0-9_]+)?\s*:\s*(.*)$")
+_FOR = re.compile(r"^\.\s*for\s+(.+?)\s+in\s+(.*)$")
 _INCLUDE = re.compile(r"^\.\s*(?:-|s|d)?include\s+[\"<]([^\">]+)[\">]")
 _VAR = re.compile(r"\$(?:\{([^{}]*)\}|\(([^()]*)\)|([A-Za-z0-9_.<>@*!%?]))")
 _MAKEFILE_NAMES = ("Makefile", "Makefile.inc", "makefile")
@@ -136,8 +137,15 @@ class Makefile:
             if m:
                 mk.includes.append(m.group(1))
                 continue
+            m = _FOR.match(line)
+            if m:
+                # every value of the loop variable is one of its values
+                names, values = m.group(1).split(), m.group(2)
+                if len(names) == 1:
+                    mk.assigns.append((names[0], "for", values))
+                continue
             if line.startswith("."):
-                continue  # .if, .for, .endif ...: every branch counts
+                continue  # .if, .endif ...: every branch counts
             m = _ASSIGN.match(line)
             if m:
                 name, op, value = m.groups()
@@ -158,6 +166,9 @@ class Env:
         for name, op, value in makefile.assigns:
             if op == "!":
                 self.values[name] = [UNKNOWN]  # shell output: unknown
+            elif op == "for":
+                words = [w for v in self.expand(value) for w in v.split()]
+                self.values[name] = _cap(words + self.values.get(name, []))
             elif op == "+":
                 old = self.values.get(name, [""])
                 self.values[name] = _cap([f"{o} {value}".strip() for o in old])

@@ -264,3 +264,16 @@ def test_read_checkout_and_the_command_line(tmp_path, capsys):
                           "lib/libkvm/Makefile")
     with pytest.raises(RuntimeError):
         treerules.read_checkout(tmp_path)   # not a git checkout
+
+
+def test_a_for_loop_variable_takes_each_value():
+    # bsd.kmod.mk-style search for the kernel tree
+    text = (".for _dir in ${.CURDIR}/../.. ${.CURDIR}/../../sys /usr/src/sys\n"
+            ".if !defined(SYSDIR) && exists(${_dir}/kern/)\n"
+            "SYSDIR=\t${_dir}\n"
+            ".endif\n"
+            ".endfor\n"
+            ".PATH: ${SYSDIR}/kern\n"
+            "PROG= tool\nSRCS= tool.c subr_x.c\n")
+    rules = treerules.derive({"usr.sbin/tool/Makefile": text})
+    assert [r.pattern for r in rules] == ["sys/kern/{tool.c,subr_x.c,*.h}"]

@@ -28,7 +28,8 @@ documentation. :func:`wanted_makefiles` says which files to read from the checko
 
 Pure Python and no I/O: the plan step reads the files on the worker with ``git grep``.
 The parser understands what those Makefiles use (assignments, ``+=``/``?=``/``:=``, line
-continuations, comments, ``.PATH``, ``.include``); conditionals are ignored, so every branch
+continuations, comments, ``.PATH``, ``.include``, ``.for`` loop variables); conditionals are
+ignored, so every branch
 counts (more rules, never fewer). A variable it cannot resolve becomes a ``*`` wildcard.
 """
 from __future__ import annotations

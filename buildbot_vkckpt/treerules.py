@@ -26,11 +26,12 @@ their stages to the first matching hand rule (never fewer stages, only more), ex
 documentation. :func:`wanted_makefiles` says which files to read from the checkout;
 :class:`TreeRulesCache` keeps the result per tree revision.
 
-Pure Python and no I/O: the plan step reads the files on the worker with ``git grep``.
-The parser understands what those Makefiles use (assignments, ``+=``/``?=``/``:=``, line
-continuations, comments, ``.PATH``, ``.include``, ``.for`` loop variables); conditionals are
-ignored, so every branch
-counts (more rules, never fewer). A variable it cannot resolve becomes a ``*`` wildcard.
+:func:`derive` is pure Python with no I/O: the plan step reads the files on the worker with
+``git grep``; :func:`read_checkout` runs the same passes on a local checkout (command line,
+benchmark). The parser understands what those Makefiles use (assignments,
+``+=``/``?=``/``:=``, line continuations, comments, ``.PATH``, ``.include``, ``.for`` loop
+variables); conditionals are ignored, so every branch counts (more rules, never fewer). A
+variable it cannot resolve becomes a ``*`` wildcard.
 """
 from __future__ import annotations
 

@@ -23,7 +23,14 @@ def test_unrelated_builders_and_ours_both_work(tmp_path):
     host = SimHost(tmp_path / "host")
     host.create()
     tree.create_source_tree(host)
+    # poll=False protects the change hook with a password from the master's secrets
+    secrets = tmp_path / "secrets"
+    secrets.mkdir(mode=0o700)
+    (secrets / "vkckpt_change_hook").write_text("hook-pw\n")
+    (secrets / "vkckpt_change_hook").chmod(0o600)
     body = EXISTING + (
+        "from buildbot.plugins import secrets\n"
+        f"c['secretsProviders'] = [secrets.SecretInAFile(dirname={str(secrets)!r})]\n"
         "from buildbot_vkckpt.config import add_to_config\n"
         f"add_to_config(c, workers=[c['workers'][0].name], repourl={f'file://{host.src}'!r},\n"
         f"              poll=False, objdir={str(host.obj)!r}, jobs=2,\n"

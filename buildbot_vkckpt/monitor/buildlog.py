@@ -716,6 +716,14 @@ class BuildLogMonitor:
     # --- report ---------------------------------------------------------------------------------
 
     def report(self) -> BuildReport:
+        return self._report(light=False)
+
+    def live_summary(self) -> str:
+        """``report().live_summary()`` without copying the warnings and errors: cheap enough
+        to ask after every chunk."""
+        return self._report(light=True).live_summary()
+
+    def _report(self, light: bool) -> BuildReport:
         if self._failed:
             state = "failed"
         elif self._complete:
@@ -728,7 +736,9 @@ class BuildLogMonitor:
             if stage.get("target") == self._target:
                 index, count = self._position(stage["name"])
         first = None
-        if self._first_error is not None:
+        if light:
+            first = self._first_error          # the summaries read its message only
+        elif self._first_error is not None:
             first = dict(self._first_error)
             first["context"] = (first["context_before"] + [first.pop("text")]
                                 + first["context_after"])
@@ -741,9 +751,10 @@ class BuildLogMonitor:
             stage_index=index, stage_count=count,
             stages=[{k: s[k] for k in ("name", "title", "started", "duration")}
                     for s in self._stages],
-            warnings=[CompilerMessage(**asdict(w)) for w in self._warnings.values()],
+            warnings=[] if light else [CompilerMessage(**asdict(w))
+                                       for w in self._warnings.values()],
             warning_count=self._warning_count,
-            errors=[dict(e) for e in self._errors],
+            errors=[dict(e) for e in self._errors[:1 if light else None]],
             first_error=first,
             failing_target=self._failing_target, failing_dir=self._failing_dir,
             error_code=self._error_code, precondition=self._precondition,

@@ -63,7 +63,7 @@ class _MonitorObserver(logobserver.LogObserver):
 
     def _feed(self, text):
         self.monitor.feed(text.encode("utf-8", "surrogateescape"))
-        summary = self.monitor.report().live_summary()
+        summary = self.monitor.live_summary()
         if summary != self._last_summary:
             self._last_summary = summary
             self._step.updateSummary()
@@ -160,8 +160,7 @@ class _MakeTarget(FinalSummaryMixin, buildstep.ShellMixin, buildstep.CommandMixi
 
     # --- summaries ---------------------------------------------------------------------------
     def getCurrentSummary(self):
-        report = self.observer.monitor.report()
-        text = report.live_summary()
+        text = self.observer.monitor.live_summary()
         return {"step": text or f"{self.target}: starting"}
 
     # --- digest mode: paths and the runner ---------------------------------------------------

@@ -524,3 +524,14 @@ def test_digest_agrees_for_any_chunking(seed, error_at, cuts, tail):
     out.append(digest.feed(data[pos:]))
     out.append(digest.close())
     assert comparable(b"".join(out)) == comparable(data)
+
+
+@pytest.mark.parametrize("name", ALL_SAMPLES)
+def test_cheap_live_summary_is_the_reports(name):
+    data = sample(name) + big_log(3, lines=300, error_at=150)
+    monitor = BuildLogMonitor(clock=lambda: 0.0)
+    for i in range(0, len(data), 97):
+        monitor.feed(data[i:i + 97])
+        assert monitor.live_summary() == monitor.report().live_summary()
+    monitor.close()
+    assert monitor.live_summary() == monitor.report().live_summary()

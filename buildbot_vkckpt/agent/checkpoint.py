@@ -14,7 +14,7 @@ for ``restore`` to check; the metrics give the file and the memory image separat
 import os
 
 from . import ckptfiles, client, hostckpt, probe
-from .ckptcheck import human_size, inspect_file, known_files, render
+from .ckptcheck import human_size, inspect_file, known_files, render_compact as render
 from .events import Outcome, result_event
 from .ledger import Ledger
 from .session import Session

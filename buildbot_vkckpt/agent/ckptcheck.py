@@ -254,6 +254,41 @@ def human_size(n):
     return f"{n} B"
 
 
+def render_compact(report):
+    """The inspection in a few short lines, for an agent event (a line the Buildbot worker
+    does not split): repeated per-thread notes folded, referenced files by name."""
+    lines = [f"{os.path.basename(report['path'])}: {human_size(report['size'])}"
+             + (f", {report['layout']} layout" if report.get("layout") else "")
+             + f", {report['threads']} thread{'s' if report['threads'] != 1 else ''}"
+             + (f", command {report['command']}" if report.get("command") else "")]
+    if report["notes"]:
+        names = [n["name"] for n in report["notes"]]
+        head = [n for n in names[:3] if n not in ("NT_PRSTATUS", "NT_FPREGSET",
+                                                  "NT_DRAGONFLY_TLS")]
+        per = names[len(head):]
+        group = per[:3 if "NT_DRAGONFLY_TLS" in per[:3] else 2]
+        folded = (group and len(per) % len(group) == 0
+                  and per == group * (len(per) // len(group)))
+        tail = (f"{len(per) // len(group)} × ({', '.join(group)})" if folded
+                else ", ".join(per[:12]) + (" …" if len(per) > 12 else ""))
+        lines.append("notes: " + ", ".join(head + ([tail] if tail else [])))
+    if report["mappings"]:
+        lines.append("mappings: " + ", ".join(
+            f"{m['flags']} {m['vaddr']:#x} {human_size(m['memsz'])}"
+            for m in report["mappings"][:6]) + (" …" if len(report["mappings"]) > 6 else ""))
+    refs = ckptnotes.referenced(report)
+    if refs:
+        lines.append("by handle: " + ", ".join(
+            os.path.basename(r["path"]) if r.get("path") else f"inode {r['ino']}"
+            for r in refs[:8]) + (" …" if len(refs) > 8 else ""))
+    if report["problems"]:
+        lines.append("problems:")
+        lines += [f"  {p}" for p in report["problems"][:5]]
+    else:
+        lines.append("no problems found")
+    return "\n".join(lines)
+
+
 def render(report):
     lines = [f"{report['path']}: {human_size(report['size'])}"
              + (f", {report['layout']} layout" if report.get("layout") else "")

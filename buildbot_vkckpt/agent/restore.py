@@ -12,7 +12,7 @@ and a failed thaw names any that changed meanwhile (``ckptfiles``).
 import os
 
 from . import ckptfiles, client
-from .ckptcheck import inspect_file, known_files, render
+from .ckptcheck import inspect_file, known_files, render_compact as render
 from .events import Outcome
 from .session import Session
 

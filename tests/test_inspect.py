@@ -205,3 +205,17 @@ def test_cli_names_handles_from_known_files_elsewhere(tmp_path, capsys):
     assert cli.main(["inspect", str(core), "--known", str(elsewhere)]) == 0
     out = capsys.readouterr().out
     assert str(elsewhere / "root.img") in out and str(session / "memimg") in out
+
+
+def test_compact_inspection_fits_one_agent_event(tmp_path):
+    """Steps read the inspection from the result event; it must not be cut."""
+    from buildbot_vkckpt.agent.events import encode_event, result_event
+    core = write(tmp_path / "kernel.debug.ckpt", threads=8, kqueue=True)
+    lines = ckptcheck.render_compact(inspect.inspect_file(core)).splitlines()
+    assert lines[1] == ("notes: NT_PRPSINFO, NT_DRAGONFLY_FILES, NT_DRAGONFLY_MAPS, 8 × "
+                        "(NT_PRSTATUS, NT_FPREGSET, NT_DRAGONFLY_TLS)")
+    assert lines[-2] == "by handle: root.img, memimg, kernel.debug"
+    event = result_event("failure", "restore failed", "kernel",
+                         details={"inspect": lines, "tail": ["x" * 120] * 20,
+                                  "file": str(core)})
+    assert '"truncated"' not in encode_event(event)

@@ -214,8 +214,9 @@ class VkernelCheckpointFactory(util.BuildFactory):
                                           **stage_step("tests"), **vk))
         if cycles:
             cycle_timeout = timeouts.get("cycle", 600)
+            # the count by position: the step's keyword is being renamed iterations -> cycles
             self.addStep(VkernelCheckpointCycle(
-                iterations=cycles, require_support=require_checkpoint_support,
+                cycles, require_support=require_checkpoint_support,
                 checkpoint_timeout=cycle_timeout, restore_timeout=cycle_timeout,
                 **stage_step("tests"), **vk))
         self.addStep(ShutdownVkernel(**vk))

@@ -3,6 +3,7 @@ import pytest
 from buildbot import config
 
 from buildbot_vkckpt.factory import VkernelCheckpointFactory
+from buildbot_vkckpt.steps.cycle import VkernelCheckpointCycle
 from buildbot_vkckpt.steps.plan import planned
 
 REPO = "https://gitweb.dragonflybsd.org/dragonfly.git"
@@ -58,8 +59,9 @@ def test_both_test_layers_run_between_boot_and_shutdown():
     names = step_names(f)
     assert names.index("boot") < names.index("guest-command") < names.index("guest-suite") \
         < names.index("checkpoint-cycle") < names.index("shutdown")
-    cycle = [s for s in f.steps if s.kwargs.get("iterations") == 2][0].kwargs
-    assert (cycle["require_support"], cycle["checkpoint_timeout"]) == (True, 120)
+    cycle, = [s for s in f.steps if s.step_class is VkernelCheckpointCycle]
+    assert cycle.args == (2,)
+    assert (cycle.kwargs["require_support"], cycle.kwargs["checkpoint_timeout"]) == (True, 120)
     suite = [s for s in f.steps if "only" in s.kwargs][0].kwargs
     assert suite["only"] == ["memory"]
     assert "checkpoint-cycle" not in step_names(VkernelCheckpointFactory(REPO, cycles=0))

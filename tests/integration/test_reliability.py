@@ -37,7 +37,7 @@ f.addStep(BuildWorld(jobs=2, {session}, haltOnFailure=True))
 f.addStep(BuildKernel(jobs=2, {session}, haltOnFailure=True))
 f.addStep(MakeRootImage(image_size="64m", {session}, haltOnFailure=True))
 f.addStep(BootVkernel(boot_timeout=20, memory="128m", {session}, haltOnFailure=True))
-f.addStep(VkernelCheckpointCycle(iterations=3, checkpoint_timeout=30, restore_timeout=30))
+f.addStep(VkernelCheckpointCycle(3, checkpoint_timeout=30, restore_timeout=30))  # 3 cycles
 f.addStep(ShutdownVkernel())
 c['builders'].append(util.BuilderConfig(name={BUILDER!r}, factory=f, locks=host_locks(),
                      workernames=[w.name for w in c['workers']]))

@@ -207,13 +207,19 @@ class _MakeTarget(FinalSummaryMixin, buildstep.ShellMixin, buildstep.CommandMixi
         """Upload the gzipped whole output to the master and point at it; never changes the
         step's result (make's output decides that)."""
         src, target = self.worker_full_log(), self.master_full_log()
+        command = " ".join(make_argv)
+        if self.stopped:
+            await self.addCompleteLog("full-log", (
+                f"The step was stopped: the output of {command} so far stays on the worker, "
+                f"{src} (gzip, possibly truncated: zcat still reads it).\n"))
+            return None
         writer = remotetransfer.FileWriter(target, FULL_LOG_MAX, 0o644)
         cmd = remotecommand.RemoteCommand("uploadFile", {
             "workersrc": src, "writer": writer, "maxsize": FULL_LOG_MAX,
             "blocksize": TRANSFER_BLOCK, "workdir": self.workdir, "keepstamp": False})
         await self.runCommand(cmd)
-        command = " ".join(make_argv)
         if cmd.didFail():
+            writer.cancel()                      # no half-written file on the master
             await self.addCompleteLog("full-log", (
                 f"The whole output of {command} could not be uploaded from the worker "
                 f"({src}); the live log above has its banners, warnings, errors and last "

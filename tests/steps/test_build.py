@@ -8,6 +8,8 @@ properties, logs and test results are the same in both modes.
 """
 import gzip
 import os
+import shutil
+import tempfile
 
 from buildbot.process import remotetransfer
 from buildbot.process.results import EXCEPTION, FAILURE, SUCCESS, WARNINGS
@@ -82,6 +84,12 @@ class MakeStepCase(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):
 
     def make_step(self, cls, **kwargs):
         kwargs.setdefault("log_mode", self.log_mode)
+        if kwargs["log_mode"] == "digest":
+            # a directory of this test's own (the default, artifacts/ under the master's base
+            # directory, is checked on a real master in tests/integration/test_build_logmode)
+            self.full_log_dir = tempfile.mkdtemp(prefix="vkckpt-test-build-")
+            self.addCleanup(shutil.rmtree, self.full_log_dir, True)
+            kwargs.setdefault("full_log_dest", os.path.join(self.full_log_dir, "world.log.gz"))
         self.setup_step(cls(**kwargs))
 
     def expect_make(self, command, stdout="", stderr="", rc=0, env=None, name="buildworld",
@@ -131,7 +139,7 @@ class MakeStepCase(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):
             return
         step = self.get_nth_step(0)
         path = step.getProperty(f"vkckpt_{kind}_full_log")
-        self.assertTrue(path.endswith(f"artifacts/Builder/None/{step_name}.log.gz"), path)
+        self.assertEqual(path, os.path.join(self.full_log_dir, "world.log.gz"))
         with open(path, "rb") as f:
             self.assertEqual(f.read(), self.full_log_bytes)
         self.assertIn(path, "".join(step.getLog("full-log").stdout))
@@ -326,3 +334,27 @@ class TestBuildWorldDigest(TestBuildWorld):
 
 class TestBuildKernelDigest(TestBuildKernel):
     log_mode = "digest"
+
+
+class TestDigestStopped(MakeStepCase):
+    log_mode = "digest"
+
+    async def test_stopped_step_leaves_the_full_log_on_the_worker(self):
+        from buildbot.process.results import CANCELLED
+        _, sha = runner_zipapp()
+        runner = f"./vkckpt-makelog-{sha[:12]}.pyz"
+        self.make_step(BuildWorld)
+        shell = ExpectShell(workdir="wkdir", log_environ=False, command=[
+            "python3", runner, "--full-log", "./buildworld.log.gz", "--tail", "50",
+            "--interval", "10", "--", "make", "buildworld"])
+        shell.interrupted = True
+        self.expect_commands(
+            ExpectStat(file=runner, log_environ=False).stat_file().exit(0),
+            shell.stderr(f"{PREFIX} running make buildworld\n")
+            .stdout(digested(banner("starting buildworld target"))).exit(137))
+        self.interrupt_nth_remote_command(1)
+        self.expect_outcome(result=CANCELLED)
+        await self.run_step()
+        text = "".join(self.get_nth_step(0).getLog("full-log").stdout)
+        self.assertIn("stopped", text)
+        self.assertIn("./buildworld.log.gz", text)

@@ -10,7 +10,9 @@ caret lines) of at least 1,000,000 lines, then feeds it in 64 KiB chunks
   after decoding and splitting each chunk into lines, as its log observer does.
 
 Prints MB/s and lines/s of both, their ratio and PASS/FAIL for the target ratio (monitor/stock
->= 1.0). Exit status is 0 either way unless --strict is given.
+>= 1.0), then the throughput of ``BuildLogDigest`` (what BuildWorld's digest log mode runs on
+the worker) and how much of the log it streams. Exit status is 0 either way unless --strict
+is given. The master's side of the digest mode is measured by benchmarks/mastercpu.py.
 """
 import argparse
 import os
@@ -23,7 +25,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from buildbot.steps.shell import WarningCountingShellCommand  # noqa: E402
 
-from buildbot_vkckpt.monitor.buildlog import BuildLogMonitor  # noqa: E402
+from buildbot_vkckpt.monitor.buildlog import BuildLogDigest, BuildLogMonitor  # noqa: E402
 
 DASHES = "-" * 62
 TARGET_RATIO = 1.0
@@ -88,6 +90,12 @@ def run_monitor(chunks):
     return monitor.report()
 
 
+def run_digest(chunks):
+    digest = BuildLogDigest()
+    out = sum(len(digest.feed(chunk)) for chunk in chunks) + len(digest.close())
+    return out, digest.kept_lines
+
+
 def run_stock(chunks):
     """Buildbot's stock counting: decoded chunks split into lines, warningPattern per line."""
     wre = re.compile(WarningCountingShellCommand.warningPattern)
@@ -138,6 +146,10 @@ def main(argv=None) -> int:
     ok = ratio >= TARGET_RATIO and rep.state == "succeeded" and len(rep.stages) == 13
     print(f"ratio monitor/stock = {ratio:.2f} (target >= {TARGET_RATIO}): "
           f"{'PASS' if ok else 'FAIL'}")
+    t_dig, (kept_bytes, kept_lines) = best_of(args.repeat, run_digest, chunks)
+    print(f"digest:  {mb / t_dig:8.1f} MB/s {lines / t_dig:12,.0f} lines/s  ({t_dig:.3f} s) "
+          f"streams {kept_lines:,} lines, {kept_bytes / 1e6:.2f} MB "
+          f"({kept_bytes / len(data):.1%} of the log)")
     return 1 if (args.strict and not ok) else 0
 
 

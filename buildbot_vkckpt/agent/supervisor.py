@@ -746,7 +746,7 @@ class Supervisor(CheckpointOps, CrashOps):
         if status == 0:
             self.finish(result_event("ok", "guest command succeeded", details=details))
         else:
-            self.finish(result_event("failure", f"guest command exited {status}", "kernel",
+            self.finish(result_event("failure", f"guest command exited {status}", "test",
                                      details=details))
 
     # --- time -----------------------------------------------------------------------------

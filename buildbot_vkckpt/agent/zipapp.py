@@ -14,10 +14,10 @@ import zipfile
 
 from .image import SUITE_ARCHIVE_DIR, builtin_suite_files
 
-PACKAGES = ("agent", "monitor")
+PACKAGES = ("agent", "monitor", "protocol")
 SHEBANG = b"#!/usr/bin/env python3\n"
 EPOCH = (1980, 1, 1, 0, 0, 0)
-PACKAGE_INIT = b'"""buildbot-vkckpt agent bundle (agent + monitor only)."""\n'
+PACKAGE_INIT = b'"""buildbot-vkckpt agent bundle (agent + monitor + protocol only)."""\n'
 MAIN = b"import sys\nfrom buildbot_vkckpt.agent.cli import main\nsys.exit(main())\n"
 
 

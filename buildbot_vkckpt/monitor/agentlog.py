@@ -4,26 +4,41 @@ Incremental and chunk-independent: bytes are split at ``\\n`` and only complete 
 parsed, so any cut of the stream gives the same events. Garbage never raises; lines that are
 not events are kept (bounded) as console text. Agent notes start with ``vkckpt: `` and are
 not console text; every other non-event line is the guest console (or a build tool's output).
+
+What steps read is kept whole, in its own accessor: the ``result`` (as a protocol
+:class:`~buildbot_vkckpt.protocol.Result` too), the last ``phase``, every ``metric`` and
+``info``, every ``check``, the ``tap`` lines and the ``test_log`` sections. The plain ``events``
+list keeps the last ``keep_events`` events of any kind; ``dropped`` counts the ones it let go,
+so a step can say so instead of losing them silently.
 """
-import json
 from collections import deque
 from typing import Any, Dict, List, Optional
 
-PREFIX = b"@@vkckpt "
-HUMAN_PREFIX = "vkckpt: "
+from buildbot_vkckpt.protocol import HUMAN_PREFIX, PREFIX_BYTES, Result, decode_line
+
+PREFIX = PREFIX_BYTES
 HOST_COMMAND_PREFIX = "$ "   # the agent echoes each host command it runs
 MAX_LINE = 1 << 16
 MAX_FRESH = 10000  # console lines kept for take_console() when nobody takes them
+KEEP_EVENTS = 10000
 
 
 class AgentLogMonitor:
-    def __init__(self, keep_lines: int = 500):
+    def __init__(self, keep_lines: int = 500, keep_events: int = KEEP_EVENTS):
         self._partial = bytearray()
         self._overflow = False
         self._console: deque = deque(maxlen=keep_lines)
         self._fresh: List[str] = []
+        self._keep_events = keep_events
         self.events: List[Dict[str, Any]] = []
+        self.dropped = 0              # events that fell off ``events`` (kept in the accessors)
         self.result: Optional[Dict[str, Any]] = None
+        self.phase: Optional[str] = None
+        self.metrics: Dict[str, Any] = {}
+        self.info: Dict[str, Any] = {}
+        self.checks: List[Dict[str, Any]] = []
+        self.tap_lines: List[str] = []
+        self.test_logs: Dict[tuple, List[str]] = {}
 
     def feed(self, data: bytes) -> List[Dict[str, Any]]:
         if not data:
@@ -47,8 +62,34 @@ class AgentLogMonitor:
                     out.append(ev)
             start = nl + 1
         self.events.extend(out)
-        del self.events[:-1000]
+        extra = len(self.events) - self._keep_events
+        if extra > 0:
+            del self.events[:extra]
+            self.dropped += extra
         return out
+
+    @property
+    def outcome(self) -> Optional[Result]:
+        """The run's result as a protocol Result (None before the result event)."""
+        return Result.from_event(self.result)
+
+    def _record(self, ev):
+        kind = ev["ev"]
+        if kind == "result":
+            self.result = ev
+        elif kind == "phase" and isinstance(ev.get("name"), str):
+            self.phase = ev["name"]
+        elif kind == "metric" and isinstance(ev.get("name"), str):
+            self.metrics[ev["name"]] = ev.get("value")
+        elif kind == "info":
+            self.info.update({k: v for k, v in ev.items() if k != "ev"})
+        elif kind == "check" and isinstance(ev.get("name"), str):
+            self.checks.append(ev)
+        elif kind == "tap":
+            self.tap_lines.extend(x for x in ev.get("lines") or () if isinstance(x, str))
+        elif kind == "test_log" and isinstance(ev.get("lines"), list):
+            key = (str(ev.get("test")), str(ev.get("file")))
+            self.test_logs.setdefault(key, []).extend(str(x) for x in ev["lines"])
 
     def close(self) -> List[Dict[str, Any]]:
         """The last line may lack its newline when the process ended."""
@@ -63,14 +104,9 @@ class AgentLogMonitor:
     def _line(self, raw: bytes) -> Optional[Dict[str, Any]]:
         raw = raw.rstrip(b"\r")
         if raw.startswith(PREFIX):
-            try:
-                ev = json.loads(raw[len(PREFIX):].decode("utf-8", "replace"))
-            except ValueError:
-                return None
-            if not isinstance(ev, dict) or not isinstance(ev.get("ev"), str):
-                return None
-            if ev["ev"] == "result":
-                self.result = ev
+            ev = decode_line(raw)
+            if ev is not None:
+                self._record(ev)
             return ev
         text = raw.decode("utf-8", "replace")
         if is_console(text):

@@ -1,55 +1,82 @@
 """Base of every step that runs an agent subcommand on the DragonFly host.
 
-The agent (``buildbot_vkckpt/agent``, a zipapp) is uploaded to the worker when its hash changed
-(its file name carries the hash), then run as ``python3 vkckpt-agent-<sha>.pyz SUBCOMMAND
---session DIR ...`` — always as an argv list. Its ``@@vkckpt`` events are read by
-:class:`~buildbot_vkckpt.monitor.agentlog.AgentLogMonitor`; the final ``result`` event becomes the
-step's summary, and the exit code its result (0 SUCCESS, 1 FAILURE, 2 WARNINGS, 3 SKIPPED,
+The agent (``buildbot_vkckpt/agent``, a zipapp) reaches the host through the step's transport
+(:mod:`buildbot_vkckpt.transports`): :class:`~buildbot_vkckpt.transports.worker.WorkerTransport`
+(the Buildbot worker; the default) or
+:class:`~buildbot_vkckpt.transports.ssh.SSHTransport` (a dedicated test host). There is one code
+path: the zipapp is copied once per version (``transport.ensure_file``), then run as
+``PYTHON vkckpt-agent-<sha>.pyz SUBCOMMAND --session DIR ...`` (``transport.execute``), its
+output in the command's log. Its ``@@vkckpt`` events are read by
+:class:`~buildbot_vkckpt.monitor.agentlog.AgentLogMonitor`; the final ``result`` event is a
+protocol :class:`~buildbot_vkckpt.protocol.Result` whose fields (kind, cause, fix) make the
+summary, and whose exit code the result (0 SUCCESS, 1 FAILURE, 2 WARNINGS, 3 SKIPPED,
 4 EXCEPTION). Guest console lines go to a ``console`` log as they arrive.
 
-With ``transport=SSHTransport(...)`` the agent runs on a dedicated test host over SSH instead
-(docs/ssh-transport.rst): the zipapp is copied by ``ensure_file``, output streams into the same
-log and observer, and the session, image and agent live under the transport's ``workdir`` on
-that host. A lost host ends the step FAILURE ``host lost``; a rejected host key or key is an
-EXCEPTION of kind ``infrastructure``.
+Timeouts: a command the agent bounds itself (``--timeout``) gets Buildbot's silence timeout
+as a backstop ``MARGIN`` seconds above the agent's, so the agent's own timeout path, with its
+console tail and cleanup, always runs first; the step's ``timeout`` applies to the commands
+the agent does not bound.
 
-Every agent command, on the worker or over SSH, goes through
-:meth:`AgentStep.run_agent_command`; steps that run several (the guest suite, the checkpoint
-cycle) call it once per command, each with a log of its own.
+A lost test host (docs/ssh-transport.rst, "What host lost means"): lost or unreachable before
+the vkernel starts, it is EXCEPTION ``infrastructure``; from the boot step on (the steps that
+run with the vkernel, and shutdown/collect once the boot step set ``vkckpt_vkernel_started``)
+it is FAILURE ``host lost``, since the kernel under test may be what crashed the host.
+
+Steps that run several agent commands describe them as :class:`Phase` data and run them with
+:meth:`AgentStep.run_phases`, each with a log of its own.
 """
 import os
-import posixpath
-import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable, Optional
 
-from buildbot.process import buildstep, logobserver, remotecommand, remotetransfer
+from buildbot import config as bb_config
+from buildbot.process import buildstep, logobserver
 from buildbot.process.results import (CANCELLED, EXCEPTION, FAILURE, SKIPPED, SUCCESS,
                                       WARNINGS)
-from twisted.internet import defer
+from buildbot.steps.worker import CompositeStepMixin
+from twisted.internet import threads
 
 from buildbot_vkckpt.monitor.agentlog import AgentLogMonitor
+from buildbot_vkckpt.protocol import Kind, Result
 from buildbot_vkckpt.steps.report import FinalSummaryMixin
-from buildbot_vkckpt.transports.errors import (AuthenticationFailed, CommandInterrupted,
-                                               HostLost, HostUnreachable, TransportError,
-                                               TransportTimeout)
+from buildbot_vkckpt.transports.base import Transport
+from buildbot_vkckpt.transports.errors import (AuthenticationFailed, HostLost, HostUnreachable,
+                                               TransportError, TransportTimeout)
 from buildbot_vkckpt.transports.ssh import redact
+from buildbot_vkckpt.transports.worker import WorkerTransport
 
 AGENT_RESULTS = {0: SUCCESS, 1: FAILURE, 2: WARNINGS, 3: SKIPPED, 4: EXCEPTION}
+# what each kind of non-success is in Buildbot (DESIGN.md "Outcomes people can act on")
+KIND_RESULTS = {Kind.KERNEL: FAILURE, Kind.TEST: FAILURE, Kind.TIMEOUT: FAILURE,
+                Kind.HOST_LOST: FAILURE, Kind.UNSUPPORTED: SKIPPED,
+                Kind.INFRASTRUCTURE: EXCEPTION}
 SESSIONS_DIR = "vkckpt-sessions"
 IMAGE_NAME = "vkckpt-root.img"
+# Buildbot's backstop above the agent's own timeout (s); above the agent client's own +60 s
+MARGIN = 120
+VKERNEL_STARTED = "vkckpt_vkernel_started"
 
 _zipapp_cache = {}
 
 
 def agent_zipapp():
-    """Build the agent zipapp once per master process; returns (path, sha256)."""
+    """Build the agent zipapp once per master process; returns (path, sha256, bytes)."""
     if "path" not in _zipapp_cache:
         from buildbot_vkckpt.agent.zipapp import build_zipapp
         path = os.path.join(tempfile.mkdtemp(prefix="vkckpt-agent-"), "vkckpt-agent.pyz")
-        _zipapp_cache["sha"] = build_zipapp(path)
-        _zipapp_cache["path"] = path
-    return _zipapp_cache["path"], _zipapp_cache["sha"]
+        sha = build_zipapp(path)
+        with open(path, "rb") as fp:
+            _zipapp_cache.update(path=path, sha=sha, data=fp.read())
+    return _zipapp_cache["path"], _zipapp_cache["sha"], _zipapp_cache["data"]
+
+
+def describe(result):
+    """A step summary from a protocol Result: ``kind: cause (fix: ...)``."""
+    text = f"{result.kind.value}: {result.cause}" if result.kind is not None else result.cause
+    if result.fix:
+        text += f" (fix: {result.fix})"
+    return text
 
 
 @dataclass
@@ -58,43 +85,49 @@ class AgentCommand:
     subcommand: str
     rc: int
     monitor: AgentLogMonitor
-    result: int = None            # the exit code (or the failure) as a Buildbot result
+    result: int = None            # the command's Buildbot result
     cancelled: bool = False
     timed_out: bool = False       # silent for ``silence`` s (Buildbot's or the transport's)
     silence: int = None           # the silence timeout this command ran with
-    failure: object = None        # a TransportError when the SSH host could not run it
+    failure: object = None        # a TransportError when the host could not run it
 
     @property
     def host_lost(self):
         return isinstance(self.failure, HostLost)
 
     @property
-    def events(self):
-        return self.monitor.events
-
-    @property
-    def outcome(self):
-        return self.monitor.result or {}
+    def outcome(self) -> Optional[Result]:
+        """The agent's result (protocol Result), None when it printed none."""
+        return self.monitor.outcome
 
     @property
     def details(self):
-        return self.outcome.get("details") or {}
+        return self.outcome.details if self.outcome is not None else {}
 
     @property
     def ok(self):
-        return self.rc == 0 and self.outcome.get("status") == "ok"
+        return self.rc == 0 and self.outcome is not None and self.outcome.ok
 
     def metric(self, name):
-        value = None
-        for ev in self.monitor.events:
-            if ev.get("ev") == "metric" and ev.get("name") == name:
-                value = ev.get("value")
+        value = self.monitor.metrics.get(name)
         return value if isinstance(value, (int, float)) and not isinstance(value, bool) \
             else None
 
     def checks(self):
-        return [ev for ev in self.monitor.events
-                if ev.get("ev") == "check" and isinstance(ev.get("name"), str)]
+        return list(self.monitor.checks)
+
+
+@dataclass
+class Phase:
+    """One agent command of a step that runs several: ``log`` is its log, ``label`` what the
+    live summary says while it runs, ``agent_timeout`` the agent's own (``--timeout``), and
+    ``judge(command)`` None to go on or ``(result, summary)`` to end the step."""
+    log: str
+    subcommand: str
+    args: list = field(default_factory=list)
+    label: str = None
+    agent_timeout: Optional[float] = None
+    judge: Optional[Callable] = None
 
 
 class _AgentObserver(logobserver.LogObserver):
@@ -118,20 +151,31 @@ class _AgentObserver(logobserver.LogObserver):
             self._step.console_lines("\n".join(console) + "\n")
 
 
-class AgentStep(FinalSummaryMixin, buildstep.ShellMixin, buildstep.CommandMixin,
+class AgentStep(FinalSummaryMixin, buildstep.ShellMixin, CompositeStepMixin,
                 buildstep.BuildStep):
-    """Runs one agent subcommand; subclasses set ``subcommand`` and implement ``agent_args``.
+    """Runs one agent subcommand; subclasses set ``subcommand`` and implement ``agent_args``
+    (and ``agent_timeout`` when the agent bounds the command itself).
 
-    Steps that run several agent commands call :meth:`run_agent_command` once per command."""
+    ``transport`` is a :class:`~buildbot_vkckpt.transports.base.Transport` (default: a
+    WorkerTransport with ``python``). The interpreter is the transport's: give ``python``
+    only without a transport."""
 
     subcommand = None
     console_log = True
-    renderables = ["python"]
+    # True for steps that only run with the vkernel running (boot, guest commands, suite,
+    # cycle): a lost host is then FAILURE "host lost". Other steps ask whether the boot step
+    # started it (shutdown and collect after a boot; never the steps before it).
+    runs_with_vkernel = False
 
-    def __init__(self, python="python3", transport=None, **kwargs):
-        self.python = python
-        # None and "worker" both mean the Buildbot worker
-        self.transport = None if transport in (None, "worker") else transport
+    def __init__(self, python=None, transport=None, **kwargs):
+        transport = transport or WorkerTransport(python=python or "python3")
+        if not isinstance(transport, Transport):
+            bb_config.error(f"{type(self).__name__}: transport must be None (the Buildbot "
+                            f"worker), a WorkerTransport or an SSHTransport, not {transport!r}")
+        elif python is not None and python != transport.python:
+            bb_config.error(f"{type(self).__name__}: python is the transport's: give "
+                            f"{type(transport).__name__}(python={python!r}) instead")
+        self.transport = transport
         kwargs.setdefault("logEnviron", False)
         kwargs.setdefault("decodeRC", dict(AGENT_RESULTS))
         kwargs = self.setupShellMixin(kwargs, prohibitArgs=["command"])
@@ -142,31 +186,23 @@ class AgentStep(FinalSummaryMixin, buildstep.ShellMixin, buildstep.CommandMixin,
         self._agent_path = None
         self._console_log = None
         self._pending_console = []
+        self._live = None
 
-    # --- paths ------------------------------------------------------------------------------
-    # On the worker: relative to the builder directory, made absolute there. Over SSH: the
-    # agent's files (sessions, image, zipapp) live under ``transport.workdir/<builder dir>`` on
-    # the test host, while the source tree and objdir are the worker's paths, which the test
-    # host must see at the same place (docs/ssh-transport.rst, "shared path").
+    # --- paths on the host that runs the agent ------------------------------------------------
     def worker_builddir(self):
         return self.getProperty("builddir") or "."
 
     def worker_path(self, *parts):
+        """A path on the Buildbot worker (the source tree and objdir live there)."""
         return self.build.path_module.join(self.worker_builddir(), *parts)
 
     def builddir(self):
         """The builder's directory on the host that runs the agent."""
-        if self.transport is None:
-            return self.worker_builddir()
-        config = getattr(self.build.builder, "config", None)
-        name = getattr(config, "workerbuilddir", None) or self.build.builder.name
-        return posixpath.join(self.transport.workdir, re.sub(r"[^A-Za-z0-9_.-]", "_", name))
+        return self.transport.builddir(self)
 
     def host_path(self, *parts):
         """A path on the host that runs the agent (the worker, or the SSH test host)."""
-        if self.transport is None:
-            return self.worker_path(*parts)
-        return posixpath.join(self.builddir(), *parts)
+        return self.transport.join(self, self.builddir(), *parts)
 
     def session_dir(self):
         return self.host_path(SESSIONS_DIR, f"build-{self.getProperty('buildnumber')}")
@@ -174,63 +210,62 @@ class AgentStep(FinalSummaryMixin, buildstep.ShellMixin, buildstep.CommandMixin,
     def agent_args(self):
         return []
 
-    # --- console log -----------------------------------------------------------------------
+    def agent_timeout(self):
+        """The agent's own limit on this step's command (``--timeout``), or None."""
+        return None
+
+    def backstop(self, agent_timeout):
+        """Buildbot's silence timeout for a command the agent bounds at ``agent_timeout`` s:
+        always ``MARGIN`` above it; the step's ``timeout`` for a command it does not bound."""
+        if agent_timeout is None:
+            return self.timeout
+        return int(float(agent_timeout)) + MARGIN
+
+    # --- console log --------------------------------------------------------------------------
     def console_lines(self, text):
         if self._console_log is not None:
             self._console_log.addStdout(text)
         else:
             self._pending_console.append(text)
 
-    # --- summaries -------------------------------------------------------------------------
+    # --- summaries ----------------------------------------------------------------------------
+    def set_live(self, text):
+        self._live = text
+        self.updateSummary()
+
     def getCurrentSummary(self):
-        events = self.observer.monitor.events
-        for ev in reversed(events):
-            if ev.get("ev") == "phase":
-                return {"step": f"{self.name}: {ev.get('name')}"}
+        if self._live:
+            return {"step": self._live}
+        phase = self.observer.monitor.phase
+        if phase:
+            return {"step": f"{self.name}: {phase}"}
         return super().getCurrentSummary()
 
-    def describe_result(self, result_event, rc):
-        if not result_event:
-            if rc in AGENT_RESULTS:
-                return f"agent exited {rc} without a result"
-            return (f"infrastructure: agent exited {rc} without a result "
-                    f"(is {self.python} installed on the host?)")
-        summary = result_event.get("summary") or ""
-        kind = result_event.get("kind")
-        if kind and not summary.startswith(kind):
-            summary = f"{kind}: {summary}"
-        if result_event.get("fix"):
-            summary += f" (fix: {result_event['fix']})"
-        return summary
+    def no_result(self, command):
+        """The protocol Result of a command that printed none: an infrastructure problem."""
+        fix = None if command.rc in AGENT_RESULTS else \
+            f"is {self.transport.python} installed on the host?"
+        return Result("infrastructure", f"agent exited {command.rc} without a result",
+                      Kind.INFRASTRUCTURE, fix)
 
-    # --- run -------------------------------------------------------------------------------
+    def result_of(self, command):
+        """The agent's Result, or the one :meth:`no_result` gives."""
+        return command.outcome if command.outcome is not None else self.no_result(command)
+
+    # --- run ----------------------------------------------------------------------------------
     async def ensure_agent(self):
-        """The agent's path on the host that runs it; uploaded (or copied over SSH) once per
-        step."""
-        if self._agent_path is not None:
-            return self._agent_path
-        local, sha = agent_zipapp()
-        if self.transport is not None:
-            self._agent_path = await self.transport.ensure_file(self, local, sha)
-            return self._agent_path
-        dest = self.worker_path(f"vkckpt-agent-{sha[:12]}.pyz")
-        if not await self.pathExists(dest):
-            with open(local, "rb") as fp:
-                args = {"maxsize": None, "reader": remotetransfer.FileReader(fp),
-                        "blocksize": 64 * 1024, "workdir": self.workdir, "mode": 0o644,
-                        "workerdest": dest}
-                cmd = remotecommand.RemoteCommand("downloadFile", args)
-                await self.runCommand(cmd)
-            if cmd.didFail():
-                raise buildstep.BuildStepFailed(f"could not upload the agent to {dest}")
-        self._agent_path = dest
-        return dest
+        """The agent's path on the host that runs it; copied there once per version."""
+        if self._agent_path is None:
+            reactor = self.master.reactor
+            local, sha, data = await threads.deferToThreadPool(
+                reactor, reactor.getThreadPool(), agent_zipapp)
+            self._agent_path = await self.transport.ensure_file(self, local, sha, data=data)
+        return self._agent_path
 
     def agent_argv(self, agent, subcommand=None, args=None):
-        python = self.transport.python if self.transport is not None else self.python
         subcommand = subcommand or self.subcommand
         args = self.agent_args() if args is None else args
-        return [python, agent, subcommand, "--session", self.session_dir()] + \
+        return [self.transport.python, agent, subcommand, "--session", self.session_dir()] + \
             [str(a) for a in args]
 
     async def open_console_log(self):
@@ -246,69 +281,42 @@ class AgentStep(FinalSummaryMixin, buildstep.ShellMixin, buildstep.CommandMixin,
             self.addLogObserver(logname, self._observers[logname])
         return self._observers[logname]
 
-    async def run_agent_command(self, subcommand, args, logname="stdio", timeout=None):
-        """Runs one agent subcommand on the worker or through the transport.
+    async def run_agent_command(self, subcommand, args, logname="stdio", agent_timeout=None):
+        """Runs one agent subcommand through the transport.
 
         Its output goes to log ``logname`` and a fresh event monitor; guest console lines to
-        the ``console`` log. ``timeout`` is Buildbot's (or the transport's) silence timeout,
-        ``self.timeout`` when None. Transport errors do not raise: they come back as
+        the ``console`` log. Buildbot's silence timeout is :meth:`backstop` of
+        ``agent_timeout``. Transport errors do not raise: they come back as
         ``AgentCommand.failure``. ``self.observer`` follows the running command, so live
         summaries and ``metrics()`` read the latest command's events."""
         await self.open_console_log()
         observer = self._observer_for(logname)
         observer.monitor = AgentLogMonitor()
         self.observer = observer
-        silence = self.timeout if timeout is None else timeout
+        silence = self.backstop(agent_timeout)
         command = AgentCommand(subcommand, None, observer.monitor, silence=silence)
         if self.stopped:
             command.cancelled = True
-        elif self.transport is None:
-            agent = await self.ensure_agent()
-            cmd = await self.makeRemoteShellCommand(
-                command=self.agent_argv(agent, subcommand, args), stdioLogName=logname,
-                timeout=silence)
-            await self.runCommand(cmd)
-            command.rc = cmd.rc
-            command.cancelled = cmd.results() == CANCELLED
-            command.timed_out = cmd.remote_failure_reason in ("timeout",
-                                                              "timeout_without_output")
         else:
-            await self._run_over_transport(command, subcommand, args, logname, silence)
+            try:
+                argv = self.agent_argv(await self.ensure_agent(), subcommand, args)
+                done = await self.transport.execute(self, argv, logname, timeout=silence,
+                                                    max_time=self.maxTime)
+                command.rc, command.cancelled = done.rc, done.cancelled
+                command.timed_out, command.failure = done.timed_out, done.failure
+            except TransportError as e:
+                command.failure = e
+            except OSError as e:            # the local zipapp, or SFTP refused a path
+                command.failure = TransportError(f"copying the agent to the host failed: {e}")
+            command.cancelled = command.cancelled or (command.failure is not None
+                                                      and bool(self.stopped))
         observer.monitor.close()
+        if observer.monitor.dropped:
+            await self.addCompleteLog(f"{logname}-dropped-events", (
+                f"{observer.monitor.dropped} early events fell off the kept list; results, "
+                f"metrics, checks, TAP and test logs are kept whole\n"))
         command.result = self._command_result(command)
         return command
-
-    async def _run_over_transport(self, command, subcommand, args, logname, silence):
-        try:
-            log = self.getLog(logname)
-        except KeyError:
-            log = await self.addLog(logname)
-        pending = set()
-
-        def write(add, text):
-            # called on the reactor thread (the transport's contract), already redacted
-            d = add(text)
-            pending.add(d)
-            d.addBoth(lambda r: (pending.discard(d), r)[1])
-
-        try:
-            argv = self.agent_argv(await self.ensure_agent(), subcommand, args)
-            write(log.addHeader, self.redact(f"{self.transport.describe()}: "
-                                             f"{' '.join(map(str, argv))}\n"))
-            command.rc = await self.transport.run(
-                self, argv, lambda text: write(log.addStdout, text),
-                lambda text: write(log.addStderr, text), timeout=silence,
-                max_time=self.maxTime)
-        except TransportError as e:
-            command.failure = e
-        except OSError as e:            # the local zipapp, or SFTP refused a path
-            command.failure = TransportError(f"copying the agent to the host failed: {e}")
-        if pending:
-            await defer.DeferredList(list(pending))
-        failure = command.failure
-        command.cancelled = failure is not None and (
-            isinstance(failure, CommandInterrupted) or bool(self.stopped))
-        command.timed_out = isinstance(failure, TransportTimeout)
 
     def _command_result(self, command):
         if command.cancelled:
@@ -317,11 +325,35 @@ class AgentStep(FinalSummaryMixin, buildstep.ShellMixin, buildstep.CommandMixin,
             return self.transport_outcome(command)[0]
         if command.timed_out:
             return FAILURE
+        if command.outcome is None:
+            return EXCEPTION
         return AGENT_RESULTS.get(command.rc, EXCEPTION)
 
     async def run(self):
-        command = await self.run_agent_command(self.subcommand, self.agent_args())
+        command = await self.run_agent_command(self.subcommand, self.agent_args(),
+                                               agent_timeout=self.agent_timeout())
         return await self.finish_agent(command)
+
+    def command_problem(self, command, what=None):
+        """``(result, summary)`` of a command that did not end ok; the summary is built from
+        the Result's fields. ``what`` names the command for steps that run several."""
+        if command.failure is not None:
+            return self.transport_outcome(command)
+        if command.cancelled:
+            return CANCELLED, "cancelled"
+        if command.timed_out:
+            tail = " | ".join(command.monitor.console_tail(3))
+            where = f"timeout: {what}:" if what else f"timeout in {command.subcommand}:"
+            return FAILURE, (f"{where} no output for {command.silence} s; "
+                             f"last console lines: {tail}")
+        result = self.result_of(command)
+        summary = describe(result)
+        if what and result.kind is not None:
+            summary = describe(Result(result.status, f"{what}: {result.cause}", result.kind,
+                                      result.fix))
+        elif what:
+            summary = f"{what}: {summary}"
+        return command.result, summary
 
     async def finish_agent(self, command):
         """The step's result and summary from its one agent command."""
@@ -330,22 +362,46 @@ class AgentStep(FinalSummaryMixin, buildstep.ShellMixin, buildstep.CommandMixin,
         if command.cancelled:
             self.final_summary = "cancelled"
             return CANCELLED
-        result_event = command.outcome
         if command.timed_out:
-            tail = " | ".join(command.monitor.console_tail(3))
-            self.final_summary = (f"timeout in {command.subcommand}: no output for "
-                                   f"{command.silence} s; last console lines: {tail}")
+            result, self.final_summary = self.command_problem(command)
         else:
-            self.final_summary = self.describe_result(command.monitor.result, command.rc)
-        await self.publish(result_event, command.result)
+            self.final_summary = describe(self.result_of(command))
+        await self.publish(command.details, command.result)
         return command.result
 
-    # --- over SSH ---------------------------------------------------------------------------
+    async def run_phases(self, phases):
+        """Runs ``phases`` in order; stops at the first one whose command failed or whose
+        ``judge`` says so. Returns ``(commands, problem)``: every command run, and
+        ``(result, summary)`` of the one that ended the step, or None."""
+        commands = []
+        for phase in phases:
+            if phase.label:
+                self.set_live(phase.label)
+            command = await self.run_agent_command(phase.subcommand, phase.args, phase.log,
+                                                   phase.agent_timeout)
+            commands.append(command)
+            if command.failure is not None or command.cancelled:
+                return commands, self.command_problem(command)
+            problem = phase.judge(command) if phase.judge else (
+                None if command.ok else self.command_problem(command, phase.label))
+            if problem is not None:
+                await AgentStep.publish(self, command.details, problem[0])
+                return commands, problem
+        return commands, None
+
+    # --- a lost or refusing host -----------------------------------------------------------
     def redact(self, text):
         return redact(text, self)
 
+    def vkernel_started(self):
+        """Did the vkernel start on the host (the boot step ran)? Only the boot step's own
+        property counts."""
+        props = self.build.getProperties()
+        return bool(props.hasProperty(VKERNEL_STARTED) and props.getProperty(VKERNEL_STARTED)
+                    and props.getPropertySource(VKERNEL_STARTED) == "boot")
+
     def transport_outcome(self, command):
-        """(result, summary) of a command the SSH host could not run to its end."""
+        """(result, summary) of a command the host could not run to its end."""
         error = command.failure
         message = self.redact(str(error))
         tail = command.monitor.console_tail(3)
@@ -355,10 +411,13 @@ class AgentStep(FinalSummaryMixin, buildstep.ShellMixin, buildstep.CommandMixin,
         if isinstance(error, TransportTimeout):
             return FAILURE, (f"timeout in {command.subcommand}: {message}; last console "
                              f"lines: {' | '.join(tail)}")
-        if isinstance(error, HostUnreachable):
-            return FAILURE, f"host unreachable: {message}"
         if isinstance(error, HostLost):
-            return FAILURE, f"host lost: {message}{last}"
+            what = "host unreachable" if isinstance(error, HostUnreachable) else "host lost"
+            if self.runs_with_vkernel or self.vkernel_started():
+                return FAILURE, f"{Kind.HOST_LOST.value}: {message}{last}"
+            return EXCEPTION, (f"{Kind.INFRASTRUCTURE.value}: {what} before the vkernel "
+                               f"started: {message} (fix: bring the test host up and make "
+                               f"it reachable over SSH)")
         if isinstance(error, AuthenticationFailed):
             return EXCEPTION, (f"infrastructure: {message} (fix: the transport's key= secret "
                                f"must be the private key whose public half is in the host "
@@ -380,14 +439,14 @@ class AgentStep(FinalSummaryMixin, buildstep.ShellMixin, buildstep.CommandMixin,
 
     def interrupt(self, reason):
         d = super().interrupt(reason)
-        if self.transport is not None:
-            # closes the channel; the remote wrapper stops the agent's process group
-            self.transport.interrupt(self)
+        # the worker's remote command is interrupted by Buildbot; SSH closes the channel and
+        # the remote wrapper stops the agent's process group
+        self.transport.interrupt(self)
         return d
 
-    async def publish(self, result_event, result):
-        """Subclasses add properties, logs and test results from the agent's events."""
-        details = result_event.get("details") or {}
+    async def publish(self, details, result):
+        """Subclasses add properties, logs and test results from the agent's result details
+        and events (``self.observer.monitor``)."""
         backtrace = details.get("backtrace")
         if backtrace:
             await self.addCompleteLog("backtrace", "\n".join(map(str, backtrace)) + "\n")
@@ -401,12 +460,7 @@ class AgentStep(FinalSummaryMixin, buildstep.ShellMixin, buildstep.CommandMixin,
             await self.addCompleteLog("last-console-lines", text + "\n")
 
     def metrics(self):
-        return {ev["name"]: ev.get("value") for ev in self.observer.monitor.events
-                if ev.get("ev") == "metric" and "name" in ev}
+        return dict(self.observer.monitor.metrics)
 
     def infos(self):
-        merged = {}
-        for ev in self.observer.monitor.events:
-            if ev.get("ev") == "info":
-                merged.update({k: v for k, v in ev.items() if k != "ev"})
-        return merged
+        return dict(self.observer.monitor.info)

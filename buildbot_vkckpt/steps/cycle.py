@@ -15,15 +15,14 @@ The first failed cycle ends the step: the guest is gone by then. See docs/steps.
 import statistics
 from dataclasses import dataclass, field
 
-from buildbot.process.results import CANCELLED, EXCEPTION, FAILURE, SKIPPED, SUCCESS
+from buildbot.process.results import EXCEPTION, FAILURE, SKIPPED, SUCCESS
 
 from buildbot_vkckpt import validate
-from buildbot_vkckpt.steps.agent import AgentStep
+from buildbot_vkckpt.protocol import Kind
+from buildbot_vkckpt.steps.agent import AgentStep, Phase, describe
 from buildbot_vkckpt.steps.report import add_result_set, html_table
 
 SETUP_LOG = "stdio"
-# a cycle's agent commands; a failure summary naming one of them says what failed
-CYCLE_ACTIONS = ("checkpoint", "restore", "verify")
 PASS_FAIL_SET = "vkernel checkpoint cycle"
 # (set description, Cycle attribute = the agent's metric)
 PERFORMANCE_SETS = (("checkpoint time", "ckpt_seconds"),
@@ -82,83 +81,77 @@ def median(values):
 
 class VkernelCheckpointCycle(AgentStep):
     """Probes checkpoint support, then checkpoints, restores and verifies the booted vkernel
-    ``iterations`` times, recording a ``pass_fail`` result per check per cycle and the
+    ``cycles`` times, recording a ``pass_fail`` result per check per cycle and the
     checkpoint/restore times and file sizes as test-result sets."""
 
     name = "checkpoint-cycle"
+    runs_with_vkernel = True
     subcommand = "probe"
-    renderables = ["iterations", "require_support", "checkpoint_timeout", "restore_timeout"]
+    renderables = ["cycles", "require_support", "checkpoint_timeout", "restore_timeout"]
 
-    def __init__(self, iterations=3, require_support=False, checkpoint_timeout=600,
+    def __init__(self, cycles=3, require_support=False, checkpoint_timeout=600,
                  restore_timeout=300, **kwargs):
-        self.iterations = iterations
+        owner = "VkernelCheckpointCycle"
+        if "iterations" in kwargs:
+            kwargs.pop("iterations")
+            validate.error(owner, "iterations", "was renamed: use cycles= (the factory's name "
+                                                "for the number of checkpoint cycles)")
+        self.cycles = cycles
         self.require_support = require_support
         self.checkpoint_timeout = checkpoint_timeout
         self.restore_timeout = restore_timeout
         super().__init__(**kwargs)
-        owner = "VkernelCheckpointCycle"
-        validate.positive_int(owner, "iterations", iterations, allow_none=False)
+        validate.positive_int(owner, "cycles", cycles, allow_none=False)
         validate.positive_int(owner, "checkpoint_timeout", checkpoint_timeout, allow_none=False)
         validate.positive_int(owner, "restore_timeout", restore_timeout, allow_none=False)
         if not (validate.renderable(require_support) or isinstance(require_support, bool)):
             validate.error(owner, "require_support", f"must be True or False, not "
                                                      f"{require_support!r}")
-        self._live = None
-        self.cycles = []
-
-    # --- live summary -----------------------------------------------------------------------
-    def set_live(self, text):
-        self._live = text
-        self.updateSummary()
-
-    def getCurrentSummary(self):
-        if self._live:
-            return {"step": self._live}
-        return super().getCurrentSummary()
-
-    # --- one agent command --------------------------------------------------------------------
-    def command_timeout(self, agent_timeout):
-        """Buildbot's silence timeout stays a backstop above the agent's own."""
-        if agent_timeout is None or self.timeout is None:
-            return self.timeout
-        return max(self.timeout, int(agent_timeout) + 60)
+        self.done = []                  # the Cycle records of this build
 
     # --- run ----------------------------------------------------------------------------------
     def rendered_problem(self):
-        for name in ("iterations", "checkpoint_timeout", "restore_timeout"):
+        for name in ("cycles", "checkpoint_timeout", "restore_timeout"):
             value = getattr(self, name)
             if isinstance(value, bool) or not str(value).isdigit() or int(value) < 1:
                 return f"{name} must be a positive integer, not {value!r}"
             setattr(self, name, int(value))
         return None
 
+    def judge_probe(self, probe):
+        """Unsupported is its own outcome: SKIPPED (NOT TESTED), or FAILURE when required."""
+        if probe.ok:
+            return None
+        result = self.result_of(probe)
+        if result.kind is Kind.UNSUPPORTED:
+            summary = describe(result)
+            if self.require_support:
+                return FAILURE, f"{summary} (require_support=True)"
+            return SKIPPED, summary
+        return self.command_problem(probe, "probe")
+
     async def run(self):
         problem = self.rendered_problem()
         if problem:
             return self.finish(EXCEPTION, f"configuration: {problem}")
+        _commands, problem = await self.run_phases([
+            Phase(SETUP_LOG, "probe", label="probing checkpoint support",
+                  judge=self.judge_probe),
+            Phase(SETUP_LOG, "verify", ["--prepare"], label="starting the guest workload",
+                  judge=lambda c: None if c.ok else self.command_problem(
+                      c, "preparing the guest workload"))])
+        if problem:
+            return self.finish(*problem)
 
-        self.set_live("probing checkpoint support")
-        probe = await self.run_agent_command("probe", [], SETUP_LOG)
-        if not probe.ok:
-            if probe.rc == 3 or probe.outcome.get("status") == "unsupported":
-                return await self.unsupported(probe)
-            return await self.command_failed(probe, "probe")
-
-        self.set_live("starting the guest workload")
-        prepare = await self.run_agent_command("verify", ["--prepare"], SETUP_LOG)
-        if not prepare.ok:
-            return await self.command_failed(prepare, "preparing the guest workload")
-
-        total = self.iterations
+        total = self.cycles
         for number in range(1, total + 1):
             cycle = Cycle(number)
-            self.cycles.append(cycle)
+            self.done.append(cycle)
             result = await self.run_cycle(cycle, total)
             if result is not None:
                 await self.publish_cycles(result)
                 return result
-        summary = self.success_summary()
-        self.final_summary = summary
+        self.final_summary = self.success_summary()
         await self.publish_cycles(SUCCESS)
         return SUCCESS
 
@@ -170,7 +163,7 @@ class VkernelCheckpointCycle(AgentStep):
         self.set_live(f"{label}: checkpoint")
         ckpt = await self.run_agent_command(
             "checkpoint", ["--timeout", self.checkpoint_timeout], logname,
-            self.command_timeout(self.checkpoint_timeout))
+            self.checkpoint_timeout)
         details = ckpt.details
         cycle.ckpt_seconds = _first_number(ckpt.metric("ckpt_seconds"), details.get("seconds"))
         cycle.ckpt_bytes = _first_number(ckpt.metric("ckpt_bytes"), details.get("bytes"))
@@ -188,7 +181,7 @@ class VkernelCheckpointCycle(AgentStep):
         self.set_live(f"{label}: restore")
         restore = await self.run_agent_command(
             "restore", ["--file", cycle.file, "--timeout", self.restore_timeout], logname,
-            self.command_timeout(self.restore_timeout))
+            self.restore_timeout)
         cycle.restore_seconds = _first_number(restore.metric("restore_seconds"))
         cycle.console_seconds = _first_number(restore.metric("console_seconds"))
         if not restore.ok:
@@ -209,7 +202,7 @@ class VkernelCheckpointCycle(AgentStep):
             cycle.verify = "failed"
             failed = [f"{n}: {t}" if t else n for n, ok, t in cycle.checks if not ok]
             await self.attach_inspect(inspect)
-            return self.finish(FAILURE, f"kernel: {label}: verify failed: {'; '.join(failed)}")
+            return self.finish(FAILURE, f"kernel: {label} (verify): {'; '.join(failed)}")
         cycle.verify = "ok"
         return None
 
@@ -218,53 +211,20 @@ class VkernelCheckpointCycle(AgentStep):
         self.final_summary = summary
         return result
 
-    async def unsupported(self, probe):
-        reason = probe.outcome.get("summary") or "the agent gave no reason"
-        if reason.startswith("unsupported: "):
-            reason = reason[len("unsupported: "):]
-        if self.require_support:
-            return self.finish(FAILURE, f"unsupported: {reason} (require_support=True)")
-        return self.finish(SKIPPED, f"unsupported: {reason}")
-
     async def command_failed(self, command, action, inspect=None, cycle=None):
-        """The step's result when ``command`` did not succeed, with the logs that explain it.
-
-        ``cycle`` is the label (``cycle 2/3``) of a cycle's command; ``action`` names what
-        ``command`` was doing."""
-        if command.failure is not None:
-            return await self.transport_failed(command)
-        if command.cancelled:
-            return self.finish(CANCELLED, "cancelled")
-        what = f"{cycle}: {action}" if cycle else action
+        """The step's result when a cycle's ``command`` did not succeed, with the logs that
+        explain it. ``cycle`` is the label (``cycle 2/3``), ``action`` what it was doing."""
+        result, summary = self.command_problem(command, f"{cycle} ({action})")
         outcome = command.outcome
-        if command.timed_out:
-            tail = " | ".join(command.monitor.console_tail(3))
-            result = FAILURE
-            summary = (f"timeout: {what}: no output for {command.silence} s; last console "
-                       f"lines: {tail}")
-        elif not outcome:
-            result = EXCEPTION
-            summary = f"{what}: {self.describe_result(outcome, command.rc)}"
-            if not summary.startswith("infrastructure"):
-                summary = "infrastructure: " + summary
-        else:
-            result = command.result
-            kind = outcome.get("kind") or {FAILURE: "kernel", EXCEPTION: "infrastructure"}.get(
-                result, outcome.get("status") or "failure")
-            cause = outcome.get("summary") or f"agent exited {command.rc}"
-            if cause.startswith(f"{kind}: "):
-                cause = cause[len(kind) + 2:]
-            if result == FAILURE:
-                summary = f"{kind}: {failure_text(what, cause, cycle, command.subcommand)}"
-            else:
-                summary = f"{kind}: {what}: {cause}"
-            if outcome.get("fix"):
-                summary += f" (fix: {outcome['fix']})"
-            if result == SKIPPED:           # unsupported after the probe said supported
+        if command.failure is None and not command.cancelled and not command.timed_out \
+                and outcome is not None:
+            if outcome.kind is Kind.UNSUPPORTED:  # after the probe said supported
                 result = FAILURE if self.require_support else SKIPPED
             elif result not in (FAILURE, EXCEPTION):
                 result = EXCEPTION          # a non-ok result with exit 0 or 2
-        await AgentStep.publish(self, outcome, result)
+        if command.failure is not None:
+            return await self.transport_failed(command)
+        await AgentStep.publish(self, command.details, result)
         await self.attach_inspect(inspect)
         return self.finish(result, summary)
 
@@ -274,11 +234,11 @@ class VkernelCheckpointCycle(AgentStep):
             await self.addCompleteLog("checkpoint-inspect", "\n".join(map(str, lines)) + "\n")
 
     def success_summary(self):
-        ok = sum(1 for c in self.cycles if c.ok)
-        parts = [f"{ok}/{len(self.cycles)} cycles ok"]
-        ckpt_s = median(c.ckpt_seconds for c in self.cycles)
-        ckpt_b = median(c.ckpt_bytes for c in self.cycles)
-        restore_s = median(c.restore_seconds for c in self.cycles)
+        ok = sum(1 for c in self.done if c.ok)
+        parts = [f"{ok}/{len(self.done)} cycles ok"]
+        ckpt_s = median(c.ckpt_seconds for c in self.done)
+        ckpt_b = median(c.ckpt_bytes for c in self.done)
+        restore_s = median(c.restore_seconds for c in self.done)
         if ckpt_s is not None:
             parts.append(f"ckpt {format_seconds(ckpt_s)}"
                          + (f" / {format_bytes(ckpt_b)}" if ckpt_b is not None else ""))
@@ -289,8 +249,9 @@ class VkernelCheckpointCycle(AgentStep):
     # --- reporting ----------------------------------------------------------------------------
     async def publish_cycles(self, result):
         """Test-result sets, properties and the HTML table of the cycles that ran."""
-        cycles = self.cycles
+        cycles = self.done
         self.setProperty("vkckpt_cycles_ok", sum(1 for c in cycles if c.ok), self.name)
+        self.setProperty("vkckpt_cycles_total", len(cycles), self.name)
         for prop, attr in (("vkckpt_ckpt_seconds", "ckpt_seconds"),
                            ("vkckpt_ckpt_bytes", "ckpt_bytes"),
                            ("vkckpt_restore_seconds", "restore_seconds")):
@@ -326,21 +287,6 @@ class VkernelCheckpointCycle(AgentStep):
         if values:
             await add_result_set(self, description, category, unit,
                                  [{"value": v, "test_name": f"cycle {n}"} for n, v in values])
-
-
-def failure_text(what, cause, cycle=None, subcommand=None):
-    """``WHAT failed: CAUSE``, unless the agent's cause of a cycle's command already says what
-    failed (``restore failed: ...``, ``checkpoint file invalid: ...``, ``restore broke the
-    guest: ...``, ``timeout in restore: ...``): then ``cycle N/M: CAUSE`` without repeating it.
-    """
-    if cycle:
-        prefix = f"timeout in {subcommand}: "
-        if subcommand and cause.startswith(prefix):
-            return f"{cycle}: {cause[len(prefix):]}"
-        lead = cause.split(": ", 1)[0]
-        if any(action in lead for action in CYCLE_ACTIONS):
-            return f"{cycle}: {cause}"
-    return f"{what} failed: {cause}"
 
 
 def _first_number(*values):

@@ -12,16 +12,18 @@ The suite lives where ``vkckpt-agent image --suite`` put it, addressed from root
 simulated one, whose root is a directory of the host. With ``transport=`` the three commands run
 on the SSH test host like every AgentStep's. See docs/steps.rst.
 """
-from dataclasses import dataclass, field
-
-from buildbot.process.results import (CANCELLED, EXCEPTION, FAILURE, SUCCESS, WARNINGS,
-                                      worst_status)
+from buildbot.process.results import EXCEPTION, FAILURE, SUCCESS, WARNINGS
 
 from buildbot_vkckpt import validate
 from buildbot_vkckpt.agent.image import GUEST_SUITE_DIR
-from buildbot_vkckpt.steps.agent import AgentStep
+from buildbot_vkckpt.monitor.suite import EXPECTED, build_failure, evaluate
+from buildbot_vkckpt.protocol import Kind, Result
+from buildbot_vkckpt.steps.agent import AgentStep, Phase, describe
 from buildbot_vkckpt.steps.report import add_result_set, html_table
-from buildbot_vkckpt.suite import list_tests, parse_tap_report
+from buildbot_vkckpt.suite import list_tests
+
+VERDICT_RESULTS = {"ok": SUCCESS, "warnings": WARNINGS, "failure": FAILURE,
+                   "infrastructure": EXCEPTION}
 
 RESULTS_DISK = "/dev/vkd1"
 # flavours whose kernel carries the 2013 GSoC checkpoint work (docs/flavours.rst): the guest
@@ -37,78 +39,13 @@ def kernel_features(step):
             != "boot":
         return []
     return ["vkernel_chkpt"] if props.getProperty("vkckpt_flavour") in GSOC_FLAVOURS else []
-# a test whose outcome is one of these is as expected: "1" in the pass_fail set
-EXPECTED = ("pass", "xfail")
-
-
-@dataclass
-class SuiteVerdict:
-    """What one suite run's TAP means for the step."""
-    result: int
-    summary: str
-    rows: list = field(default_factory=list)      # (name, outcome, expect, cycles, ms, message)
-    counts: dict = field(default_factory=dict)
-
-
-def _plural(n, word):
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-def evaluate(report, expected_names, iterations, nocr=False):
-    """Turn a parsed TAP report into the step's result, summary and table rows.
-
-    ``expected_names`` are the tests in the order run.sh runs them: they name planned tests
-    whose result line never arrived."""
-    rows = []
-    for r in report.results:
-        outcome = r.outcome
-        rows.append((r.name or f"#{r.number}", outcome,
-                     r.diagnostics.get("expect", "xfail" if r.todo else "pass"),
-                     r.diagnostics.get("cycles", ""), r.duration_ms, r.message))
-    missing = []
-    # after a bail-out the rest never ran: no verdict on them (the step is an EXCEPTION)
-    for number in ([] if report.bail_out is not None else report.missing):
-        name = expected_names[number - 1] if 0 < number <= len(expected_names) else f"#{number}"
-        missing.append(name)
-        rows.append((name, "missing", "", "", None, "no result line in the TAP"))
-    outcomes = [row[1] for row in rows]
-    counts = {k: outcomes.count(k) for k in ("pass", "fail", "xfail", "xpass", "skip")}
-    counts["missing"] = len(missing)
-    text = f"{counts['pass']} passed, {counts['fail']} failed, {counts['xfail']} xfail"
-    if counts["xpass"]:
-        text += f", {counts['xpass']} unexpectedly passed"
-    if counts["skip"]:
-        text += f", {counts['skip']} skipped"
-    text += " · " + ("no checkpoint (nocr)" if nocr else _plural(iterations, "iteration"))
-
-    if report.bail_out is not None:
-        return SuiteVerdict(EXCEPTION, f"infrastructure: the suite bailed out: "
-                            f"{report.bail_out or 'no reason given'}", rows, counts)
-    if report.plan is None and not report.results:
-        return SuiteVerdict(EXCEPTION, "infrastructure: unreadable TAP on the results disk "
-                            "(no plan, no test lines)", rows, counts)
-    failed = [row[0] for row in rows if row[1] == "fail"]
-    if failed or missing:
-        problems = []
-        if failed:
-            problems.append("failed: " + ", ".join(failed))
-        if missing:
-            problems.append("no result: " + ", ".join(missing))
-        return SuiteVerdict(FAILURE, f"kernel: {text} · {' · '.join(problems)}", rows, counts)
-    xpassed = [row[0] for row in rows if row[1] == "xpass"]
-    if xpassed:
-        return SuiteVerdict(WARNINGS, f"{text} · unexpectedly passed: {', '.join(xpassed)} "
-                            f"(update their expect=)", rows, counts)
-    if not rows:
-        return SuiteVerdict(FAILURE, "kernel: the TAP holds no tests", rows, counts)
-    return SuiteVerdict(SUCCESS, text, rows, counts)
-
 
 class GuestCheckpointSuite(AgentStep):
     """Builds the guest suite in the booted vkernel, runs it, reads its TAP from the results
     disk and records one ``pass_fail`` test result per test."""
 
     name = "guest-suite"
+    runs_with_vkernel = True
     subcommand = "exec"
     renderables = ["iterations", "only", "nocr", "build_timeout", "run_timeout"]
 
@@ -134,7 +71,6 @@ class GuestCheckpointSuite(AgentStep):
                 validate.error("GuestCheckpointSuite", "only",
                                f"names unknown tests {', '.join(unknown) or '(none given)'}; "
                                f"known: {', '.join(sorted(known))}")
-        self._phase_name = None
 
     # --- guest command lines ----------------------------------------------------------------
     def suite_path(self):
@@ -178,32 +114,32 @@ class GuestCheckpointSuite(AgentStep):
         waits = 3 + 2 * (0 if self.nocr else int(self.iterations))
         return max(60, sum(t.timeout for t in self.selected()) * waits)
 
-    # --- running agent commands -------------------------------------------------------------
-    async def agent_phase(self, logname, subcommand, args):
-        """One agent command with its own log (``build``, ``stdio``, ``results``)."""
-        self._phase_name = logname
-        return await self.run_agent_command(subcommand, args, logname)
+    # --- judging the agent commands ---------------------------------------------------------
+    def judge_exec(self, what):
+        """A guest command that ran and exited non-zero is the suite's own verdict (kind
+        ``test``), not a problem of the agent: only the rest ends the step here."""
+        def judge(command):
+            result = command.outcome
+            if result is not None and (result.ok or result.kind is Kind.TEST):
+                return None
+            return self.command_problem(command, what)
+        return judge
 
-    def getCurrentSummary(self):
-        label = {"build": "building the suite", "stdio": "running the suite",
-                 "results": "reading the results disk"}.get(self._phase_name)
-        return {"step": f"{self.name}: {label}"} if label else super().getCurrentSummary()
+    def judge_build(self, command):
+        problem = self.judge_exec("building the suite")(command)
+        if problem is None and command.rc != 0:
+            failed = build_failure(command.monitor.console_tail(50))
+            problem = (FAILURE, describe(Result(
+                "failure", "the suite does not build in the guest"
+                + (f" ({failed})" if failed else ""), Kind.TEST)))
+        return problem
 
-    def phase_problem(self, phase, what):
-        """(result, summary) when an exec phase did not complete as a guest command."""
-        if phase.cancelled:
-            return CANCELLED, "cancelled"
-        if phase.timed_out:
-            tail = " | ".join(phase.monitor.console_tail(3))
-            return FAILURE, (f"timeout in {what}: no output for {phase.silence} s; last console "
-                             f"lines: {tail}")
-        outcome = phase.outcome
-        details = outcome.get("details") or {}
-        if outcome.get("status") == "ok":
+    def judge_results(self, command):
+        if command.rc == 0 and command.outcome is not None:
             return None
-        if outcome.get("kind") == "kernel" and "status" in details:
-            return None            # the guest command ran and exited non-zero: not the agent's
-        return phase.result, f"{what}: {self.describe_result(outcome, phase.rc)}"
+        summary = describe(self.result_of(command))
+        tail = " | ".join(self._run_tail)
+        return EXCEPTION, f"{summary}; last console lines: {tail}" if tail else summary
 
     def rendered_problem(self):
         """Rendered values end up in a guest shell line: only plain test names and counts."""
@@ -221,68 +157,53 @@ class GuestCheckpointSuite(AgentStep):
         problem = self.rendered_problem()
         if problem:
             return self.finish(EXCEPTION, f"configuration: {problem}")
-
-        if self.build_suite:
-            phase = await self.agent_phase("build", "exec", ["--timeout", self.build_timeout,
-                                                             "--", self.build_line()])
-            if phase.failure is not None:
-                return await self.transport_failed(phase)
-            problem = self.phase_problem(phase, "building the suite")
-            if problem is None and phase.rc != 0:
-                failed = [ln for ln in phase.monitor.console_tail(50)
-                          if ln.startswith("build.sh: failed:")]
-                problem = (FAILURE, "kernel: the suite does not build in the guest"
-                           + (f" ({failed[-1][len('build.sh: '):]})" if failed else ""))
-            if problem:
-                await AgentStep.publish(self, phase.outcome, problem[0])
-                return self.finish(*problem)
-
         timeout = self.run_timeout or self.default_run_timeout()
-        run = await self.agent_phase("stdio", "exec",
-                                     ["--timeout", timeout, "--", self.run_line()])
-        if run.failure is not None:
-            return await self.transport_failed(run)
-        problem = self.phase_problem(run, "running the suite")
+        phases = []
+        if self.build_suite:
+            phases.append(Phase("build", "exec", ["--timeout", self.build_timeout, "--",
+                                                  self.build_line()],
+                                "guest-suite: building the suite", self.build_timeout,
+                                self.judge_build))
+        phases.append(Phase("stdio", "exec", ["--timeout", timeout, "--", self.run_line()],
+                            "guest-suite: running the suite", timeout,
+                            self.judge_exec("running the suite")))
+        phases.append(Phase("results", "results", [],
+                            "guest-suite: reading the results disk", None, self.judge_results))
+        self._run_tail = []
+
+        def remember_tail(command):
+            self._run_tail = command.monitor.console_tail(2)
+        commands, problem = await self.run_phases(phases[:-1])
+        if commands:
+            remember_tail(commands[-1])
+        if problem is None:
+            more, problem = await self.run_phases(phases[-1:])
+            commands += more
         if problem:
-            await AgentStep.publish(self, run.outcome, problem[0])
             return self.finish(*problem)
 
-        read = await self.agent_phase("results", "results", [])
-        if read.failure is not None:
-            return await self.transport_failed(read)
-        if read.cancelled:
-            return self.finish(CANCELLED, "cancelled")
-        tap_lines = [line for ev in read.monitor.events if ev.get("ev") == "tap"
-                     for line in ev.get("lines") or [] if isinstance(line, str)]
-        if read.rc != 0 or not read.monitor.result:
-            tail = " | ".join(run.monitor.console_tail(2))
-            summary = self.describe_result(read.outcome, read.rc)
-            return self.finish(EXCEPTION, f"{summary}; last console lines: {tail}"
-                                     if tail else summary)
-        expected_lines = (read.outcome.get("details") or {}).get("tap_lines")
+        read = commands[-1]
+        tap_lines = read.monitor.tap_lines
+        expected_lines = read.details.get("tap_lines")
         tap = "\n".join(tap_lines) + "\n"
         await self.addCompleteLog("results.tap", tap)
-        await self.publish_test_logs(read.monitor.events)
-        verdict = evaluate(parse_tap_report(tap), [t.name for t in self.selected()],
-                           int(self.iterations), bool(self.nocr))
+        await self.publish_test_logs(read.monitor.test_logs)
+        verdict = evaluate(tap, [t.name for t in self.selected()], int(self.iterations),
+                           bool(self.nocr))
         if isinstance(expected_lines, int) and expected_lines != len(tap_lines):
-            verdict.result = worst_status(verdict.result, EXCEPTION)
-            verdict.summary += (f" · infrastructure: read {len(tap_lines)} of "
-                                f"{expected_lines} TAP lines")
+            verdict.add_problem("infrastructure", Kind.INFRASTRUCTURE,
+                                f"read {len(tap_lines)} of {expected_lines} TAP lines")
         await self.publish_verdict(verdict)
-        return self.finish(verdict.result, verdict.summary)
+        return self.finish(VERDICT_RESULTS[verdict.status],
+                           describe(Result(verdict.status, verdict.cause, verdict.kind)))
 
     def finish(self, result, summary):
         self.final_summary = summary
         return result
 
     # --- reporting -------------------------------------------------------------------------
-    async def publish_test_logs(self, events):
-        sections = {}
-        for ev in events:
-            if ev.get("ev") == "test_log" and isinstance(ev.get("lines"), list):
-                key = (str(ev.get("test")), str(ev.get("file")))
-                sections.setdefault(key, []).extend(str(x) for x in ev["lines"])
+    async def publish_test_logs(self, sections):
+        """``sections``: (test, file) -> lines, as the results command streamed them."""
         if sections:
             text = "".join(f"== {test}/{name}\n" + "\n".join(lines) + "\n"
                            for (test, name), lines in sections.items())
@@ -298,8 +219,9 @@ class GuestCheckpointSuite(AgentStep):
                                  results)
         await self.addHTMLLog("results.html", html_table(
             "Guest checkpoint suite", ("test", "outcome", "expect", "cycles", "ms", "message"),
-            verdict.rows, note=verdict.summary))
+            verdict.rows, note=describe(Result(verdict.status, verdict.cause, verdict.kind))))
         self.setProperty("vkckpt_suite_counts", verdict.counts, self.name)
+        self.setProperty("vkckpt_suite_failed_tests", verdict.failed, self.name)
 
 
 def _sh_quote(text):

@@ -6,14 +6,14 @@ on the test host) and outlives the individual steps (the agent's supervisor owns
 ShutdownVkernel and CollectArtifacts always run.
 """
 import os
-import posixpath
 
-from buildbot.process import remotecommand, remotetransfer
 from buildbot.process.results import SUCCESS
+from twisted.internet import threads
 
 from buildbot_vkckpt import validate
 from buildbot_vkckpt.agent.image import kernel_path
-from buildbot_vkckpt.steps.agent import IMAGE_NAME, SESSIONS_DIR, AgentStep
+from buildbot_vkckpt.steps.agent import IMAGE_NAME, SESSIONS_DIR, VKERNEL_STARTED, AgentStep
+from buildbot_vkckpt.transports.errors import TransportError
 from buildbot_vkckpt.steps.plan import plan_property
 
 
@@ -114,9 +114,8 @@ class MakeRootImage(_SessionStep):
             args += ["--world-rev", str(world_rev)]
         return args
 
-    async def publish(self, result_event, result):
-        await super().publish(result_event, result)
-        details = result_event.get("details") or {}
+    async def publish(self, details, result):
+        await super().publish(details, result)
         if "reused" in details:
             self.setProperty("vkckpt_image_reused", bool(details["reused"]), self.name)
 
@@ -125,6 +124,7 @@ class BootVkernel(_SessionStep):
     """Boots the vkernel under the agent's supervisor and waits for a guest shell."""
 
     name = "boot"
+    runs_with_vkernel = True
     subcommand = "boot"
     renderables = ["memory", "cpus", "network", "boot_timeout", "silence"]
 
@@ -136,11 +136,18 @@ class BootVkernel(_SessionStep):
         self.vmm = vmm
         self.boot_timeout = boot_timeout
         self.silence = silence
-        # the agent enforces the boot timeout; Buildbot's own is a backstop above it
-        kwargs.setdefault("timeout", int(boot_timeout) + 60 if isinstance(boot_timeout, (int, float)) else 1200)
         super().__init__(**kwargs)
         validate.size("BootVkernel", "memory", memory, 64)
         validate.positive_int("BootVkernel", "cpus", cpus, allow_none=False, maximum=16)
+        validate.positive_int("BootVkernel", "boot_timeout", boot_timeout, allow_none=False)
+
+    def agent_timeout(self):
+        return self.boot_timeout
+
+    async def run(self):
+        # from here on the vkernel may run on the host: losing the host is "host lost"
+        self.setProperty(VKERNEL_STARTED, True, self.name)
+        return await super().run()
 
     def agent_args(self):
         args = ["--kernel", kernel_path(self.objdir, self.srcdir(), self.kernconf),
@@ -152,10 +159,10 @@ class BootVkernel(_SessionStep):
             args.append("--vmm")
         return args
 
-    async def publish(self, result_event, result):
-        await super().publish(result_event, result)
+    async def publish(self, details, result):
+        await super().publish(details, result)
         self.setProperty("vkckpt_session", self.session_dir(), self.name)
-        flavour = (result_event.get("details") or {}).get("flavour")
+        flavour = details.get("flavour")
         if flavour:
             self.setProperty("vkckpt_flavour", str(flavour), self.name)
             if str(flavour) not in self.final_summary:
@@ -173,6 +180,7 @@ class RunInVkernel(AgentStep):
     """A guest command as a step (ShellCommand-like): ``RunInVkernel(command="uname -a")``."""
 
     name = "guest-command"
+    runs_with_vkernel = True
     subcommand = "exec"
     renderables = ["guest_command", "guest_timeout"]
 
@@ -182,6 +190,9 @@ class RunInVkernel(AgentStep):
         self.guest_command = command
         self.guest_timeout = guest_timeout
         super().__init__(**kwargs)
+
+    def agent_timeout(self):
+        return self.guest_timeout
 
     def agent_args(self):
         cmd = self.guest_command
@@ -209,12 +220,16 @@ class ShutdownVkernel(_AlwaysRunStep):
 
 class CollectArtifacts(_AlwaysRunStep):
     """Collects the console log, ledger, events and results tar, and uploads them to the
-    master (``artifacts/<builder>/<build>/`` under the master's base directory)."""
+    master: ``artifacts/<builder>/<build>/`` under the master's base directory (or
+    ``master_dest``; a relative one is taken under the base directory too). Directory and
+    console-tail I/O on the master run off the reactor thread."""
 
     name = "collect"
     subcommand = "collect"
     console_log = False
     UPLOADS = ("console.log", "events.jsonl", "ledger.jsonl", "results.tar")
+    MAX_UPLOAD = 512 * 1024 * 1024
+    CONSOLE_TAIL = 512 * 1024
     renderables = ["master_dest"]
 
     def __init__(self, master_dest=None, **kwargs):
@@ -222,51 +237,45 @@ class CollectArtifacts(_AlwaysRunStep):
         super().__init__(**kwargs)
 
     def collect_dir(self):
-        if self.transport is not None:
-            return posixpath.join(self.session_dir(), "collect")
-        return self.build.path_module.join(self.session_dir(), "collect")
+        return self.transport.join(self, self.session_dir(), "collect")
 
     def agent_args(self):
         return ["--dest", self.collect_dir()]
 
-    async def publish(self, result_event, result):
-        await super().publish(result_event, result)
-        if result != SUCCESS:
-            return
+    def artifacts_dir(self):
         dest = self.master_dest or os.path.join(
             "artifacts", self.build.builder.name, str(self.getProperty("buildnumber")))
-        os.makedirs(dest, exist_ok=True)
+        return os.path.join(self.master.basedir, os.path.expanduser(dest))
+
+    def _off_reactor(self, fn, *args):
+        reactor = self.master.reactor
+        return threads.deferToThreadPool(reactor, reactor.getThreadPool(), fn, *args)
+
+    async def publish(self, details, result):
+        await super().publish(details, result)
+        if result != SUCCESS:
+            return
+        dest = self.artifacts_dir()
+        await self._off_reactor(os.makedirs, dest, 0o755, True)
         uploaded = []
         for name in self.UPLOADS:
-            if self.transport is not None:
-                if await self._fetch(name, os.path.join(dest, name)):
-                    uploaded.append(name)
+            try:
+                await self.transport.fetch_file(
+                    self, self.transport.join(self, self.collect_dir(), name),
+                    os.path.join(dest, name), maxsize=self.MAX_UPLOAD)
+            except (OSError, ValueError, TransportError):
                 continue
-            src = self.build.path_module.join(self.collect_dir(), name)
-            if not await self.pathExists(src):
-                continue
-            target = os.path.join(dest, name)
-            writer = remotetransfer.FileWriter(target, None, 0o644)
-            cmd = remotecommand.RemoteCommand("uploadFile", {
-                "workersrc": src, "writer": writer, "maxsize": 512 * 1024 * 1024,
-                "blocksize": 64 * 1024, "workdir": self.workdir, "keepstamp": False})
-            await self.runCommand(cmd)
-            if not cmd.didFail():
-                uploaded.append(name)
-        self.setProperty("vkckpt_artifacts", os.path.abspath(dest), self.name)
-        console = os.path.join(dest, "console.log")
+            uploaded.append(name)
+        self.setProperty("vkckpt_artifacts", dest, self.name)
         if "console.log" in uploaded:
-            with open(console, "rb") as fp:
-                data = fp.read()[-512 * 1024:]
+            data = await self._off_reactor(_tail, os.path.join(dest, "console.log"),
+                                           self.CONSOLE_TAIL)
             await self.addCompleteLog("console.log", data.decode("utf-8", "replace"))
         self.final_summary = f"{self.final_summary} · uploaded {', '.join(uploaded) or 'nothing'}"
 
-    async def _fetch(self, name, target):
-        """One collected file from the SSH test host to the master, over SFTP."""
-        from buildbot_vkckpt.transports.errors import TransportError
-        try:
-            await self.transport.fetch_file(self, posixpath.join(self.collect_dir(), name),
-                                            target, maxsize=512 * 1024 * 1024)
-        except (OSError, ValueError, TransportError):
-            return False
-        return True
+
+def _tail(path, size):
+    with open(path, "rb") as fp:
+        fp.seek(0, os.SEEK_END)
+        fp.seek(max(0, fp.tell() - size))
+        return fp.read()

@@ -10,6 +10,7 @@ take it nor hold the reactor (and with it the web UI) for longer than a few mill
 """
 import collections
 import os
+import posixpath
 import re
 import threading
 import time
@@ -20,6 +21,7 @@ from twisted.python import log
 
 from buildbot_vkckpt import validate
 from buildbot_vkckpt.transports import remote_exec
+from buildbot_vkckpt.transports.base import StreamingTransport
 from buildbot_vkckpt.transports.command import CommandRun, Sink
 from buildbot_vkckpt.transports.connection import Address, ConnectSpec, HostConnection
 from buildbot_vkckpt.transports.errors import CommandInterrupted, TransportError
@@ -201,7 +203,7 @@ def _deferred_from_future(reactor, future):
     return d
 
 
-class SSHTransport:
+class SSHTransport(StreamingTransport):
     """Runs agent commands on ``user@host:port`` over SSH (see docs/ssh-transport.rst)."""
 
     def __init__(self, host, port=22, user="root", key=None, passphrase=None, known_hosts=None,
@@ -288,6 +290,17 @@ class SSHTransport:
     def address(self):
         return Address(self.host, self.port, self.user)
 
+    # --- paths: the agent's files live under ``workdir/<builder dir>`` on the test host, while
+    # the source tree and objdir are the worker's paths, which the test host must see at the
+    # same place (docs/ssh-transport.rst, "shared path")
+    def builddir(self, step):
+        config = getattr(step.build.builder, "config", None)
+        name = getattr(config, "workerbuilddir", None) or step.build.builder.name
+        return posixpath.join(self.workdir, re.sub(r"[^A-Za-z0-9_.-]", "_", name))
+
+    def join(self, step, *parts):
+        return posixpath.join(*parts)
+
     # --- per-step helpers (reactor thread) --------------------------------------------------
 
     async def _spec(self, step):
@@ -359,7 +372,7 @@ class SSHTransport:
         if command is not None:
             command.interrupt()
 
-    async def ensure_file(self, step, local_path, sha256hex):
+    async def ensure_file(self, step, local_path, sha256hex, data=None):
         """Copy ``local_path`` to ``remote_dir/<name>-<sha12><ext>`` unless already there;
         return the remote path."""
         if not re.fullmatch(r"[0-9a-fA-F]{64}", str(sha256hex)):

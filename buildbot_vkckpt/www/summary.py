@@ -1,6 +1,8 @@
 """One build's row on the dashboard, made from what the data API returned for that build.
 
-Everything here takes the dicts and lists the data API gives and never raises on a missing or
+It reads the properties the steps set (``vkckpt_suite_counts``, ``vkckpt_suite_failed_tests``,
+``vkckpt_cycles_ok``, ``vkckpt_cycles_total``), their test-result sets and the steps' results;
+it never parses a summary, so rewording one cannot break the page. Everything here takes the dicts and lists the data API gives and never raises on a missing or
 malformed value: what cannot be read stays ``None`` (rendered as "—"), and the build's row
 still shows.
 """
@@ -22,8 +24,7 @@ METRIC_SETS = {**{description: attr for description, attr in PERFORMANCE_SETS},
 RESULT_NAMES = ("success", "warnings", "failure", "skipped", "exception", "retry", "cancelled")
 # results that make a step the reason a build is red
 BAD_RESULTS = (2, 4, 5, 6)
-SUITE_COUNTS = re.compile(r"\b(\d+) passed, (\d+) failed, (\d+) xfail\b")
-CYCLES_OK = re.compile(r"\b(\d+)/(\d+) cycles ok\b")
+# a pass_fail result of the cycle step is named "cycle N: <check>" (a test name, not a summary)
 CYCLE_TEST = re.compile(r"cycle (\d+)\b")
 
 
@@ -133,7 +134,7 @@ def wanted_sets(steps, sets):
         if found:
             wanted.append(found[0].get("test_result_setid"))
     suite = _sets_named(sets, SUITE_SET, ())
-    # the suite's counts are in the set and the state string; its results name failed tests
+    # the suite's counts are in the set and its properties; its results name failed tests
     if suite and (integer(suite[0].get("tests_failed")) or 0) > 0:
         wanted.append(suite[0].get("test_result_setid"))
     return [w for w in wanted if integer(w) is not None]
@@ -167,8 +168,8 @@ def summarize(build, steps=(), sets=(), results=None, properties=None):
     if isinstance(host, (list, tuple)):
         row.untested_host_paths = [p for p in host if isinstance(p, str) and p]
 
-    _suite(row, steps, sets, results)
-    _cycles(row, steps, sets, results)
+    _suite(row, sets, results, properties)
+    _cycles(row, steps, sets, results, properties)
     if row.red:
         bad = [s for s in steps if integer(s.get("results")) in BAD_RESULTS
                and not s.get("hidden")]
@@ -180,28 +181,27 @@ def summarize(build, steps=(), sets=(), results=None, properties=None):
     return row
 
 
-def _suite(row, steps, sets, results):
+def _suite(row, sets, results, properties):
+    counts = property_value(properties, "vkckpt_suite_counts")
     suite_sets = _sets_named(sets, SUITE_SET, ())
     suite_set = suite_sets[0] if suite_sets else None
-    step = None
-    if suite_set is not None:
-        step = next((s for s in steps if s.get("stepid") == suite_set.get("stepid")), None)
-    step = step or next((s for s in steps if s.get("name") == SUITE_STEP), None)
-    match = SUITE_COUNTS.search(text(step.get("state_string")) or "") if step else None
-    if match:
-        row.passed, row.failed, row.xfail = (int(g) for g in match.groups())
+    if isinstance(counts, dict):
+        row.passed, row.failed, row.xfail = (integer(counts.get(k))
+                                             for k in ("pass", "fail", "xfail"))
     elif suite_set is not None:
         # the set counts an expected failure as passed: xfail stays unknown
         row.passed = integer(suite_set.get("tests_passed"))
         row.failed = integer(suite_set.get("tests_failed"))
-    if suite_set is not None:
+    failed = property_value(properties, "vkckpt_suite_failed_tests")
+    if isinstance(failed, list):
+        row.failed_tests.extend(str(t) for t in failed if isinstance(t, str) and t)
+    elif suite_set is not None:
         row.failed_tests.extend(_failed_names(as_list(
             results.get(suite_set.get("test_result_setid")))))
 
 
-def _cycles(row, steps, sets, results):
-    cycle_steps = [s for s in steps if s.get("name") == CYCLE_STEP]
-    cycle_ids = {s.get("stepid") for s in cycle_steps}
+def _cycles(row, steps, sets, results, properties):
+    cycle_ids = {s.get("stepid") for s in steps if s.get("name") == CYCLE_STEP}
     found = _sets_named(sets, PASS_FAIL_SET, cycle_ids)
     if found:
         checks = as_list(results.get(found[0].get("test_result_setid")))
@@ -214,11 +214,10 @@ def _cycles(row, steps, sets, results):
             row.cycles = len(per_cycle)
             row.cycles_ok = sum(1 for oks in per_cycle.values() if all(oks))
         row.failed_tests.extend(_failed_names(checks))
-    for step in cycle_steps:
-        match = CYCLES_OK.search(text(step.get("state_string")) or "")
-        if match:
-            row.cycles_ok, row.cycles = int(match.group(1)), int(match.group(2))
-            break
+    ok = integer(property_value(properties, "vkckpt_cycles_ok"))
+    total = integer(property_value(properties, "vkckpt_cycles_total"))
+    if ok is not None and total is not None:
+        row.cycles_ok, row.cycles = ok, total
     for description, attr in METRIC_SETS.items():
         found = _sets_named(sets, description, cycle_ids)
         if found:

@@ -18,7 +18,7 @@ CHECKS = {"workload-alive", "workload-progressed", "uptime-continuous", "files-i
 @pytest.fixture(scope="module")
 def bb(tmp_path_factory):
     with sim_master(tmp_path_factory.mktemp("cycle"), BUILDER, """
-f.addStep(VkernelCheckpointCycle(iterations=2, checkpoint_timeout=30, restore_timeout=30))
+f.addStep(VkernelCheckpointCycle(cycles=2, checkpoint_timeout=30, restore_timeout=30))
 """, image_args='image_size="64m", ', boot_args='memory="128m", ') as bb:
         yield bb
 
@@ -72,7 +72,7 @@ def test_restore_thaw_fails_is_failure_with_the_inspection(bb):
     cycle = steps["checkpoint-cycle"]
     assert cycle["results"] == 2, cycle["state_string"]
     # the action is named once, though the agent's own summary starts "restore failed:"
-    assert cycle["state_string"].startswith("kernel: cycle 1/2: restore failed: thaw failed "
+    assert cycle["state_string"].startswith("kernel: cycle 1/2 (restore): restore failed: thaw failed "
                                             "error 22 Invalid argument"), cycle["state_string"]
     assert results["vkernel checkpoint cycle"] == {"cycle 1: checkpoint": "1",
                                                    "cycle 1: restore": "0"}

@@ -52,3 +52,34 @@ def test_take_console_gives_each_console_line_once_and_skips_agent_lines():
     assert mon.take_console() == ["login: "]
     assert mon.take_console() == []
     assert mon.console_tail(10) == ["DragonFly v6.5.0", "login: "]
+
+
+def test_what_steps_read_is_kept_whole_and_the_plain_list_counts_what_it_drops():
+    mon = AgentLogMonitor(keep_events=100)
+    lines = [json.dumps({"ev": "metric", "name": f"m{i}", "value": i, "unit": "s"})
+             for i in range(1500)]
+    lines += [json.dumps({"ev": "tap", "lines": [f"ok {i} - t{i}"]}) for i in range(1, 1201)]
+    lines += [json.dumps({"ev": "check", "name": "alive", "ok": True}),
+              json.dumps({"ev": "test_log", "test": "memory", "file": "output.log",
+                          "lines": ["a", "b"]}),
+              json.dumps({"ev": "result", "status": "failure", "kind": "test",
+                          "summary": "guest command exited 3", "fix": None,
+                          "details": {"status": 3}})]
+    mon.feed(("".join(f"@@vkckpt {ln}\n" for ln in lines)).encode())
+    assert len(mon.events) == 100 and mon.dropped == len(lines) - 100
+    assert len(mon.metrics) == 1500 and mon.metrics["m0"] == 0
+    assert len(mon.tap_lines) == 1200 and mon.tap_lines[0] == "ok 1 - t1"
+    assert [c["name"] for c in mon.checks] == ["alive"]
+    assert mon.test_logs == {("memory", "output.log"): ["a", "b"]}
+    result = mon.outcome
+    assert (result.status, result.kind.value, result.cause) == ("failure", "test",
+                                                               "guest command exited 3")
+
+
+def test_the_result_cause_is_a_field_and_never_repeats_the_kind():
+    mon = AgentLogMonitor()
+    mon.feed(b'@@vkckpt {"ev":"result","status":"unsupported","kind":"unsupported",'
+             b'"summary":"unsupported: no handler","cause":"no handler","fix":"port it",'
+             b'"details":{}}\n')
+    assert (mon.outcome.kind.value, mon.outcome.cause, mon.outcome.fix) == (
+        "unsupported", "no handler", "port it")

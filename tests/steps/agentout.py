@@ -3,6 +3,8 @@ uploads the agent on the fake worker, and a scripted SSH transport."""
 import json
 
 from buildbot_vkckpt.steps.agent import agent_zipapp
+from buildbot_vkckpt.transports.base import StreamingTransport
+from buildbot_vkckpt.transports.ssh import SSHTransport
 
 BUILDDIR = "/w/vk"
 
@@ -25,7 +27,13 @@ def metric(name, value, unit):
     return event(ev="metric", name=name, value=value, unit=unit)
 
 
-class ScriptedTransport:
+class FakeSSH(StreamingTransport):
+    """What every test double of SSHTransport shares: its paths, and ``run`` to script."""
+    builddir = SSHTransport.builddir
+    join = SSHTransport.join
+
+
+class ScriptedTransport(FakeSSH):
     """Stands in for SSHTransport, recording each argv. ``answers``: (stdout, rc) or an
     exception per agent command — in order, or one dict keyed by subcommand."""
 
@@ -42,7 +50,7 @@ class ScriptedTransport:
     def describe(self):
         return "ssh root@dfly-test:22"
 
-    async def ensure_file(self, step, local_path, sha256hex):
+    async def ensure_file(self, step, local_path, sha256hex, data=None):
         return self.agent
 
     async def run(self, step, argv, on_stdout, on_stderr, timeout=None, max_time=None):

@@ -9,6 +9,7 @@ from buildbot.test.steps import TestBuildStepMixin
 from twisted.trial import unittest
 
 from buildbot_vkckpt.steps.vkernel import BootVkernel, ShutdownVkernel
+from tests.steps.agentout import FakeSSH
 from buildbot_vkckpt.transports import (HostKeyRejected, HostLost, HostUnreachable,
                                         TransportTimeout)
 
@@ -17,7 +18,7 @@ AGENT = "/root/.vkckpt/vkckpt-agent-0123456789ab.pyz"
 SECRET = "hunter2-passphrase"
 
 
-class FakeTransport:
+class FakeTransport(FakeSSH):
     """Duck-types SSHTransport: records argv, emits ``lines``, then returns rc or raises."""
     workdir = WORKDIR
     python = "/usr/local/bin/python3.11"
@@ -30,7 +31,7 @@ class FakeTransport:
     def describe(self):
         return "ssh root@dfly-test:22"
 
-    async def ensure_file(self, step, local, sha):
+    async def ensure_file(self, step, local, sha, data=None):
         return AGENT
 
     async def run(self, step, argv, on_stdout, on_stderr, timeout=None, max_time=None):
@@ -95,16 +96,35 @@ class TestAgentStepOverTransport(TransportStepCase):
                                          "console lines: vkd0: 2048MB | Mounting root from "
                                          "ufs:/dev/vkd0s1a")
 
-    async def test_always_run_step_reports_unreachable(self):
+    async def test_unreachable_before_the_vkernel_started_is_infrastructure(self):
         transport = FakeTransport(error=HostUnreachable("cannot connect to root@h:22: "
                                                         "Connection refused"))
         self.setup(ShutdownVkernel(transport=transport))
-        self.expect_outcome(result=FAILURE)
+        self.expect_outcome(result=EXCEPTION)
         await self.run_step()
-        self.assertEqual(self.summary(), "host unreachable: cannot connect to root@h:22: "
-                                         "Connection refused")
+        self.assertEqual(self.summary(), "infrastructure: host unreachable before the vkernel "
+                                         "started: cannot connect to root@h:22: Connection "
+                                         "refused (fix: bring the test host up and make it "
+                                         "reachable over SSH)")
         self.assertTrue(self.step().alwaysRun)
         self.assertFalse(self.step().flunkOnFailure)
+
+    async def test_always_run_step_after_boot_reports_the_host_lost(self):
+        transport = FakeTransport(error=HostUnreachable("cannot connect to root@h:22: "
+                                                        "Connection refused"))
+        self.setup(ShutdownVkernel(transport=transport))
+        self.build.setProperty("vkckpt_vkernel_started", True, "boot")
+        self.expect_outcome(result=FAILURE)
+        await self.run_step()
+        self.assertEqual(self.summary(), "host lost: cannot connect to root@h:22: "
+                                         "Connection refused")
+
+    async def test_a_change_property_does_not_make_the_vkernel_started(self):
+        transport = FakeTransport(error=HostLost("connection reset"))
+        self.setup(ShutdownVkernel(transport=transport))
+        self.build.setProperty("vkckpt_vkernel_started", True, "Change")
+        self.expect_outcome(result=EXCEPTION)
+        await self.run_step()
 
     async def test_rejected_host_key_is_infrastructure_exception(self):
         transport = FakeTransport(error=HostKeyRejected("host key for h rejected; pin it with "

@@ -9,7 +9,8 @@ from buildbot.test.steps import ExpectShell, ExpectStat, TestBuildStepMixin
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from buildbot_vkckpt.steps.cycle import (VkernelCheckpointCycle, failure_text, format_bytes,
+from buildbot_vkckpt.steps.agent import MARGIN
+from buildbot_vkckpt.steps.cycle import (VkernelCheckpointCycle, format_bytes,
                                          format_seconds)
 
 from .agentout import BUILDDIR, ScriptedTransport, agent_path, event, metric, result
@@ -72,11 +73,13 @@ class CycleCase(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):
         self.agent("stdio", ["verify", "--prepare"], result("ok", "workload started"))
 
     def checkpoint(self, n, stdout, rc=0):
-        self.agent(f"cycle {n}", ["checkpoint", "--timeout", "600"], stdout, rc)
+        # Buildbot's backstop: the agent's own timeout + MARGIN
+        self.agent(f"cycle {n}", ["checkpoint", "--timeout", "600"], stdout, rc,
+                   timeout=600 + MARGIN)
 
     def restore(self, n, stdout, rc=0):
         self.agent(f"cycle {n}", ["restore", "--file", ckpt_file(n), "--timeout", "300"],
-                   stdout, rc)
+                   stdout, rc, timeout=300 + MARGIN)
 
     def verify(self, n, stdout, rc=0):
         self.agent(f"cycle {n}", ["verify"], stdout, rc)
@@ -112,7 +115,7 @@ def passed(n, *failed_checks, checks=CHECKS):
 
 class TestCycles(CycleCase):
     async def test_all_cycles_ok_record_every_check_and_metric(self):
-        self.setup(iterations=3)
+        self.setup(cycles=3)
         self.probe_and_prepare()
         self.good_cycle(1, (1.7, 255 * MIB), (0.8, 1.1))
         self.good_cycle(2, (1.8, 256 * MIB), (0.9, 1.2))
@@ -163,7 +166,7 @@ class TestCycles(CycleCase):
                      "(require_support=True)"})
 
     async def test_checkpoint_failure_stops_and_names_the_cycle(self):
-        self.setup(iterations=3)
+        self.setup(cycles=3)
         self.probe_and_prepare()
         self.good_cycle(1)
         self.checkpoint(2, metric("ckpt_seconds", 0.4, "s") + result(
@@ -180,11 +183,11 @@ class TestCycles(CycleCase):
         self.expect_property("vkckpt_cycles_ok", 1)
         await self.run_step()
         # the agent's summary says what failed: no "checkpoint failed:" in front of it
-        self.assertEqual(self.summary()["step"], "kernel: cycle 2/3: checkpoint file invalid: "
+        self.assertEqual(self.summary()["step"], "kernel: cycle 2/3 (checkpoint): checkpoint file invalid: "
                                                  "PT_LOAD 3 runs past end of file")
 
     async def test_restore_failure_attaches_inspect_tail_and_backtrace(self):
-        self.setup(iterations=3)
+        self.setup(cycles=3)
         self.probe_and_prepare()
         self.good_cycle(1)
         self.checkpoint(2, checkpoint_ok(2, 1.9, 256 * MIB))
@@ -203,13 +206,13 @@ class TestCycles(CycleCase):
                          console_s=[(1, "1.2")],
                          ckpt_bytes=[(1, str(256 * MIB)), (2, str(256 * MIB))])
         await self.run_step()
-        self.assertEqual(self.summary()["step"], "kernel: cycle 2/3: restore failed: thaw "
+        self.assertEqual(self.summary()["step"], "kernel: cycle 2/3 (restore): restore failed: thaw "
                                                  "failed error 22 Invalid argument")
         self.assertIn("<td>2</td><td>ok</td><td>1.900</td>", self.html["cycle-report.html"])
         self.assertIn("restore failed", self.html["cycle-report.html"])
 
     async def test_agent_timeout_in_restore_is_named_once(self):
-        self.setup(iterations=3)
+        self.setup(cycles=3)
         self.probe_and_prepare()
         self.checkpoint(1, checkpoint_ok(1, 1.8, 256 * MIB))
         self.restore(1, result("failure", "timeout in restore: no 'Restored from checkpoint...' "
@@ -222,11 +225,12 @@ class TestCycles(CycleCase):
         self.expect_log_file("last-console-lines", "Restoring vmspaces...\n")
         await self.run_step()
         self.assertEqual(self.summary()["step"],
-                         "timeout: cycle 1/3: no 'Restored from checkpoint...' within 20 s; "
+                         "timeout: cycle 1/3 (restore): timeout in restore: no 'Restored from checkpoint...' "
+                         "within 20 s; "
                          "last line: Restoring vmspaces...")
 
-    async def test_cause_that_does_not_name_the_action_keeps_it(self):
-        self.setup(iterations=1)
+    async def test_the_action_is_named_beside_the_cycle(self):
+        self.setup(cycles=1)
         self.probe_and_prepare()
         self.checkpoint(1, checkpoint_ok(1, 1.8, 256 * MIB))
         self.restore(1, result("failure", "panic: vm_fault: fault on nofault entry · ddb trace "
@@ -238,11 +242,11 @@ class TestCycles(CycleCase):
         self.expect_log_file("backtrace", "vm_fault\ntrap\n")
         await self.run_step()
         self.assertEqual(self.summary()["step"],
-                         "kernel: cycle 1/1: restore failed: panic: vm_fault: fault on nofault "
+                         "kernel: cycle 1/1 (restore): panic: vm_fault: fault on nofault "
                          "entry · ddb trace captured")
 
     async def test_verify_failure_names_the_check(self):
-        self.setup(iterations=2)
+        self.setup(cycles=2)
         self.probe_and_prepare()
         self.checkpoint(1, checkpoint_ok(1, 1.8, 256 * MIB))
         self.restore(1, restore_ok(0.9, 1.2))
@@ -255,11 +259,11 @@ class TestCycles(CycleCase):
                          ckpt_bytes=[(1, str(256 * MIB))])
         self.expect_property("vkckpt_cycles_ok", 0)
         await self.run_step()
-        self.assertEqual(self.summary()["step"], "kernel: cycle 1/2: restore broke the guest: "
+        self.assertEqual(self.summary()["step"], "kernel: cycle 1/2 (verify): restore broke the guest: "
                                                  "workload-progressed: counter stuck at 412")
 
     async def test_infrastructure_is_exception_with_the_fix(self):
-        self.setup(iterations=2)
+        self.setup(cycles=2)
         self.probe_and_prepare()
         self.checkpoint(1, result("infrastructure", "no space left for the checkpoint file "
                                   "(12 MiB free, 256 MiB needed)", "infrastructure",
@@ -270,16 +274,16 @@ class TestCycles(CycleCase):
         self.expect_test_results([(1000, "0", "cycle 1: checkpoint", None, None, None)])
         await self.run_step()
         self.assertEqual(self.summary()["step"],
-                         "infrastructure: cycle 1/2: checkpoint: no space left for the "
+                         "infrastructure: cycle 1/2 (checkpoint): no space left for the "
                          "checkpoint file (12 MiB free, 256 MiB needed) (fix: free space in the "
                          "session directory)")
 
     async def test_silent_restore_times_out_naming_cycle_and_last_console_lines(self):
-        self.setup(iterations=1, restore_timeout=1500)
+        self.setup(cycles=1, restore_timeout=1500)
         self.probe_and_prepare()
         self.checkpoint(1, checkpoint_ok(1, 1.8, 256 * MIB))
         self.cmds.append(
-            ExpectShell(workdir="wkdir", log_environ=False, timeout=1560,
+            ExpectShell(workdir="wkdir", log_environ=False, timeout=1500 + MARGIN,
                         command=["python3", agent_path(), "restore", "--session", SESSION,
                                  "--file", ckpt_file(1), "--timeout", "1500"])
             .log("cycle 1", stdout="checkpt: restoring\nthawing 2 threads\n")
@@ -291,7 +295,7 @@ class TestCycles(CycleCase):
         self.expect_log_file("checkpoint-inspect", "\n".join(INSPECT) + "\n")
         await self.run_step()
         self.assertEqual(self.summary()["step"],
-                         "timeout: cycle 1/1: restore: no output for 1560 s; last console lines: "
+                         "timeout: cycle 1/1 (restore): no output for 1620 s; last console lines: "
                          "checkpt: restoring | thawing 2 threads")
 
     async def test_agent_without_result_is_exception(self):
@@ -311,13 +315,13 @@ class TestCycles(CycleCase):
         self.expect_commands(*self.cmds)
         self.expect_outcome(result=FAILURE)
         await self.run_step()
-        self.assertEqual(self.summary()["step"], "kernel: preparing the guest workload failed: "
+        self.assertEqual(self.summary()["step"], "kernel: preparing the guest workload: "
                                                  "guest shell did not answer")
 
 
 class TestLiveAndRendered(CycleCase):
     async def test_live_summary_names_cycle_and_action(self):
-        self.setup(iterations=2)
+        self.setup(cycles=2)
         step = self.get_nth_step(0)
         seen = []
         original = step.run_agent_command
@@ -341,12 +345,12 @@ class TestLiveAndRendered(CycleCase):
                                 "cycle 2/2: restore", "cycle 2/2: verify"])
 
     async def test_rendered_iterations_and_long_timeouts(self):
-        self.setup(iterations=Property("cycles"), checkpoint_timeout=3000)
+        self.setup(cycles=Property("cycles"), checkpoint_timeout=3000)
         self.build.setProperty("cycles", "1", "test")
         self.probe_and_prepare()
         # Buildbot's silence timeout stays above the agent's own
         self.agent("cycle 1", ["checkpoint", "--timeout", "3000"],
-                   checkpoint_ok(1, 1.8, 256 * MIB), timeout=3060)
+                   checkpoint_ok(1, 1.8, 256 * MIB), timeout=3000 + MARGIN)
         self.restore(1, restore_ok(0.9, 1.2))
         self.verify(1, verify_out())
         self.expect_commands(*self.cmds)
@@ -358,11 +362,11 @@ class TestLiveAndRendered(CycleCase):
                                                  "restore 0.9 s")
 
     async def test_rendered_garbage_is_a_configuration_exception(self):
-        self.setup(iterations=Property("cycles"))
+        self.setup(cycles=Property("cycles"))
         self.build.setProperty("cycles", "3; reboot", "test")
         self.expect_outcome(result=EXCEPTION)
         await self.run_step()
-        self.assertEqual(self.summary()["step"], "configuration: iterations must be a positive "
+        self.assertEqual(self.summary()["step"], "configuration: cycles must be a positive "
                                                  "integer, not '3; reboot'")
 
 
@@ -373,27 +377,16 @@ class TestConfig(unittest.TestCase):
         self.assertIn(f"VkernelCheckpointCycle: {param} ", str(ctx.exception))
 
     def test_bad_parameters_are_named(self):
-        self.check_error("iterations", iterations=0)
+        self.check_error("cycles", cycles=0)
         self.check_error("checkpoint_timeout", checkpoint_timeout="soon")
         self.check_error("restore_timeout", restore_timeout=-1)
         self.check_error("require_support", require_support="yes")
 
-    def test_failure_text_names_the_action_once(self):
-        self.assertEqual(failure_text("cycle 1/3: restore", "restore failed: thaw failed",
-                                      "cycle 1/3", "restore"),
-                         "cycle 1/3: restore failed: thaw failed")
-        self.assertEqual(failure_text("cycle 1/3: verify", "verify: panic: x", "cycle 1/3",
-                                      "verify"), "cycle 1/3: verify: panic: x")
-        self.assertEqual(failure_text("cycle 1/3: checkpoint", "timeout in checkpoint: the "
-                                      "vkernel did not exit", "cycle 1/3", "checkpoint"),
-                         "cycle 1/3: the vkernel did not exit")
-        # "guest" is no action: the action stays in front
-        self.assertEqual(failure_text("cycle 1/3: verify", "guest did not continue: counter",
-                                      "cycle 1/3", "verify"),
-                         "cycle 1/3: verify failed: guest did not continue: counter")
-        # outside a cycle the step's own wording always leads
-        self.assertEqual(failure_text("preparing the guest workload", "verify: panic: x"),
-                         "preparing the guest workload failed: verify: panic: x")
+    def test_the_old_name_iterations_is_rejected_naming_cycles(self):
+        with self.assertRaises(ConfigErrors) as ctx:
+            VkernelCheckpointCycle(iterations=3)
+        self.assertIn("VkernelCheckpointCycle: iterations was renamed: use cycles=",
+                      str(ctx.exception))
 
     def test_formatting(self):
         self.assertEqual(format_seconds(0.04), "0.04 s")
@@ -410,7 +403,7 @@ class TestOverTransport(CycleCase):
             "verify": (result("ok", "workload started"), 0),
             "checkpoint": (checkpoint_ok(1, 1.8, 256 * MIB), 0),
             "restore": HostLost("connection to dfly lost (no keepalive answer for 45 s)")})
-        self.setup(iterations=2, transport=transport)
+        self.setup(cycles=2, transport=transport)
         self.expect_outcome(result=FAILURE)
         self.expect_sets([("cycle 1: checkpoint", "1"), ("cycle 1: restore", "0")],
                          ckpt_s=[(1, "1.8")], ckpt_bytes=[(1, str(256 * MIB))])

@@ -6,6 +6,7 @@ from buildbot.test.reactor import TestReactorMixin
 from buildbot.test.steps import ExpectShell, ExpectStat, TestBuildStepMixin
 from twisted.trial import unittest
 
+from buildbot_vkckpt.steps.agent import MARGIN
 from buildbot_vkckpt.steps.vkernel import (BootVkernel, CleanupStaleSessions, MakeRootImage,
                                            RunInVkernel, ShutdownVkernel, VkernelPreflight)
 
@@ -24,7 +25,10 @@ class AgentStepCase(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):
         self.build.setProperty("builddir", BUILDDIR, "Worker")
         self.build.setProperty("buildnumber", 7, "Build")
 
-    def expect_agent(self, args, stdout, rc, timeout=1200):
+    def expect_agent(self, args, stdout, rc, timeout=None):
+        if timeout is None:     # the agent's --timeout + MARGIN, else the step's 1200 s
+            timeout = int(args[args.index("--timeout") + 1]) + MARGIN if "--timeout" in args \
+                else 1200
         self.expect_commands(
             ExpectStat(file=agent_path(), log_environ=False).stat_file().exit(0),
             ExpectShell(workdir="wkdir", log_environ=False, timeout=timeout,
@@ -102,7 +106,7 @@ class TestBoot(AgentStepCase):
              "--timeout", "30", "--silence", "10"],
             console + result("failure", "panic: vm_fault: fault on nofault entry · ddb trace "
                              "captured", kind="kernel", backtrace=["vm_fault", "trap_pfault"]),
-            1, timeout=90)  # Buildbot's silence timeout is a backstop above the agent's
+            1, timeout=30 + MARGIN)  # Buildbot's silence timeout is a backstop above the agent's
         self.expect_outcome(result=FAILURE)
         self.expect_property("vkckpt_session", SESSION)
         self.expect_log_file("backtrace", "vm_fault\ntrap_pfault\n")
@@ -118,7 +122,7 @@ class TestBoot(AgentStepCase):
              "--kernel", f"/usr/obj{BUILDDIR}/wkdir/sys/VKERNEL64/kernel.debug",
              "--image", f"{BUILDDIR}/vkckpt-root.img", "--memory", "256m", "--cpus", "2",
              "--timeout", "30", "--silence", "10"],
-            result("ok", "booted in 4.2 s", flavour="gsoc2013"), 0, timeout=90)
+            result("ok", "booted in 4.2 s", flavour="gsoc2013"), 0, timeout=30 + MARGIN)
         self.expect_outcome(result=SUCCESS)
         self.expect_property("vkckpt_flavour", "gsoc2013")
         await self.run_step()
@@ -178,7 +182,7 @@ class TestRunInVkernel(AgentStepCase):
         self.setup(RunInVkernel(command="true", python="python3.11"))
         self.expect_commands(
             ExpectStat(file=agent_path(), log_environ=False).stat_file().exit(0),
-            ExpectShell(workdir="wkdir", log_environ=False,
+            ExpectShell(workdir="wkdir", log_environ=False, timeout=600 + MARGIN,
                         command=["python3.11", agent_path(), "exec", "--session", SESSION,
                                  "--timeout", "600", "--", "true"])
             .stderr("python3.11: not found\n").exit(127))

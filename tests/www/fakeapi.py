@@ -34,7 +34,7 @@ class FakeApi:
         self.answers[("builders", str(builderid), "builds")] = []
 
     def add_build(self, builderid, number, results=0, complete=True, revision=None,
-                  state_string="finished", steps=(), sets=()):
+                  state_string="finished", steps=(), sets=(), properties=None):
         buildid = next(_ids)
         build = {"buildid": buildid, "builderid": builderid, "number": number,
                  "results": results if complete else None, "complete": complete,
@@ -65,12 +65,13 @@ class FakeApi:
                 for name, value in values.items()]
         self.answers[("builds", str(buildid), "test_result_sets")] = set_dicts
         props = {"got_revision": (revision, "Git")} if revision else {}
+        props.update(properties or {})
         self.answers[("builds", str(buildid), "properties")] = props
         return build
 
 
 SUITE_OK = "9 passed, 0 failed, 6 xfail · 2 iterations"
-SUITE_RED = "kernel: 8 passed, 1 failed, 6 xfail · 2 iterations · failed: memory"
+SUITE_RED = "test: 8 passed, 1 failed, 6 xfail · 2 iterations · failed: memory"
 
 
 def cycle_sets(ckpt, restore, console, sizes, checks=None):
@@ -93,6 +94,19 @@ def suite_set(failed=()):
     return [("guest-suite", "guest checkpoint suite", "pass_fail", "boolean", values)]
 
 
+def step_properties(passed, failed, xfail, failed_tests=(), cycles_ok=None, cycles=None):
+    """The properties GuestCheckpointSuite and VkernelCheckpointCycle set, as the data API
+    gives them (value, source)."""
+    counts = {"pass": passed, "fail": failed, "xfail": xfail, "xpass": 0, "skip": 0,
+              "missing": 0}
+    props = {"vkckpt_suite_counts": (counts, "guest-suite"),
+             "vkckpt_suite_failed_tests": (list(failed_tests), "guest-suite")}
+    if cycles is not None:
+        props["vkckpt_cycles_ok"] = (cycles_ok, "checkpoint-cycle")
+        props["vkckpt_cycles_total"] = (cycles, "checkpoint-cycle")
+    return props
+
+
 def standard_api():
     """Builder 7 with three builds: #1 green, #2 red in the suite (memory), #3 running."""
     api = FakeApi()
@@ -101,13 +115,15 @@ def standard_api():
     api.add_build(7, 1, revision="a" * 40, steps=[
         ("guest-suite", 0, SUITE_OK), ("checkpoint-cycle", 0, "2/2 cycles ok · ckpt 1.2 s")],
         sets=suite_set() + cycle_sets(["1.0", "1.4"], ["0.5", "0.7"], ["0.2", "0.4"],
-                                      ["10485760", "12582912"]))
+                                      ["10485760", "12582912"]),
+        properties=step_properties(9, 0, 6, cycles_ok=2, cycles=2))
     api.add_build(7, 2, results=2, revision="b" * 40, state_string="failed guest-suite",
                   steps=[("guest-suite", 2, SUITE_RED),
                          ("checkpoint-cycle", 0, "2/2 cycles ok · ckpt 2.0 s")],
                   sets=suite_set(failed=("memory",))
                   + cycle_sets(["2.0", "2.2"], ["0.9", "1.1"], ["0.3", "0.5"],
-                               ["20971520", "20971520"]))
+                               ["20971520", "20971520"]),
+                  properties=step_properties(8, 1, 6, ["memory"], cycles_ok=2, cycles=2))
     api.add_build(7, 3, complete=False, revision="c" * 40, state_string="building",
                   steps=[("guest-suite", None, "running")])
     return api

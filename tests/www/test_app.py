@@ -62,7 +62,7 @@ def test_page_shows_every_build_newest_first_with_its_numbers():
     running, red, green = rows
     assert "running" in running and running.count(DASH) == 6
     assert "8 / 1 / 6" in red and "failure" in red and "failed: memory" in red
-    assert "guest-suite|: kernel: 8 passed, 1 failed, 6 xfail" in red
+    assert "guest-suite|: test: 8 passed, 1 failed, 6 xfail" in red
     assert "9 / 0 / 6" in green and "2/2" in green and "success" in green
     for text in ("1.2 s", "0.6 s", "0.3 s", "11 MiB", "aaaaaaaaaaaa"):
         assert text in green, (text, green)

@@ -5,7 +5,7 @@ import pytest
 
 from buildbot_vkckpt.www.collect import Collector
 from buildbot_vkckpt.www.summary import number, summarize, wanted_sets
-from tests.www.fakeapi import FakeApi, cycle_sets, standard_api, suite_set
+from tests.www.fakeapi import FakeApi, cycle_sets, standard_api, step_properties, suite_set
 
 
 def read_row(api, builderid, number_):
@@ -59,7 +59,21 @@ def test_failed_cycle_counts_from_the_pass_fail_results():
     assert row.failed_summary.startswith("kernel: cycle 2/3: restore failed")
 
 
-def test_suite_counts_fall_back_to_the_set_without_a_state_string():
+def test_a_reworded_summary_changes_no_number():
+    """The row reads the properties the steps set, never the step summaries."""
+    api = FakeApi()
+    api.add_builder("b", 1)
+    api.add_build(1, 1, results=2, steps=[
+        ("guest-suite", 2, "tests: eight fine, one bad"),
+        ("checkpoint-cycle", 0, "all good")],
+        properties=step_properties(8, 1, 6, ["memory"], cycles_ok=3, cycles=3))
+    row = read_row(api, 1, 1)
+    assert (row.passed, row.failed, row.xfail) == (8, 1, 6)
+    assert (row.cycles_ok, row.cycles) == (3, 3)
+    assert row.failed_tests == ["memory"]
+
+
+def test_suite_counts_fall_back_to_the_set_without_properties():
     api = FakeApi()
     api.add_builder("b", 1)
     api.add_build(1, 1, steps=[("guest-suite", 0, "")], sets=suite_set())

@@ -27,8 +27,9 @@ _SSH_HOST_LOCKS = {}
 def host_locks(transport=None):
     """Builder lock accesses for one vkernel session per host at a time: the worker's, and
     with an SSH transport also one per test host, which builders on other workers share."""
+    from buildbot_vkckpt.transports.ssh import SSHTransport
     locks = [HOST_LOCK.access("exclusive")]
-    if transport is not None and transport not in TRANSPORTS:
+    if isinstance(transport, SSHTransport):
         name = f"vkckpt-ssh-host-{transport.host}:{transport.port}"
         lock = _SSH_HOST_LOCKS.setdefault(name, util.MasterLock(name))
         locks.append(lock.access("exclusive"))
@@ -36,7 +37,6 @@ def host_locks(transport=None):
 
 OWNER = "VkernelCheckpointFactory"
 TEST_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
-TRANSPORTS = ("worker",)
 
 
 _error = functools.partial(validate.error, OWNER)
@@ -45,12 +45,15 @@ _non_empty_str = functools.partial(validate.non_empty_str, OWNER)
 
 
 def _check_transport(transport):
-    if transport is None or transport in TRANSPORTS:
+    from buildbot_vkckpt.transports.base import Transport
+    if transport is None or isinstance(transport, Transport):
         return
-    from buildbot_vkckpt.transports.ssh import SSHTransport
-    if not isinstance(transport, SSHTransport):
-        _error("transport", f"must be None or 'worker' (run on the Buildbot worker) or an "
-                            f"SSHTransport, not {transport!r}")
+    if transport == "worker":
+        _error("transport", "'worker' is no longer a transport name: leave transport=None "
+                            "(or give WorkerTransport()) to run on the Buildbot worker")
+        return
+    _error("transport", f"must be None (the Buildbot worker), a WorkerTransport or an "
+                        f"SSHTransport, not {transport!r}")
 
 
 class VkernelCheckpointFactory(util.BuildFactory):
@@ -78,8 +81,9 @@ class VkernelCheckpointFactory(util.BuildFactory):
       guest_tests names of the guest suite's tests to run (default None: all)
       require_checkpoint_support  a host without vkernel checkpoint support fails the build
                   instead of skipping the cycles (default False)
-      transport   how agent commands reach the host: None / ``"worker"`` (the Buildbot
-                  worker) or an :class:`~buildbot_vkckpt.transports.ssh.SSHTransport`
+      transport   how agent commands reach the host: None (the Buildbot worker), a
+                  :class:`~buildbot_vkckpt.transports.worker.WorkerTransport` or an
+                  :class:`~buildbot_vkckpt.transports.ssh.SSHTransport`
       suite_prefix  where the guest suite lives in the tree, for the build plan
                   (default ``test/vkckpt/``; None: no such rule)
       plan        compute a build plan from the changes and skip what it allows (default True)
@@ -152,21 +156,12 @@ class VkernelCheckpointFactory(util.BuildFactory):
         if suite_prefix is not None:
             _non_empty_str("suite_prefix", suite_prefix)
 
-        # what later pipeline steps (suite, cycles, transport) read
-        self.settings = dict(
-            repourl=repourl, branch=branch, kernconf=kernconf, jobs=jobs, objdir=objdir,
-            timeouts=timeouts, memory=memory, cpus=cpus, network=network,
-            image_size=image_size, cycles=cycles,
-            guest_tests=list(guest_tests) if guest_tests else None,
-            require_checkpoint_support=require_checkpoint_support, transport=transport,
-            suite_prefix=suite_prefix)
-
         make_args = dict(jobs=jobs, objdir=objdir, make=make, make_vars=make_vars,
                          incremental=incremental)
         session = dict(objdir=objdir, kernconf=kernconf)
         # the vkernel steps reach the test host through the transport; build steps stay on
         # the worker
-        vk = dict(transport=transport if transport not in TRANSPORTS else None)
+        vk = dict(transport=transport)
 
         def stage_step(stage, **kwargs):
             # skipped (not hidden) when the plan reuses this stage
@@ -214,9 +209,8 @@ class VkernelCheckpointFactory(util.BuildFactory):
                                           **stage_step("tests"), **vk))
         if cycles:
             cycle_timeout = timeouts.get("cycle", 600)
-            # the count by position: the step's keyword is being renamed iterations -> cycles
             self.addStep(VkernelCheckpointCycle(
-                cycles, require_support=require_checkpoint_support,
+                cycles=cycles, require_support=require_checkpoint_support,
                 checkpoint_timeout=cycle_timeout, restore_timeout=cycle_timeout,
                 **stage_step("tests"), **vk))
         self.addStep(ShutdownVkernel(**vk))

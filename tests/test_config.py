@@ -71,7 +71,8 @@ def test_builders_have_the_host_lock_and_own_branch():
         assert b.locks[0].mode == "exclusive"
         assert b.workernames == ["w1"]
         assert isinstance(b.factory, VkernelCheckpointFactory)
-        assert b.factory.settings["branch"] == branch
+        checkout, = [s for s in b.factory.steps if s.kwargs.get("name") == "checkout"]
+        assert checkout.kwargs["branch"] == branch
 
 
 def test_schedulers_use_the_plan_and_tree_stable_timer():

@@ -4,6 +4,7 @@ from buildbot import config
 
 from buildbot_vkckpt.factory import VkernelCheckpointFactory
 from buildbot_vkckpt.steps.cycle import VkernelCheckpointCycle
+from buildbot_vkckpt.steps.suite import GuestCheckpointSuite
 from buildbot_vkckpt.steps.plan import planned
 
 REPO = "https://gitweb.dragonflybsd.org/dragonfly.git"
@@ -28,7 +29,10 @@ def step_names(factory):
     (dict(guest_tests="fork"), "guest_tests must be None"),
     (dict(guest_tests=["fork", "../x"]), "guest_tests must be None"),
     (dict(require_checkpoint_support="yes"), "require_checkpoint_support must be True"),
-    (dict(transport="ssh://host"), "transport must be None or 'worker'"),
+    (dict(transport="ssh://host"), "transport must be None (the Buildbot worker), a "
+                                   "WorkerTransport or an SSHTransport"),
+    (dict(transport="worker"), "'worker' is no longer a transport name: leave "
+                               "transport=None (or give WorkerTransport())"),
     (dict(timeouts={"wrold": 10}), "timeouts has unknown phase 'wrold'"),
     (dict(timeouts={"boot": 0}), "timeouts['boot'] must be a positive integer"),
     (dict(timeouts=[1]), "timeouts must be a dict"),
@@ -43,14 +47,16 @@ def test_wrong_value_names_the_parameter(kwargs, message):
                for e in err.value.errors), err.value.errors
 
 
-def test_settings_are_kept_for_later_steps():
+def test_parameters_reach_the_steps_and_a_worker_transport_is_handed_on():
+    from buildbot_vkckpt.transports import WorkerTransport
+    transport = WorkerTransport(python="python3.11")
     f = VkernelCheckpointFactory(REPO, cycles=0, guest_tests=["memory", "pipe"],
-                                 require_checkpoint_support=True, transport="worker",
-                                 timeouts={"suite": 900, "cycle": 120})
-    assert f.settings["cycles"] == 0
-    assert f.settings["guest_tests"] == ["memory", "pipe"]
-    assert f.settings["require_checkpoint_support"] is True
-    assert f.settings["timeouts"] == {"suite": 900, "cycle": 120}
+                                 transport=transport, timeouts={"suite": 900, "cycle": 120})
+    assert not hasattr(f, "settings")
+    assert "checkpoint-cycle" not in step_names(f)
+    suite, = [s for s in f.steps if s.step_class is GuestCheckpointSuite]
+    assert suite.kwargs["only"] == ["memory", "pipe"] and suite.kwargs["run_timeout"] == 900
+    assert suite.kwargs["transport"] is transport
 
 
 def test_both_test_layers_run_between_boot_and_shutdown():
@@ -60,7 +66,7 @@ def test_both_test_layers_run_between_boot_and_shutdown():
     assert names.index("boot") < names.index("guest-command") < names.index("guest-suite") \
         < names.index("checkpoint-cycle") < names.index("shutdown")
     cycle, = [s for s in f.steps if s.step_class is VkernelCheckpointCycle]
-    assert cycle.args == (2,)
+    assert cycle.kwargs["cycles"] == 2      # one name for one thing, factory and step
     assert (cycle.kwargs["require_support"], cycle.kwargs["checkpoint_timeout"]) == (True, 120)
     suite = [s for s in f.steps if "only" in s.kwargs][0].kwargs
     assert suite["only"] == ["memory"]

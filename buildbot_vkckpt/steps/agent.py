@@ -47,10 +47,6 @@ from buildbot_vkckpt.transports.ssh import redact
 from buildbot_vkckpt.transports.worker import WorkerTransport
 
 AGENT_RESULTS = {0: SUCCESS, 1: FAILURE, 2: WARNINGS, 3: SKIPPED, 4: EXCEPTION}
-# what each kind of non-success is in Buildbot (DESIGN.md "Outcomes people can act on")
-KIND_RESULTS = {Kind.KERNEL: FAILURE, Kind.TEST: FAILURE, Kind.TIMEOUT: FAILURE,
-                Kind.HOST_LOST: FAILURE, Kind.UNSUPPORTED: SKIPPED,
-                Kind.INFRASTRUCTURE: EXCEPTION}
 SESSIONS_DIR = "vkckpt-sessions"
 IMAGE_NAME = "vkckpt-root.img"
 # Buildbot's backstop above the agent's own timeout (s); above the agent client's own +60 s

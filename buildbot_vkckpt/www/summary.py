@@ -16,7 +16,6 @@ from buildbot_vkckpt.steps.cycle import PASS_FAIL_SET, PERFORMANCE_SETS, SIZE_SE
 from buildbot_vkckpt.steps.plan import PLAN_SOURCE
 
 SUITE_SET = "guest checkpoint suite"
-SUITE_STEP = "guest-suite"
 CYCLE_STEP = "checkpoint-cycle"
 # set description -> BuildSummary attribute holding the median over the build's cycles
 METRIC_SETS = {**{description: attr for description, attr in PERFORMANCE_SETS},

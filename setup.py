@@ -24,11 +24,13 @@ STEPS = {
     "GuestCheckpointSuite": "buildbot_vkckpt.steps.suite:GuestCheckpointSuite",
     "VkernelCheckpointCycle": "buildbot_vkckpt.steps.cycle:VkernelCheckpointCycle",
 }
-# `from buildbot.plugins import util; util.VkernelCheckpointFactory, util.SSHTransport`
+# `from buildbot.plugins import util; util.VkernelCheckpointFactory, util.SSHTransport,
+# util.WorkerTransport`
 UTIL = {
     "VkernelCheckpointFactory": "buildbot_vkckpt.factory:VkernelCheckpointFactory",
     "vkckpt_host_locks": "buildbot_vkckpt.factory:host_locks",
     "SSHTransport": "buildbot_vkckpt.transports:SSHTransport",
+    "WorkerTransport": "buildbot_vkckpt.transports:WorkerTransport",
 }
 
 setup(

@@ -3,12 +3,13 @@ from buildbot.plugins import steps, util
 
 from buildbot_vkckpt.factory import VkernelCheckpointFactory, host_locks
 from buildbot_vkckpt.steps.cycle import VkernelCheckpointCycle
-from buildbot_vkckpt.transports import SSHTransport
+from buildbot_vkckpt.transports import SSHTransport, WorkerTransport
 
 
 def test_factory_transport_and_locks_are_util_plugins():
     assert util.VkernelCheckpointFactory is VkernelCheckpointFactory
     assert util.SSHTransport is SSHTransport
+    assert util.WorkerTransport is WorkerTransport
     assert util.vkckpt_host_locks is host_locks
 
 

@@ -25,6 +25,7 @@ it is FAILURE ``host lost``, since the kernel under test may be what crashed the
 Steps that run several agent commands describe them as :class:`Phase` data and run them with
 :meth:`AgentStep.run_phases`, each with a log of its own.
 """
+import inspect
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -120,7 +121,7 @@ class Phase:
     ``judge(command)`` None to go on or ``(result, summary)`` to end the step."""
     log: str
     subcommand: str
-    args: list = field(default_factory=list)
+    args: object = field(default_factory=list)      # a list, or a callable giving one
     label: str = None
     agent_timeout: Optional[float] = None
     judge: Optional[Callable] = None
@@ -368,18 +369,28 @@ class AgentStep(FinalSummaryMixin, buildstep.ShellMixin, CompositeStepMixin,
     async def run_phases(self, phases):
         """Runs ``phases`` in order; stops at the first one whose command failed or whose
         ``judge`` says so. Returns ``(commands, problem)``: every command run, and
-        ``(result, summary)`` of the one that ended the step, or None."""
+        ``(result, summary)`` of the one that ended the step, or None. A phase's ``args`` may
+        be a callable (arguments known only after an earlier phase), its ``judge`` a
+        coroutine function."""
         commands = []
         for phase in phases:
             if phase.label:
                 self.set_live(phase.label)
-            command = await self.run_agent_command(phase.subcommand, phase.args, phase.log,
+            args = phase.args() if callable(phase.args) else phase.args
+            command = await self.run_agent_command(phase.subcommand, args, phase.log,
                                                    phase.agent_timeout)
             commands.append(command)
-            if command.failure is not None or command.cancelled:
-                return commands, self.command_problem(command)
-            problem = phase.judge(command) if phase.judge else (
-                None if command.ok else self.command_problem(command, phase.label))
+            if command.failure is not None:
+                result = await self.transport_failed(command)
+                return commands, (result, self.final_summary)
+            if command.cancelled:
+                return commands, (CANCELLED, "cancelled")
+            if phase.judge is not None:
+                problem = phase.judge(command)
+                if inspect.isawaitable(problem):
+                    problem = await problem
+            else:
+                problem = None if command.ok else self.command_problem(command, phase.label)
             if problem is not None:
                 await AgentStep.publish(self, command.details, problem[0])
                 return commands, problem

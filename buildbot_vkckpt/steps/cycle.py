@@ -10,12 +10,15 @@ per cycle *i* (log ``cycle i``):
 ``restore --file F``    ``checkpt -r F`` on the same console, wait for a responsive shell
 ``verify``              the workload is alive and went on, uptime continuous, files intact
 
-The first failed cycle ends the step: the guest is gone by then. See docs/steps.rst.
+Every command is a :class:`~buildbot_vkckpt.steps.agent.Phase` run by
+``AgentStep.run_phases``. The first failed cycle ends the step: the guest is gone by then. See
+docs/steps.rst.
 """
 import statistics
 from dataclasses import dataclass, field
 
 from buildbot.process.results import EXCEPTION, FAILURE, SKIPPED, SUCCESS
+from twisted.internet.defer import succeed
 
 from buildbot_vkckpt import validate
 from buildbot_vkckpt.protocol import Kind
@@ -147,86 +150,97 @@ class VkernelCheckpointCycle(AgentStep):
         for number in range(1, total + 1):
             cycle = Cycle(number)
             self.done.append(cycle)
-            result = await self.run_cycle(cycle, total)
-            if result is not None:
-                await self.publish_cycles(result)
-                return result
+            commands, problem = await self.run_phases(self.cycle_phases(cycle, total))
+            if problem:
+                action = commands[-1].subcommand if commands else "checkpoint"
+                if not getattr(cycle, action):      # lost or cancelled before its judge ran
+                    setattr(cycle, action, "failed")
+                self.finish(*problem)
+                await self.publish_cycles(problem[0])
+                return problem[0]
         self.final_summary = self.success_summary()
         await self.publish_cycles(SUCCESS)
         return SUCCESS
 
-    async def run_cycle(self, cycle, total):
-        """None when the cycle passed; else the step's result (final_summary set)."""
+    def cycle_phases(self, cycle, total):
+        """One cycle as data: checkpoint → restore (of the file the checkpoint reported) →
+        verify, in log ``cycle N``; each judge records what its command measured."""
         logname = f"cycle {cycle.number}"
         label = f"cycle {cycle.number}/{total}"
+        seen = {}                       # the checkpoint's inspection, for a later failure
 
-        self.set_live(f"{label}: checkpoint")
-        ckpt = await self.run_agent_command(
-            "checkpoint", ["--timeout", self.checkpoint_timeout], logname,
-            self.checkpoint_timeout)
-        details = ckpt.details
-        cycle.ckpt_seconds = _first_number(ckpt.metric("ckpt_seconds"), details.get("seconds"))
-        cycle.ckpt_bytes = _first_number(ckpt.metric("ckpt_bytes"), details.get("bytes"))
-        cycle.threads = _first_number(details.get("threads"))
-        cycle.file = details.get("file") if isinstance(details.get("file"), str) else None
-        inspect = details.get("inspect")
-        if not ckpt.ok or not cycle.file:
+        def judge_checkpoint(ckpt):
+            details = ckpt.details
+            cycle.ckpt_seconds = _first_number(ckpt.metric("ckpt_seconds"),
+                                               details.get("seconds"))
+            cycle.ckpt_bytes = _first_number(ckpt.metric("ckpt_bytes"), details.get("bytes"))
+            cycle.threads = _first_number(details.get("threads"))
+            cycle.file = details.get("file") if isinstance(details.get("file"), str) else None
+            seen["inspect"] = details.get("inspect")
+            if ckpt.ok and cycle.file:
+                cycle.checkpoint = "ok"
+                return None
             cycle.checkpoint = "failed"
             if ckpt.ok:                      # ok without a file: the contract is broken
-                return self.finish(EXCEPTION, f"infrastructure: {label}: the checkpoint "
-                                              f"reported no file (fix: update the agent)")
-            return await self.command_failed(ckpt, "checkpoint", inspect, label)
-        cycle.checkpoint = "ok"
+                return succeed((EXCEPTION, f"infrastructure: {label}: the checkpoint reported "
+                                           f"no file (fix: update the agent)"))
+            return self.cycle_problem(ckpt, "checkpoint", seen["inspect"], label)
 
-        self.set_live(f"{label}: restore")
-        restore = await self.run_agent_command(
-            "restore", ["--file", cycle.file, "--timeout", self.restore_timeout], logname,
-            self.restore_timeout)
-        cycle.restore_seconds = _first_number(restore.metric("restore_seconds"))
-        cycle.console_seconds = _first_number(restore.metric("console_seconds"))
-        if not restore.ok:
+        def judge_restore(restore):
+            cycle.restore_seconds = _first_number(restore.metric("restore_seconds"))
+            cycle.console_seconds = _first_number(restore.metric("console_seconds"))
+            if restore.ok:
+                cycle.restore = "ok"
+                return None
             cycle.restore = "failed"
-            return await self.command_failed(restore, "restore",
-                                             restore.details.get("inspect") or inspect, label)
-        cycle.restore = "ok"
+            return self.cycle_problem(restore, "restore",
+                                      restore.details.get("inspect") or seen["inspect"], label)
 
-        self.set_live(f"{label}: verify")
-        verify = await self.run_agent_command("verify", [], logname)
-        cycle.checks = [(ev["name"], bool(ev.get("ok")), str(ev.get("text") or ""))
-                        for ev in verify.checks()]
-        if not verify.ok:
-            cycle.verify = "failed"
-            return await self.command_failed(verify, "verify", inspect, label)
-        if not all(ok for _name, ok, _text in cycle.checks):
-            # a failed check with an ok result contradicts the agent contract: trust the check
-            cycle.verify = "failed"
-            failed = [f"{n}: {t}" if t else n for n, ok, t in cycle.checks if not ok]
-            await self.attach_inspect(inspect)
-            return self.finish(FAILURE, f"kernel: {label} (verify): {'; '.join(failed)}")
-        cycle.verify = "ok"
-        return None
+        def judge_verify(verify):
+            cycle.checks = [(ev["name"], bool(ev.get("ok")), str(ev.get("text") or ""))
+                            for ev in verify.checks()]
+            if not verify.ok:
+                cycle.verify = "failed"
+                return self.cycle_problem(verify, "verify", seen["inspect"], label)
+            if not all(ok for _name, ok, _text in cycle.checks):
+                # a failed check with an ok result contradicts the agent contract: trust it
+                cycle.verify = "failed"
+                failed = [f"{n}: {t}" if t else n for n, ok, t in cycle.checks if not ok]
+                return self.checks_failed(seen["inspect"],
+                                          f"kernel: {label} (verify): {'; '.join(failed)}")
+            cycle.verify = "ok"
+            return None
+
+        return [
+            Phase(logname, "checkpoint", ["--timeout", self.checkpoint_timeout],
+                  f"{label}: checkpoint", self.checkpoint_timeout, judge_checkpoint),
+            Phase(logname, "restore",
+                  lambda: ["--file", cycle.file, "--timeout", self.restore_timeout],
+                  f"{label}: restore", self.restore_timeout, judge_restore),
+            Phase(logname, "verify", [], f"{label}: verify", None, judge_verify)]
 
     # --- outcomes -----------------------------------------------------------------------------
     def finish(self, result, summary):
         self.final_summary = summary
         return result
 
-    async def command_failed(self, command, action, inspect=None, cycle=None):
-        """The step's result when a cycle's ``command`` did not succeed, with the logs that
-        explain it. ``cycle`` is the label (``cycle 2/3``), ``action`` what it was doing."""
+    async def cycle_problem(self, command, action, inspect=None, cycle=None):
+        """``(result, summary)`` when a cycle's ``command`` did not succeed, with the
+        checkpoint's inspection attached. ``cycle`` is the label (``cycle 2/3``), ``action``
+        what the command was doing."""
         result, summary = self.command_problem(command, f"{cycle} ({action})")
         outcome = command.outcome
-        if command.failure is None and not command.cancelled and not command.timed_out \
-                and outcome is not None:
+        if not command.timed_out and outcome is not None:
             if outcome.kind is Kind.UNSUPPORTED:  # after the probe said supported
                 result = FAILURE if self.require_support else SKIPPED
             elif result not in (FAILURE, EXCEPTION):
                 result = EXCEPTION          # a non-ok result with exit 0 or 2
-        if command.failure is not None:
-            return await self.transport_failed(command)
-        await AgentStep.publish(self, command.details, result)
         await self.attach_inspect(inspect)
-        return self.finish(result, summary)
+        return result, summary
+
+    async def checks_failed(self, inspect, summary):
+        await self.attach_inspect(inspect)
+        return FAILURE, summary
 
     async def attach_inspect(self, inspect):
         if inspect and "checkpoint-inspect" not in getattr(self, "logs", {}):

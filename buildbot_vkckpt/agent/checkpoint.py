@@ -159,7 +159,7 @@ def run(args, emitter):
         # VPAGETABLE kernel memory, and the vkernel died by the signal
         return result_event("unsupported", "unsupported: the vkernel died by signal 34 and "
                             "left a stock process checkpoint: no checkpoint handler "
-                            "(stock DragonFly, reference §18)", "unsupported",
+                            "(stock DragonFly)", "unsupported",
                             probe.UNSUPPORTED_FIX, out)
     problem = problem or memory_reference(report, memimg)
     if problem:

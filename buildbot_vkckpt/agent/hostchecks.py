@@ -9,7 +9,7 @@ from .hostcmd import CommandFailed, sysctl
 from .session import Session
 
 VKNETD_FIX = ("start vknetd on that socket (vknetd -U), or use a tap (--net auto:bridge0); "
-              "note that vknetd links do not survive a restore (reference §19)")
+              "note that vknetd links do not survive a restore")
 
 
 def parse_net(net):

@@ -31,7 +31,7 @@ TICK = 0.02
 NO_SUPPORT = "host kernel has no vkernel checkpoint support"
 NO_SUPPORT_FIX = ("boot the host on a kernel with the GSoC 2013 checkpoint changes "
                   "(pdziepak/DragonFlyBSD vkernel_chkpt, or master with them ported): a "
-                  "stock host kernel cannot record a vkernel's memory (reference §23)")
+                  "stock host kernel cannot record a vkernel's memory")
 
 
 def p_comm(path):

@@ -26,10 +26,11 @@ from .session import Session
 from .sizes import parse_size
 
 COMM_MAX = 16   # p_comm holds MAXCOMLEN (16) characters
-UNSUPPORTED_FIX = ("run a vkernel built from a branch that carries the vkernel checkpoint "
-                   "handler (GSoC 2013 vkernel_chkpt, reference §19)")
+UNSUPPORTED_FIX = ("build the vkernel from a tree that carries the vkernel checkpoint "
+                   "handler: the 2013 GSoC branch vkernel_chkpt of "
+                   "github.com/pdziepak/DragonFlyBSD, or master with that work ported")
 NO_HANDLER_SUMMARY = ("unsupported: the vkernel has no checkpoint handler "
-                      "(stock DragonFly, reference §18)")
+                      "(stock DragonFly cannot checkpoint a running vkernel)")
 VMM_FIX_NO_D = ("sysctl hw.vmm.enable=0 on the host before booting (this vkernel has no -d); "
                 "a vkernel using VMM cannot be checkpointed")
 
@@ -251,8 +252,8 @@ def run_checks(session, status, emitter):
         no_d = status.get("flavour_options") is not None \
             and "d" not in status.get("flavour_options")
         checks.add("vmm", False, f"VMM on: the vkernel runs without -d and the host has "
-                   f"hw.vmm.enable={vmm_value}; VMM vkernels cannot be checkpointed "
-                   "(reference §19)", "unsupported",
+                   f"hw.vmm.enable={vmm_value}; VMM vkernels cannot be checkpointed",
+                   "unsupported",
                    VMM_FIX_NO_D if no_d else "boot without --vmm (the agent then passes -d)")
 
     soft, where = core_limit(pid, status)

@@ -97,7 +97,7 @@ class CheckpointOps:
         elif rc == -SIGCKPTEXIT:
             self.finish(Outcome.kernel(
                 "checkpoint killed the vkernel: it died by signal 34, it has no checkpoint "
-                "handler (stock DragonFly, reference §18)", **details).to_event())
+                "handler (stock DragonFly)", **details).to_event())
         else:
             self.finish(Outcome.kernel(
                 f"the vkernel {describe_exit(rc)} after SIGCKPTEXIT; last line: "

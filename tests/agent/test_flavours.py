@@ -99,7 +99,7 @@ def test_master2020_is_unsupported_before_any_signal(sim_of):
     run = sim.agent("probe")
     assert (run.returncode, run.result["kind"]) == (3, "unsupported"), run
     assert run.summary == ("unsupported: the vkernel has no checkpoint handler "
-                           "(stock DragonFly, reference §18)")
+                           "(stock DragonFly cannot checkpoint a running vkernel)")
     run = sim.agent("checkpoint")
     assert (run.returncode, run.details.get("signalled")) == (3, False), run
     assert sim.agent("exec", "--", "true").returncode == 0

@@ -1,5 +1,10 @@
 """Incremental monitor of a DragonFly vkernel console (reference/dragonfly.md §2-§8, §15-§19).
 
+Why one module of ~900 lines: the line reader and the table of every console message it knows
+(with the DragonFly source behind each) must be read together — which lines count depends on
+where the reader is (ddb, a panic block, a prompt's partial line) — and splitting the table from
+the state machine would only hide that coupling.
+
 Feed it the console bytes as they arrive; it returns :class:`Event` records at once, including
 for prompts that have no trailing newline (they are recognised on the partial last line, in the
 same :meth:`ConsoleMonitor.feed` call). :meth:`ConsoleMonitor.verdict` sums the stream up at any

@@ -23,6 +23,7 @@ from buildbot.process import buildstep, logobserver, remotecommand, remotetransf
 from buildbot.process.results import EXCEPTION, FAILURE, SUCCESS, WARNINGS
 
 from buildbot_vkckpt import validate
+from buildbot_vkckpt.fulllogs import url_for
 from buildbot_vkckpt.makedigest import PREFIX as RUNNER_PREFIX
 from buildbot_vkckpt.makedigest import build_zipapp
 from buildbot_vkckpt.monitor.buildlog import BuildLogMonitor
@@ -231,8 +232,8 @@ class _MakeTarget(FinalSummaryMixin, buildstep.ShellMixin, buildstep.CommandMixi
                  f"master:", "", f"    {target}", "",
                  f"Read it there with:  zcat {target} | less", "",
                  f"The worker keeps a copy until this step runs again: {src}"]
-        if self.full_log_url:
-            url = str(self.full_log_url)
+        url = str(self.full_log_url) if self.full_log_url else url_for(self.master, target)
+        if url:
             await self.addURL(f"full log ({size / 1e6:.1f} MB gzip)", url)
             lines[1:1] = ["", f"    {url}"]
         await self.addCompleteLog("full-log", "\n".join(lines) + "\n")

@@ -6,6 +6,8 @@ master as one gzip file."""
 import gzip
 import json
 import re
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -33,6 +35,8 @@ c['builders'].append(util.BuilderConfig(name={mode!r}, workernames=['vkckpt-work
                                         factory=f))
 """)
     return ("from buildbot_vkckpt.steps import BuildWorld, BuildKernel\n"
+            "from buildbot_vkckpt.fulllogs import add_full_logs\n"
+            "add_full_logs(c)\n"
             + "".join(builders)
             + "c['schedulers'].append(schedulers.ForceScheduler(name='force', "
               "builderNames=['digest', 'full']))\n")
@@ -124,6 +128,16 @@ def check_digest(bb, run, kind, name):
     with gzip.open(path, "rt", errors="replace") as f:
         whole = f.read()
     assert "full-log" in step["logs"] and path in bb.log_text(step["logs"]["full-log"]["logid"])
+    # one click away: the step links the file, served by add_full_logs' page as text
+    (link,) = [u["url"] for u in step["urls"]]
+    assert link == (f"{bb.url}plugins/wsgi_dashboards/vkckpt-logs/digest/{run['number']}/"
+                    f"{name}.log.gz")
+    with urllib.request.urlopen(link, timeout=30) as resp:
+        assert resp.headers["Content-Encoding"] == "gzip"
+        assert resp.headers["Content-Type"].startswith("text/plain")
+        served = resp.read()
+    with open(path, "rb") as f:
+        assert served == f.read()
     live = [line for line in step["stdio"].splitlines()
             if not line.startswith("vkckpt-makelog:") and not NOTE.match(line)]
     # every line of the live log is a line of the whole output, in the same order
@@ -174,3 +188,19 @@ def test_digest_reports_what_full_streaming_reports(bb, faults):
         world_live = digest["steps"]["buildworld"]["stdio"]
         assert len(world_live) < len(world_full)
         assert any(NOTE.match(line) for line in world_live.splitlines())
+
+
+def test_full_logs_page_lists_and_refuses(bb):
+    with urllib.request.urlopen(f"{bb.url}plugins/wsgi_dashboards/vkckpt-logs/index.html",
+                                timeout=30) as resp:
+        page = resp.read().decode()
+    assert "buildworld.log.gz" in page and "digest" in page
+    for bad in ("digest/1/../../../master.cfg", "digest/1/buildworld.log",
+                "digest/1/.hidden.log.gz", "..%2F..%2Fmaster.cfg/1/x.log.gz"):
+        try:
+            urllib.request.urlopen(f"{bb.url}plugins/wsgi_dashboards/vkckpt-logs/{bad}",
+                                   timeout=30)
+        except urllib.error.HTTPError as e:
+            assert e.code == 404, bad
+        else:
+            raise AssertionError(f"{bad} was served")

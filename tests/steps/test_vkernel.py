@@ -202,3 +202,42 @@ class TestShutdown(AgentStepCase):
         self.expect_outcome(result=SUCCESS)
         await self.run_step()
         self.assertEqual(self.summary(), "vkernel halted cleanly · released 2 resource(s)")
+
+
+class TestCollectArtifacts(AgentStepCase):
+    """CollectArtifacts fetches through the transport into artifacts/ under master.basedir."""
+
+    async def test_uploads_under_the_master_basedir(self):
+        import os
+        import tempfile
+        from buildbot.process import remotetransfer
+        from buildbot.test.steps import ExpectRemoteRef, ExpectUploadFile
+
+        from buildbot_vkckpt.steps.vkernel import CollectArtifacts
+        basedir = tempfile.mkdtemp(prefix="vkckpt-test-master-")
+        self.addCleanup(__import__("shutil").rmtree, basedir, True)
+        self.setup(CollectArtifacts())
+        self.master.basedir = basedir
+        collect = f"{SESSION}/collect"
+        self.expect_commands(
+            ExpectStat(file=agent_path(), log_environ=False).stat_file().exit(0),
+            ExpectShell(workdir="wkdir", log_environ=False, timeout=1200,
+                        command=["python3", agent_path(), "collect", "--session", SESSION,
+                                 "--dest", collect])
+            .stdout(result("ok", "collected 1 file")).exit(0),
+            ExpectStat(file=f"{collect}/console.log", log_environ=False).stat_file().exit(0),
+            ExpectUploadFile(workersrc=f"{collect}/console.log", workdir="wkdir",
+                             blocksize=64 * 1024, maxsize=512 * 1024 * 1024, keepstamp=False,
+                             writer=ExpectRemoteRef(remotetransfer.FileWriter))
+            .upload_string("login: root\n").exit(0),
+            ExpectStat(file=f"{collect}/events.jsonl", log_environ=False).exit(1),
+            ExpectStat(file=f"{collect}/ledger.jsonl", log_environ=False).exit(1),
+            ExpectStat(file=f"{collect}/results.tar", log_environ=False).exit(1))
+        self.expect_outcome(result=SUCCESS)
+        dest = os.path.join(basedir, "artifacts", self.build.builder.name, "7")
+        self.expect_property("vkckpt_artifacts", dest)
+        self.expect_log_file("console.log", "login: root\n")
+        await self.run_step()
+        with open(os.path.join(dest, "console.log")) as fp:
+            self.assertEqual(fp.read(), "login: root\n")
+        self.assertTrue(self.summary().endswith("· uploaded console.log"))

@@ -45,12 +45,16 @@ TARGET_FLOOR = 0.100
 
 def sim_env(host):
     env = host.env()
-    env.update(VKCKPT_SIM_SPEED="0", MAKEOBJDIRPREFIX=str(host.obj), PYTHONPATH=str(REPO))
+    env.update(VKCKPT_SIM_SPEED="0", MAKEOBJDIRPREFIX=str(host.obj), PYTHONPATH=str(REPO),
+               # this host's own session registry: cleanup --stale stops every live session
+               # the registry lists, and ~/.vkckpt is shared with everything else here
+               VKCKPT_STATE_DIR=str(host.root / "registry"))
     return env
 
 
 def agent_argv(*argv):
-    return [sys.executable, "-m", "buildbot_vkckpt.agent", *map(str, argv)]
+    # -S: the agent is stdlib-only, so site (and every .pth of this venv) is start-up cost
+    return [sys.executable, "-S", "-m", "buildbot_vkckpt.agent", *map(str, argv)]
 
 
 def run_agent(env, *argv):

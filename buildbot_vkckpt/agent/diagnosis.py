@@ -1,7 +1,8 @@
-"""vkernel start errors that are the host's fault, each with its one-line fix.
+"""Errors that are the host's fault, each with its one-line fix: the supervisor's tables.
 
-The messages are the vkernel's own (reference/dragonfly.md §2, §3, §7); anything not listed
-here that stops a vkernel is the kernel under test's fault.
+``HOST_PROBLEMS``: vkernel start errors, the vkernel's own messages (reference/dragonfly.md §2,
+§3, §7); anything not listed there that stops a vkernel is the kernel under test's fault.
+``CKPT_HOST_ERRORS``: the strerror of a checkpoint write that failed because of the host.
 """
 import re
 
@@ -51,3 +52,32 @@ def host_problem(message):
         if m:
             return summary.format(*m.groups()), fix
     return None
+
+
+# strerror texts of a failed checkpoint write that an admin fixes (DragonFly's, then Linux's)
+CKPT_HOST_ERRORS = {
+    "No space left on device": (
+        "the checkpoint file did not fit: No space left on device",
+        "free disk space where kern.ckptfile points (the session dir), or move the session dir"),
+    "Result too large": (
+        "RLIMIT_CORE of the vkernel is 0, checkpoint files cannot be written (ERANGE)",
+        CORE_LIMIT_FIX),
+    # kern.ckptgroup applies to root too (reference §23): the kernel refuses with EPERM
+    "Operation not permitted": (
+        "the host refused the checkpoint (EPERM): the vkernel's user is not in "
+        "kern.ckptgroup", "sysctl kern.ckptgroup=-1, or the group of the agent's user "
+        "(root is not exempt)"),
+    # a file larger than the soft RLIMIT_CORE (FreeBSD-derived core writer; not observed)
+    "Bad address": (
+        "the checkpoint file did not fit under the vkernel's core size limit (EFAULT)",
+        CORE_LIMIT_FIX),
+    "Numerical result out of range": (
+        "RLIMIT_CORE of the vkernel is 0, checkpoint files cannot be written (ERANGE)",
+        CORE_LIMIT_FIX),
+}
+
+# thaw failed with EPERM: a permission, not the kernel (reference §14)
+THAW_EPERM_FIX = ("let the agent's user checkpoint: sysctl kern.ckptgroup=-1, or run the agent "
+                  "in group wheel")
+# checkpt exited 1: usage, or "unable to open <file>" (reference §16)
+CHECKPT_EXIT1_FIX = "check that the checkpoint file exists and is readable by the agent"

@@ -16,6 +16,9 @@ from pathlib import Path
 # Linux's own tools by absolute path: the simulated host's mount is first on PATH
 _SCRIPT = """#!/bin/sh
 # python3 without /proc: DragonFly has none, so the agent must not need it
+# already hidden (a python started by this one, e.g. over SSH): hiding again would bind the
+# empty /proc over hostproc
+[ -e /proc/self ] || exec {python} "$@"
 exec {unshare} --mount --propagation private /bin/sh -c '
   {mkdir} -p "$VKCKPT_SIMHOST/hostproc" &&
   {mount} --bind /proc "$VKCKPT_SIMHOST/hostproc" &&

@@ -92,7 +92,9 @@ class SSHServer:
             "MaxStartups 100",
             "MaxSessions 100",
             "LogLevel INFO",
-            *(f'SetEnv "{k}={v}"' for k, v in sorted(self.env.items())),
+            # one SetEnv line: sshd takes only the first SetEnv directive
+            *(["SetEnv " + " ".join(f'"{k}={v}"' for k, v in sorted(self.env.items()))]
+              if self.env else []),
             "",
         ])
 

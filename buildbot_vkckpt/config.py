@@ -15,7 +15,10 @@ from buildbot.plugins import schedulers, util
 
 from buildbot_vkckpt import changes
 from buildbot_vkckpt.factory import VkernelCheckpointFactory, host_locks
+from buildbot_vkckpt.fulllogs import add_full_logs
 from buildbot_vkckpt.www import add_dashboard
+
+FULL_LOGS = "vkckpt-logs"   # one full-log page per master, whatever the builders
 
 OWNER = "add_to_config"
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
@@ -215,6 +218,11 @@ def add_to_config(c, workers, repourl, branches=("master",), poll=True, tree_sta
         if add_dashboard(c, name=builder_prefix, caption=caption,
                          builders=list(added.builders)) is not None:
             added.dashboard = builder_prefix
+        # BuildWorld/BuildKernel ship the full log compressed; this page makes it a link
+        dashboards = ((c.get("www") or {}).get("plugins") or {}).get("wsgi_dashboards") or []
+        if isinstance(c.get("www"), dict) and FULL_LOGS not in {
+                d.get("name") for d in dashboards if isinstance(d, dict)}:
+            add_full_logs(c, name=FULL_LOGS)
     return added
 
 

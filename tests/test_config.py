@@ -192,3 +192,11 @@ def test_checkconfig_names_a_wrong_parameter(tmp_path):
     done = checkconfig(tmp_path, text)
     assert done.returncode != 0
     assert "VkernelCheckpointFactory: cycles must be an integer >= 0" in done.stdout + done.stderr
+
+
+def test_the_full_build_logs_page_is_added_once_per_master():
+    c = {"www": {"port": 8010}}
+    add_to_config(c, ["w1"], REPO, builder_prefix="a", poll=True)
+    add_to_config(c, ["w2"], REPO, builder_prefix="b", poll=True)
+    names = [d["name"] for d in c["www"]["plugins"]["wsgi_dashboards"]]
+    assert names.count("vkckpt-logs") == 1 and {"a", "b"} <= set(names)

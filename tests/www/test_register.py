@@ -57,15 +57,16 @@ def test_add_to_config_registers_its_builders_page():
                               branches=["master", "rel"], poll=False)
     assert errors == []
     assert added.dashboard == "vkckpt"
-    [dash] = c["www"]["plugins"]["wsgi_dashboards"]
+    dash, logs = c["www"]["plugins"]["wsgi_dashboards"]
     assert dash["app"].builders == ["vkckpt-master", "vkckpt-rel"]
+    assert logs["name"] == "vkckpt-logs"      # the full build logs, one page per master
     assert c["www"]["plugins"]["console_view"] == {}
     # a second prefix gets its own page
     added, errors = errors_of(add_to_config, c, workers=["w"], repourl="file:///r",
                               builder_prefix="vk2", poll=False)
     assert errors == [] and added.dashboard == "vk2"
     assert [d["caption"] for d in c["www"]["plugins"]["wsgi_dashboards"]] == [
-        "vkernel checkpoints", "vkernel checkpoints (vk2)"]
+        "vkernel checkpoints", "full build logs", "vkernel checkpoints (vk2)"]
 
 
 def test_add_to_config_without_the_page():

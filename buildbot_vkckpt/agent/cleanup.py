@@ -1,6 +1,7 @@
 """Releasing what a session's ledger holds: ``shutdown``'s last part and ``cleanup --stale``."""
 import os
 import re
+import shutil
 
 from . import hostcmd, procs
 from .ledger import LEDGER_NAME, Ledger, registered_sessions, unregister
@@ -141,6 +142,35 @@ def host_sessions(root=None, exclude=None):
         seen.add(real)
         found.append(path)
     return found
+
+
+def prune_sessions(root, keep, exclude=None):
+    """Remove the session dirs directly under ``root`` beyond the ``keep`` newest (by when
+    their ledger began: a cleanup's own releases must not make an old session look new) whose
+    ledgers hold nothing outstanding: their files were uploaded by CollectArtifacts, and a
+    builder's sessions would otherwise grow without end (a memory image each). Returns the
+    removed paths."""
+    if not root or not os.path.isdir(root) or keep is None or keep < 0:
+        return []
+    skip = os.path.realpath(exclude) if exclude else None
+    dirs = []
+    for name in os.listdir(root):
+        path = os.path.join(root, name)
+        ledger = os.path.join(path, LEDGER_NAME)
+        if os.path.isfile(ledger) and os.path.realpath(path) != skip:
+            records = Ledger(path).records()
+            began = records[0].get("time") if records else None
+            dirs.append((began if isinstance(began, (int, float)) else
+                         os.path.getmtime(ledger), path))
+    dirs.sort(reverse=True)
+    removed = []
+    for _, path in dirs[keep:]:
+        if Ledger(path).outstanding():
+            continue        # still holds something: cleanup reports it, never deletes it
+        shutil.rmtree(path, ignore_errors=True)
+        unregister(path)
+        removed.append(path)
+    return removed
 
 
 def supervisor_alive(session_dir):

@@ -22,6 +22,9 @@ def add_arguments(p):
     p.add_argument("--live", choices=("stop", "refuse"), default="stop",
                    help="a session whose supervisor still runs: stop and release it "
                         "(default), or refuse to go on")
+    p.add_argument("--keep-sessions", type=int, default=10, metavar="N",
+                   help="keep the N newest finished session dirs under --root, remove older "
+                        "ones (default 10; -1 keeps all)")
 
 
 def run(args, emitter):
@@ -46,8 +49,11 @@ def run(args, emitter):
             sessions.append(session_dir)
         released += got
         problems += bad
+    pruned = cleanup.prune_sessions(args.root, args.keep_sessions, exclude=current)
+    for path in pruned:
+        emitter.human(f"removed old session dir {path}")
     details = {"released": released, "sessions": sessions, "live_sessions": live,
-               "problems": problems}
+               "problems": problems, "pruned": pruned}
     if live and args.live == "refuse":
         raise Outcome.infrastructure(
             f"{len(live)} live session(s) on this host: {', '.join(live)}",
@@ -57,8 +63,9 @@ def run(args, emitter):
         raise Outcome.infrastructure(
             f"could not release {len(problems)} stale resource(s): {problems[0]}",
             "release them by hand (see the ledgers), then run cleanup --stale again", **details)
+    gone = f" · removed {len(pruned)} old session dir(s)" if pruned else ""
     if not released:
-        return result_event("ok", "nothing stale", details=details)
+        return result_event("ok", "nothing stale" + gone, details=details)
     stopped = f"stopped {len(live)} live session(s) and " if live else ""
     return result_event("ok", f"{stopped}released {len(released)} stale resource(s) from "
-                              f"{len(sessions)} session(s)", details=details)
+                              f"{len(sessions)} session(s){gone}", details=details)

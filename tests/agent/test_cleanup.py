@@ -156,3 +156,40 @@ def test_the_registry_is_private_and_lives_in_the_state_dir(state, tmp_path):
     assert mode & 0o077 == 0
     pointer, = os.listdir(state / "sessions")
     assert os.readlink(state / "sessions" / pointer) == str(tmp_path / "sessions" / "build-1")
+
+
+def test_old_finished_sessions_are_pruned_beyond_the_newest_n(state, tmp_path):
+    root = tmp_path / "vkckpt-sessions"
+
+    def began_at(path, when):
+        # a ledger that began at ``when`` (its first record's time)
+        lines = (path / "ledger.jsonl").read_text().splitlines()
+        first = json.loads(lines[0])
+        first["time"] = when
+        (path / "ledger.jsonl").write_text("\n".join([json.dumps(first)] + lines[1:]) + "\n")
+
+    made = []
+    for n in range(1, 6):
+        path = session(root, f"build-{n}", files=["memimg"])
+        Ledger(path).release(1, by="test")             # finished: nothing outstanding
+        began_at(path, 1000 + n)
+        made.append(path)
+    holding = session(root, "build-0", files=["results.img"])  # a crashed, oldest one
+    began_at(holding, 10)
+    current = made[0]                                          # the caller's own: never
+    rc, result, _ = cleanup("--root", root, "--keep-sessions", "2", "--session", current)
+    assert rc == 0, result
+    # build-5 and build-4 are the newest two; build-1 is the caller's; build-0's file is
+    # released by this very run (its ledger is written now, yet it is still the oldest)
+    assert sorted(result["details"]["pruned"]) == sorted(str(p) for p in
+                                                         (made[1], made[2], holding))
+    assert sorted(p.name for p in root.iterdir()) == ["build-1", "build-4", "build-5"]
+    assert "removed 3 old session dir(s)" in result["summary"]
+
+
+def test_keep_sessions_minus_one_keeps_everything(state, tmp_path):
+    root = tmp_path / "vkckpt-sessions"
+    for n in range(3):
+        Ledger(session(root, f"build-{n}")).allocate("file", path="/nonexistent")
+    rc, result, _ = cleanup("--root", root, "--keep-sessions", "-1")
+    assert result["details"]["pruned"] == [] and len(list(root.iterdir())) == 3

@@ -84,8 +84,8 @@ def run_push(args):
 
     basedir = Path(args.basedir or tempfile.mkdtemp(prefix="vkckpt-push-"))
     try:
-        ok = run_demo(basedir, out=sys.stdout, timeout=args.timeout)
+        ok = run_demo(basedir, out=sys.stdout, timeout=args.timeout, keep=args.keep)
     finally:
-        if not args.basedir:
+        if not args.basedir and not args.keep:
             shutil.rmtree(basedir, ignore_errors=True)
     return 0 if ok else 1

@@ -261,9 +261,10 @@ DEMO_PUSHES = [
 ]
 
 
-def run_demo(basedir, out=sys.stdout, timeout=120):
+def run_demo(basedir, out=sys.stdout, timeout=120, keep=False):
     """Seed the worker with one full build, then push DEMO_PUSHES one after another and show
-    what each started. Returns True when every push did what its plan says."""
+    what each started. Returns True when every push did what its plan says. ``keep`` leaves
+    the master and worker running (and says how to stop them)."""
     def say(text=""):
         print(text, file=out, flush=True)
 
@@ -301,6 +302,13 @@ def run_demo(basedir, out=sys.stdout, timeout=120):
                     say(f"     {name:<12} {RESULT.get(s['results']):<8} {s['state_string']}")
             ok &= build["results"] == 0
     finally:
-        rig.stop()
+        if keep:
+            bindir = os.path.dirname(sys.executable)   # the venv's, wherever PATH points
+            say(f"\nmaster and worker left running: web UI {rig.bb.url}\nstop them with: "
+                f"{os.path.join(bindir, 'buildbot')} stop {rig.bb.master_dir} && "
+                f"{os.path.join(bindir, 'buildbot-worker')} stop "
+                f"{list(rig.bb.worker_dirs.values())[0]}")
+        else:
+            rig.stop()
     say(f"\npush demo: {'as expected' if ok else 'NOT as expected'}")
     return ok

@@ -8,6 +8,7 @@ The hook passes every value from the push (branch, revision, author, message, fi
 ``buildbot sendchange`` as its own argv item, never through a shell, so a branch or file named
 ``$(touch /tmp/PWNED)`` is just a name.
 """
+import os
 import stat
 import subprocess
 import sys

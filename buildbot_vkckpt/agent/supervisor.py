@@ -204,13 +204,6 @@ class Supervisor(VkernelConsole, CrashOps):
                 action(self, now)
                 return
 
-    def timeout(self, why):
-        """The current op ran out of time (its own rules: ddb first, ^C, ...)."""
-        if self.op is not None:
-            self.op.timeout(self, why)
-        else:
-            self.finish_timeout(f"{why}; last line: {self.last_line()}")
-
     def close(self):
         for sock in list(self.clients):
             self.drop(sock)
@@ -329,10 +322,18 @@ class Supervisor(VkernelConsole, CrashOps):
                 "use the vkckpt agent of the same version").to_event()})
 
     def start_shutdown(self, sock, req, now):
+        """Also how an orphaned supervisor stops its vkernel (``check_orphaned``)."""
         Shutdown.start(self, sock, req, now)
 
+    # the operation's own hooks under the names tests/agent/test_refusals.py drives
     def start_checkpoint(self, sock, req, now):
         Checkpoint.start(self, sock, req, now)
+
+    def checkpoint_exited(self, rc):
+        self.op.on_exit(self, rc)
+
+    def sigterm(self, now):
+        self.op.sigterm(self, now)
 
     def refuse_unless_running(self, sock, fix):
         """Answer at once (True) when an earlier failure or crash stands, or no vkernel runs."""
@@ -353,12 +354,6 @@ class Supervisor(VkernelConsole, CrashOps):
             self.crash_done()
         if self.op is not None:
             self.op.on_exit(self, rc)
-
-    def checkpoint_exited(self, rc):
-        self.op.on_exit(self, rc)
-
-    def sigterm(self, now):
-        self.op.sigterm(self, now)
 
     def on_event(self, event):
         kind = event.kind

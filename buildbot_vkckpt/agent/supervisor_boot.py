@@ -15,6 +15,7 @@ PRE_SHELL = (BOOTING, LOGIN_SENT, SH_SENT)   # root's own shell is still being l
 
 class Boot(LooksInDdb):
     kind = "boot"
+    stall_times_out = True
 
     @classmethod
     def start(cls, sup, sock, req, now):
@@ -64,12 +65,6 @@ class Boot(LooksInDdb):
         return super().explain(sup, why)
 
     # --- events ---------------------------------------------------------------------------
-    def on_event(self, sup, event):
-        if event.kind != "stall":
-            return False
-        self.timeout(sup, f"console stalled ({event.text.strip()})")
-        return True
-
     def on_shell_ready(self, sup):
         elapsed = sup.clock() - sup.spawned_at
         sup.emit({"ev": "metric", "name": "boot_time", "value": round(elapsed, 3),

@@ -54,7 +54,7 @@ class Checkpoint(Operation):
 
     def on_event(self, sup, event):
         if event.kind != "ckpt_save_failed":
-            return False
+            return super().on_event(sup, event)
         self.save_failed(sup, event)
         return True
 
@@ -157,7 +157,7 @@ class Restore(LooksInDdb):
         elif kind == "restore_netif_failed":
             self.params.setdefault("netif", []).append(data.get("message"))
         else:
-            return False
+            return super().on_event(sup, event)
         return True
 
     def on_shell_ready(self, sup):

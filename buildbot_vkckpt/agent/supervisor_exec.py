@@ -13,6 +13,7 @@ INTERRUPT_WAIT = 5.0     # a timed-out guest command gets this long to give the 
 
 class Exec(Operation):
     kind = "exec"
+    stall_times_out = True
 
     @classmethod
     def start(cls, sup, sock, req, now):
@@ -49,12 +50,6 @@ class Exec(Operation):
         sup.write_console(sup.guest.interrupt())
 
     # --- events ---------------------------------------------------------------------------
-    def on_event(self, sup, event):
-        if event.kind != "stall":
-            return False
-        self.timeout(sup, f"console stalled ({event.text.strip()})")
-        return True
-
     def on_shell_ready(self, sup):
         if self.stage == "interrupt":
             sup.finish_timeout(self.params["why"], interrupted=True,

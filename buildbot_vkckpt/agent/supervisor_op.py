@@ -38,6 +38,7 @@ class Operation:
     kind = None
     ends_on_failure = True      # a failure or crash without a client of its own ends it
     stop_after_timeout = False  # a timed-out operation of this kind stops the vkernel
+    stall_times_out = False     # the monitor's ``stall`` (a repeating line) times it out
 
     def __init__(self, client, params, now):
         self.client = client
@@ -67,7 +68,10 @@ class Operation:
 
     # --- events ---------------------------------------------------------------------------
     def on_event(self, sup, event):
-        return False
+        if event.kind != "stall" or not self.stall_times_out:
+            return False
+        self.timeout(sup, f"console stalled ({event.text.strip()})")
+        return True
 
     def on_shell_ready(self, sup):
         pass

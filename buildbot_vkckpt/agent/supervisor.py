@@ -13,14 +13,14 @@ and finally ``{"result": {...}}``. ``status`` is answered at once; every other r
 operation (``supervisor_op.Operation``): ``boot`` (supervisor_boot), ``exec``
 (supervisor_exec), ``ddb`` (supervisor_ddb), ``checkpoint`` and ``restore`` (supervisor_ckpt),
 ``shutdown`` (supervisor_shutdown). Each owns its deadlines and its reaction to monitor events;
-this module runs the loop, the server and the rules common to all of them.
+this module runs the loop and the rules common to all of them (which monitor events end any
+operation, crashes aside), the socket is served by ``supervisor_server``.
 
 After a checkpoint the supervisor stays up, *parked*, holding the session until ``restore``
 runs ``checkpt -r FILE`` as the new vkernel process (no fork-wrapper parent, no pidfile: the
 restored process is ``checkpt`` itself), or until ``shutdown``.
 """
 import collections
-import json
 import os
 import resource
 import selectors
@@ -39,6 +39,7 @@ from .supervisor_ckpt import Checkpoint, Restore
 from .supervisor_ddb import CrashOps, Ddb
 from .supervisor_exec import Exec
 from .supervisor_op import TAIL
+from .supervisor_server import ClientServer
 from .supervisor_shutdown import Shutdown
 from .supervisor_vkernel import VkernelConsole, clean_line
 from .diagnosis import host_problem
@@ -55,7 +56,7 @@ def Op(kind, client, params, now):
     return OPERATIONS[kind](client, params, now)
 
 
-class Supervisor(VkernelConsole, CrashOps):
+class Supervisor(ClientServer, VkernelConsole, CrashOps):
     def __init__(self, session, vkernel_argv, options=None, clock=time.monotonic):
         self.clock = clock
         self.session = session if isinstance(session, Session) else Session(session)
@@ -217,61 +218,7 @@ class Supervisor(VkernelConsole, CrashOps):
             pass
         self.write_state()
 
-    # --- clients --------------------------------------------------------------------------
-    def accept(self, listener):
-        try:
-            sock, _ = listener.accept()
-        except OSError:
-            return
-        sock.settimeout(5.0)
-        self.clients[sock] = bytearray()
-        self.sel.register(sock, selectors.EVENT_READ, "client")
-
-    def drop(self, sock):
-        self.clients.pop(sock, None)
-        try:
-            self.sel.unregister(sock)
-        except (KeyError, ValueError):
-            pass
-        sock.close()
-        if self.op is not None and self.op.client is sock:
-            self.op.client = None  # the op goes on; its result still lands in events.jsonl
-
-    def read_client(self, sock):
-        try:
-            data = sock.recv(65536)
-        except OSError:
-            data = b""
-        if not data:
-            self.drop(sock)
-            return
-        buf = self.clients.get(sock)
-        if buf is None:
-            return
-        buf.extend(data)
-        while b"\n" in buf:
-            line, _, rest = bytes(buf).partition(b"\n")
-            buf[:] = rest
-            try:
-                request = json.loads(line)
-                if not isinstance(request, dict):
-                    raise ValueError("not an object")
-            except ValueError:
-                self.send(sock, {"result": result_event(
-                    "infrastructure", "malformed request to the supervisor",
-                    "infrastructure", "use the vkckpt agent of the same version")})
-                continue
-            self.handle(sock, request)
-
-    def send(self, sock, message):
-        if sock is None:
-            return
-        try:
-            sock.sendall((json.dumps(message, separators=(",", ":"), default=str) + "\n")
-                         .encode())
-        except OSError:
-            self.drop(sock)
-
+    # --- clients (supervisor_server) ----------------------------------------------------
     def to_op(self, message):
         if self.op is not None:
             self.send(self.op.client, message)

@@ -21,6 +21,7 @@ import tempfile
 import time
 
 from . import procs
+from .ckptname import expand, p_comm
 from .ckptcheck import NT_DRAGONFLY_FILES, inspect_file
 from .ledger import Ledger
 
@@ -32,26 +33,6 @@ NO_SUPPORT = "host kernel has no vkernel checkpoint support"
 NO_SUPPORT_FIX = ("boot the host on a kernel with the GSoC 2013 checkpoint changes "
                   "(pdziepak/DragonFlyBSD vkernel_chkpt, or master with them ported): a "
                   "stock host kernel cannot record a vkernel's memory")
-
-
-def p_comm(path):
-    """p_comm of a process running ``path``: the resolved executable's name, 16 characters
-    (kern_exec.c; reference §23)."""
-    return os.path.basename(os.path.realpath(path))[:16]
-
-
-def expand(template, comm, pid, uid):
-    out, i = [], 0
-    while i < len(template):
-        c = template[i]
-        if c == "%" and i + 1 < len(template):
-            out.append({"N": comm, "P": str(pid), "U": str(uid), "%": "%"}.get(template[i + 1],
-                                                                             ""))
-            i += 2
-            continue
-        out.append(c)
-        i += 1
-    return "".join(out)
 
 
 def _raise_core_limit():

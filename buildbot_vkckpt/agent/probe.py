@@ -18,6 +18,7 @@ import resource
 
 from . import ckptfiles, client, flavour, hostckpt
 from .ckptcheck import human_size
+from .ckptname import expand, p_comm
 from .diagnosis import CKPTGROUP_FIX, CORE_LIMIT_FIX
 from .events import Outcome, result_event
 from .hostcmd import sysctl
@@ -25,7 +26,6 @@ from .procs import SIGCKPTEXIT
 from .session import Session
 from .sizes import parse_size
 
-COMM_MAX = 16   # p_comm holds MAXCOMLEN (16) characters
 UNSUPPORTED_FIX = ("build the vkernel from a tree that carries the vkernel checkpoint "
                    "handler: the 2013 GSoC branch vkernel_chkpt of "
                    "github.com/pdziepak/DragonFlyBSD, or master with that work ported")
@@ -63,24 +63,8 @@ def option(argv, flag):
 
 
 def comm_of(argv):
-    """p_comm: the name of the file actually executed — argv[0] with symlinks resolved — cut
-    to MAXCOMLEN (kern_exec.c, reference §23)."""
-    return os.path.basename(os.path.realpath(argv[0]))[:COMM_MAX] if argv else "kernel"
-
-
-def expand_ckptfile(template, comm, pid, uid):
-    """``kern.ckptfile`` escapes (§15): %N %P %U %%; unknown ones are dropped (and logged)."""
-    out, i = [], 0
-    while i < len(template):
-        c = template[i]
-        if c == "%" and i + 1 < len(template):
-            out.append({"N": comm, "P": str(pid), "U": str(uid), "%": "%"}.get(template[i + 1],
-                                                                             ""))
-            i += 2
-            continue
-        out.append(c)
-        i += 1
-    return "".join(out)
+    """p_comm of the vkernel started with ``argv``."""
+    return p_comm(argv[0]) if argv else "kernel"
 
 
 def proc_status_field(pid, field):
@@ -188,7 +172,7 @@ def checkpoint_path(session, status, pid, fresh=False):
     """Where SIGCKPTEXIT writes, from the host's kern.ckptfile, relative to the vkernel's cwd
     (the session dir)."""
     template = ckptfile_template(session, fresh)
-    name = expand_ckptfile(template, comm_of(status.get("vkernel_argv") or []), pid,
+    name = expand(template, comm_of(status.get("vkernel_argv") or []), pid,
                            os.geteuid())
     return os.path.normpath(os.path.join(session.dir, name))
 

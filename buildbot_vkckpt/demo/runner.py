@@ -144,9 +144,6 @@ class DemoRun:
     def agent_env(self, env):
         """The environment agent commands run in: with ``hide_proc``, a ``python3`` first on
         PATH that hides /proc (demo/noproc.py)."""
-        # this simulated host's own session registry: ~/.vkckpt is shared by everything this
-        # user runs here, and cleanup-stale stops every live session it lists
-        env["VKCKPT_STATE_DIR"] = str(self.host.root / "var" / "db" / "vkckpt")
         if self.hide_proc:
             wrapper = noproc.write_python_wrapper(self.basedir / "noproc-bin")
             env["PATH"] = f"{wrapper.parent}{os.pathsep}{env['PATH']}"

@@ -123,7 +123,15 @@ class SimHost:
         env = dict(os.environ if base is None else base)
         env[ENV_VAR] = str(self.root)
         env["PATH"] = f"{self.bin}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}"
+        # each simulated host is its own machine: the agent's host-wide session registry
+        # (VKCKPT_STATE_DIR, read by the agent like any user's setting) is this host's own,
+        # so one host's cleanup-stale never reaches into another's sessions
+        env["VKCKPT_STATE_DIR"] = str(self.registry)
         return env
+
+    @property
+    def registry(self):
+        return self.root / "var" / "db" / "vkckpt"
 
     @property
     def hostproc(self):

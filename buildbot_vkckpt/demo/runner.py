@@ -88,13 +88,19 @@ def _signal_all(pids, sig):
 
 class DemoRun:
     def __init__(self, basedir, scenario, out=sys.stdout, live=True, transport=None,
-                 flavour=None, hide_proc=None, keep=False):
+                 flavour=None, hide_proc=None, keep=False, factory_params=None):
         self.basedir = Path(basedir)
+        # extra VkernelCheckpointFactory arguments (tests shorten the suite and the cycles)
+        self.factory_params = dict(factory_params or {})
         # with keep the master outlives the demo, so its links are worth printing
         self.keep = keep
         # the scenario's flavour wins: "stock-vkernel" is master2020 whatever --flavour says
         self.flavour = scenario.flavour or flavour or DEFAULT_FLAVOUR
         self.scenario = for_flavour(scenario, self.flavour)
+        cycles = self.factory_params.get("cycles")
+        if cycles and self.scenario.mentions.get("checkpoint-cycle", "").endswith(" cycles ok"):
+            self.scenario = dataclasses.replace(self.scenario, mentions={
+                **self.scenario.mentions, "checkpoint-cycle": f"{cycles}/{cycles} cycles ok"})
         # None: hide /proc from the agent (as on DragonFly) wherever this machine can
         self.hide_proc = noproc.available() if hide_proc is None else hide_proc
         # "ssh": the vkernel steps run over SSH through a throwaway sshd on 127.0.0.1
@@ -120,7 +126,8 @@ class DemoRun:
         self.host.set_faults(self.scenario.faults)
         self.bb.worker_env = self.agent_env(self.host.env())
         self.say(f"simulated DragonFly host in {self.host.root}: {self.describe_host()}")
-        self.bb.create(factory_source(self.host, transport_source=self.start_sshd()))
+        self.bb.create(factory_source(self.host, transport_source=self.start_sshd(),
+                                      **self.factory_params))
         self.bb.start()
         self.say(f"master and worker running; web UI {self.bb.url}")
 

@@ -20,10 +20,14 @@ def hide_proc():
     return False
 
 
+# what differs between flavours: threads and kqueue (pass only with the GSoC work), the cycle
+SHORT = {"guest_tests": ["memory", "threads", "kqueue"], "cycles": 2}
+
+
 def run(tmp_path, scenario, flavour=None):
     out = io.StringIO()
     demo = DemoRun(tmp_path / scenario, SCENARIOS[scenario], out=out, live=False,
-                   flavour=flavour, hide_proc=hide_proc())
+                   flavour=flavour, hide_proc=hide_proc(), factory_params=SHORT)
     try:
         ok = demo.execute(timeout=180)
         build = demo.bb.builds("vkckpt")[-1]
@@ -39,7 +43,9 @@ def test_checkpointable_flavour_builds_green_with_cycles(tmp_path, flavour):
     assert ok, text
     assert demo.host.load_state()["flavour"] == flavour
     assert flavour in steps["boot"]["state_string"], text
-    assert "3/3 cycles ok" in steps["checkpoint-cycle"]["state_string"], text
+    assert "2/2 cycles ok" in steps["checkpoint-cycle"]["state_string"], text
+    # the GSoC work restores threads and kqueues: expected passes here
+    assert steps["guest-suite"]["state_string"].startswith("3 passed, 0 failed, 0 xfail"), text
 
 
 def test_master2020_is_not_tested_because_it_has_no_handler(tmp_path):
@@ -48,6 +54,8 @@ def test_master2020_is_not_tested_because_it_has_no_handler(tmp_path):
     assert demo.host.load_state()["flavour"] == "master2020"
     assert "master2020" in steps["boot"]["state_string"], text
     assert steps["guest-suite"]["results"] == 0, text
+    # stock DragonFly restores neither threads nor kqueues: both stay xfail
+    assert steps["guest-suite"]["state_string"].startswith("1 passed, 0 failed, 2 xfail"), text
     cycle = steps["checkpoint-cycle"]
     assert cycle["results"] == 3, text
     assert "unsupported: the vkernel has no checkpoint handler" in cycle["state_string"], text

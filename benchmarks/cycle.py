@@ -18,8 +18,9 @@ does (after one uncounted warm-up cycle). For each cycle:
   ``checkpoint`` result reaching this process, file validation included (the supervisor
   waits on SIGCHLD, not a timer).
 
-Target (issue 5): the harness adds under 5 % of the raw copy time or 100 ms, whichever is
-larger. Prints medians, ratios and PASS/FAIL; exit status 0 unless --strict. Linux only.
+Target: the harness adds at most 25 ms per cycle (or 5 % of the raw copy time, whichever is
+larger). A checkpoint file now holds no guest RAM, so the raw copy is small and the floor
+decides. Prints medians, ratios and PASS/FAIL; exit status 0 unless --strict. Linux only.
 """
 import argparse
 import json
@@ -40,7 +41,7 @@ from buildbot_vkckpt.simhost.tree import create_source_tree  # noqa: E402
 
 SIZES = {"64m": 64 << 20, "1g": 1 << 30}
 TARGET_FRACTION = 0.05
-TARGET_FLOOR = 0.100
+TARGET_FLOOR = 0.025
 
 
 def sim_env(host):
@@ -155,7 +156,7 @@ def report(memory, rows):
     print(f"  overhead / raw copy           {med['overhead'] / med['raw_copy']:8.3f}")
     if detect:
         print(f"  end-of-checkpoint detection   {statistics.median(detect):8.1f} ms (median)")
-    print(f"  target: overhead <= max(5% of raw copy, 100 ms) = {allowed * 1000:.0f} ms: "
+    print(f"  target: overhead <= max(5% of raw copy, 25 ms) = {allowed * 1000:.0f} ms: "
           f"{'PASS' if ok else 'FAIL'}")
     return ok
 

@@ -262,8 +262,10 @@ class AgentStep(FinalSummaryMixin, buildstep.ShellMixin, CompositeStepMixin,
     def agent_argv(self, agent, subcommand=None, args=None):
         subcommand = subcommand or self.subcommand
         args = self.agent_args() if args is None else args
-        return [self.transport.python, agent, subcommand, "--session", self.session_dir()] + \
-            [str(a) for a in args]
+        # -S: the agent is standard library only, so site-packages (and every .pth the host's
+        # Python carries) is start-up time paid by each of the several commands of a cycle
+        return [self.transport.python, "-S", agent, subcommand, "--session",
+                self.session_dir()] + [str(a) for a in args]
 
     async def open_console_log(self):
         if self.console_log and self._console_log is None:

@@ -55,7 +55,8 @@ class ScriptedTransport(FakeSSH):
 
     async def run(self, step, argv, on_stdout, on_stderr, timeout=None, max_time=None):
         self.argvs.append(argv)
-        answer = (self.by_subcommand[argv[2]] if self.by_subcommand is not None
+        answer = (self.by_subcommand[argv[argv.index(self.agent) + 1]]
+                  if self.by_subcommand is not None
                   else self.answers.pop(0))
         if isinstance(answer, Exception):
             raise answer

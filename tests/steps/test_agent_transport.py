@@ -77,7 +77,7 @@ class TestAgentStepOverTransport(TransportStepCase):
         await self.run_step()
         builder_dir = f"{WORKDIR}/{self.step().build.builder.config.workerbuilddir}"
         argv = transport.argv
-        self.assertEqual(argv[:5], [FakeTransport.python, AGENT, "boot", "--session",
+        self.assertEqual(argv[:6], [FakeTransport.python, "-S", AGENT, "boot", "--session",
                                     f"{builder_dir}/vkckpt-sessions/build-7"])
         self.assertIn(f"{builder_dir}/vkckpt-root.img", argv)
         # the kernel comes from the worker's objdir and source tree (shared path)

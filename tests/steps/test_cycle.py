@@ -63,7 +63,7 @@ class CycleCase(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):
 
     def agent(self, log, args, stdout, rc=0, timeout=1200):
         self.cmds.append(ExpectShell(workdir="wkdir", log_environ=False, timeout=timeout,
-                                     command=["python3", agent_path(), args[0], "--session",
+                                     command=["python3", "-S", agent_path(), args[0], "--session",
                                               SESSION] + args[1:])
                          .log(log, stdout=stdout).exit(rc))
 
@@ -284,7 +284,7 @@ class TestCycles(CycleCase):
         self.checkpoint(1, checkpoint_ok(1, 1.8, 256 * MIB))
         self.cmds.append(
             ExpectShell(workdir="wkdir", log_environ=False, timeout=1500 + MARGIN,
-                        command=["python3", agent_path(), "restore", "--session", SESSION,
+                        command=["python3", "-S", agent_path(), "restore", "--session", SESSION,
                                  "--file", ckpt_file(1), "--timeout", "1500"])
             .log("cycle 1", stdout="checkpt: restoring\nthawing 2 threads\n")
             .update("failure_reason", "timeout_without_output").exit(-1))
@@ -410,14 +410,14 @@ class TestOverTransport(CycleCase):
         await self.run_step()
         self.assertEqual(self.summary()["step"],
                          "host lost: connection to dfly lost (no keepalive answer for 45 s)")
-        self.assertEqual([argv[2:] for argv in transport.argvs][-2:], [
+        self.assertEqual([argv[3:] for argv in transport.argvs][-2:], [
             ["checkpoint", "--session", argv_session(transport), "--timeout", "600"],
             ["restore", "--session", argv_session(transport), "--file", ckpt_file(1),
              "--timeout", "300"]])
 
 
 def argv_session(transport):
-    return transport.argvs[0][4]
+    return transport.argvs[0][5]
 
 
 class TestRegistration(unittest.TestCase):

@@ -69,7 +69,7 @@ class SuiteCase(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):
         """One agent command; each phase writes its own log (the real worker's stdio log of
         that command)."""
         return (ExpectShell(workdir="wkdir", log_environ=False, timeout=backstop(args),
-                            command=["python3", agent_path()] + args)
+                            command=["python3", "-S", agent_path()] + args)
                 .log(log, stdout=stdout).exit(rc))
 
     def expect_run(self, results_stdout, results_rc=0, run_stdout=None, run_rc=0,
@@ -304,9 +304,11 @@ class TestOverTransport(SuiteCase):
         session = self.session()
         python, agent = ScriptedTransport.python, ScriptedTransport.agent
         self.assertEqual(transport.argvs, [
-            [python, agent, "exec", "--session", session, "--timeout", "600", "--", BUILD_LINE],
-            [python, agent, "exec", "--session", session, "--timeout", "300", "--", RUN_LINE],
-            [python, agent, "results", "--session", session]])
+            [python, "-S", agent, "exec", "--session", session, "--timeout", "600", "--",
+             BUILD_LINE],
+            [python, "-S", agent, "exec", "--session", session, "--timeout", "300", "--",
+             RUN_LINE],
+            [python, "-S", agent, "results", "--session", session]])
         self.assertTrue(session.startswith(ScriptedTransport.workdir + "/"))
         self.assertEqual(self.summary(), "1 passed, 0 failed, 1 xfail · 1 iteration")
         step = self.get_nth_step(0)
@@ -324,7 +326,7 @@ class TestOverTransport(SuiteCase):
         await self.run_step()
         self.assertEqual(self.summary(), "host lost: connection to dfly-test lost (no keepalive "
                                          "answer for 45 s)")
-        self.assertEqual([argv[2] for argv in transport.argvs], ["exec", "exec"])
+        self.assertEqual([argv[3] for argv in transport.argvs], ["exec", "exec"])
 
 
 class KernelFeatures(SuiteCase):

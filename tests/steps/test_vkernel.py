@@ -32,7 +32,7 @@ class AgentStepCase(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):
         self.expect_commands(
             ExpectStat(file=agent_path(), log_environ=False).stat_file().exit(0),
             ExpectShell(workdir="wkdir", log_environ=False, timeout=timeout,
-                        command=["python3", agent_path()] + args)
+                        command=["python3", "-S", agent_path()] + args)
             .stdout(stdout).exit(rc))
 
     def summary(self):
@@ -183,7 +183,7 @@ class TestRunInVkernel(AgentStepCase):
         self.expect_commands(
             ExpectStat(file=agent_path(), log_environ=False).stat_file().exit(0),
             ExpectShell(workdir="wkdir", log_environ=False, timeout=600 + MARGIN,
-                        command=["python3.11", agent_path(), "exec", "--session", SESSION,
+                        command=["python3.11", "-S", agent_path(), "exec", "--session", SESSION,
                                  "--timeout", "600", "--", "true"])
             .stderr("python3.11: not found\n").exit(127))
         self.expect_outcome(result=EXCEPTION)
@@ -222,7 +222,7 @@ class TestCollectArtifacts(AgentStepCase):
         self.expect_commands(
             ExpectStat(file=agent_path(), log_environ=False).stat_file().exit(0),
             ExpectShell(workdir="wkdir", log_environ=False, timeout=1200,
-                        command=["python3", agent_path(), "collect", "--session", SESSION,
+                        command=["python3", "-S", agent_path(), "collect", "--session", SESSION,
                                  "--dest", collect])
             .stdout(result("ok", "collected 1 file")).exit(0),
             ExpectStat(file=f"{collect}/console.log", log_environ=False).stat_file().exit(0),

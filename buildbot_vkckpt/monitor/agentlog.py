@@ -14,7 +14,7 @@ so a step can say so instead of losing them silently.
 from collections import deque
 from typing import Any, Dict, List, Optional
 
-from buildbot_vkckpt.protocol import HUMAN_PREFIX, PREFIX_BYTES, Result, decode_line
+from ..protocol import HUMAN_PREFIX, PREFIX_BYTES, Result, decode_line
 
 PREFIX = PREFIX_BYTES
 HOST_COMMAND_PREFIX = "$ "   # the agent echoes each host command it runs

@@ -10,8 +10,8 @@ the agent's.
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from buildbot_vkckpt.protocol import Kind
-from buildbot_vkckpt.suite.tap import parse_tap_report
+from ..protocol import Kind
+from ..suite.tap import parse_tap_report
 
 # a test whose outcome is one of these is as expected: "1" in the pass_fail set
 EXPECTED = ("pass", "xfail")

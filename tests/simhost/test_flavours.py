@@ -147,8 +147,10 @@ def test_pw_makes_root_shell_sh(sims):
     assert (out.strip(), status) == ("1", 0)
     # the guest's commands stay first on PATH (no host /etc/profile resetting it)
     out, status = vk.run("command -v halt checkpt")
-    assert status == 0 and all(p.endswith((".sim/bin/halt", ".sim/bin/checkpt"))
-                               for p in out.split())
+    found = [p for p in out.split() if p.endswith(("/halt", "/checkpt"))]
+    # (only the two answers count: a loaded machine can interleave a stray echo)
+    assert status == 0 and len(found) == 2, out
+    assert all(p.endswith((".sim/bin/halt", ".sim/bin/checkpt")) for p in found), out
 
 
 def test_pw_unknown_user(tmp_path):

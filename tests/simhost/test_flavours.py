@@ -146,7 +146,7 @@ def test_pw_makes_root_shell_sh(sims):
     out, status = vk.run("x=1; echo $x")
     assert (out.strip(), status) == ("1", 0)
     # the guest's commands stay first on PATH (no host /etc/profile resetting it)
-    out, status = vk.run("command -v halt checkpt")
+    out, status = vk.run("command -v halt && command -v checkpt")
     found = [p for p in out.split() if p.endswith(("/halt", "/checkpt"))]
     # (only the two answers count: a loaded machine can interleave a stray echo)
     assert status == 0 and len(found) == 2, out

@@ -127,14 +127,10 @@ FLAVOURS = {
         copyright=("Copyright (c) 2003-2020 The DragonFly Project.",
                    "Copyright (c) 1992-2003 The FreeBSD Project.", *UCB),
         vmm_lines=True),
-    "master-with-port": Flavour(
-        "master-with-port", MASTER_OPTSTRING, MASTER_USAGE, MASTER_HELP, handler=True,
-        forwards_term=True, vmm_from_dflag=True, version_base="5.9.0.1.gf875a",
-        version_date="Fri Jul 24 00:00:00 UTC 2020",
-        copyright=("Copyright (c) 2003-2020 The DragonFly Project.",
-                   "Copyright (c) 1992-2003 The FreeBSD Project.", *UCB),
-        vmm_lines=True),
 }
+# master with the GSoC work ported: master's binary and era, plus the handler
+FLAVOURS["master-with-port"] = dataclasses.replace(FLAVOURS["master2020"],
+                                                   name="master-with-port", handler=True)
 
 
 def get(name):

@@ -7,25 +7,12 @@ import pytest
 
 from buildbot_vkckpt import cli
 from buildbot_vkckpt.simhost.host import SimHost
-from tests.simhost.test_vkernel import Sim, boot_shell
+from tests.simhost.test_vkernel import Sim, boot_shell, sims  # noqa: F401
 
 GSOC_USAGE = ("Usage: {0} [-hsUv] [-c file] [-e name=value:name=value:...]\n"
               "\t[-i file] [-I interface[:address1[:address2][/netmask]]] [-l cpulock]\n"
               "\t[-m size] [-n numcpus[:lbits[:cbits]]]\n"
               "\t[-p file] [-r file]\n")
-
-
-@pytest.fixture
-def sims(tmp_path):
-    made = []
-
-    def make(flavour, host_kernel=None):
-        made.append(Sim(tmp_path / f"{flavour}-{len(made)}", flavour, host_kernel))
-        return made[-1]
-    yield make
-    for s in made:
-        for vk in s.started:
-            vk.close()
 
 
 @pytest.mark.parametrize("flavour,host_kernel,expected", [

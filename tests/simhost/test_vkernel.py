@@ -208,6 +208,20 @@ class Sim:
 
 
 @pytest.fixture
+def sims(tmp_path):
+    """A simulated host per flavour (and host kernel); every vkernel started is closed."""
+    made = []
+
+    def make(flavour, host_kernel=None):
+        made.append(Sim(tmp_path / f"{flavour}-{len(made)}", flavour, host_kernel))
+        return made[-1]
+    yield make
+    for s in made:
+        for vk in s.started:
+            vk.close()
+
+
+@pytest.fixture
 def sim(tmp_path):
     s = Sim(tmp_path)
     yield s

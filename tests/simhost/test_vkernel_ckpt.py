@@ -16,7 +16,8 @@ import time
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from tests.simhost.test_vkernel import REPO, Sim, Vkernel, boot_shell, sim  # noqa: F401
+from tests.simhost.test_vkernel import (REPO, Sim, Vkernel, boot_shell, sim,  # noqa: F401
+                                        sims)
 
 # write-then-rename: a reader never sees the file truncated and empty
 WORKLOAD = ("(n=0; while :; do n=$((n+1)); echo $n > {0}.new; mv {0}.new {0}; sleep 0.05; "
@@ -95,20 +96,6 @@ def core_limit():
     resource.setrlimit(resource.RLIMIT_CORE, (old[1], old[1]))
     yield
     resource.setrlimit(resource.RLIMIT_CORE, old)
-
-
-@pytest.fixture
-def sims(tmp_path):
-    """A simulated host per flavour (and host kernel); every vkernel started is closed."""
-    made = []
-
-    def make(flavour, host_kernel=None):
-        made.append(Sim(tmp_path / f"{flavour}-{len(made)}", flavour, host_kernel))
-        return made[-1]
-    yield make
-    for s in made:
-        for vk in s.started:
-            vk.close()
 
 
 def checkpoint(sim, vk):

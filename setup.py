@@ -54,7 +54,9 @@ setup(
         "pyelftools>=0.29",
     ],
     extras_require={
-        "test": ["pytest", "pytest-timeout", "hypothesis"],
+        "test": ["pytest", "pytest-timeout", "hypothesis",
+                 "aiosmtpd",  # a real SMTP server on 127.0.0.1 for tests/notify
+                 ],
         "docs": ["sphinx"],
         # only `vkckpt demo` and the tests start a worker of their own
         "demo": ["buildbot-worker>=4.3,<4.4"],

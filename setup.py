@@ -56,6 +56,7 @@ setup(
     extras_require={
         "test": ["pytest", "pytest-timeout", "hypothesis",
                  "aiosmtpd",  # a real SMTP server on 127.0.0.1 for tests/notify
+                 "selenium",  # tests/browser drive Debian's chromium through chromedriver
                  ],
         "docs": ["sphinx"],
         # only `vkckpt demo` and the tests start a worker of their own

@@ -4,6 +4,7 @@
 # usage: run.sh [--nocr] [--iterations N] [--results DIR] [--tap FILE]
 #               [--only NAME,...] [--list] [--bin DIR] [--timeout SECONDS]
 #               [--keep-images] [--results-disk DEV] [--kernel-has FEATURE,...]
+#               [--retries N]
 #
 # For each test: start it in its work dir RESULTS/NAME, wait for "ready";
 # unless --nocr, N times: kill -34 (SIGCKPTEXIT, the file lands in the work dir
@@ -13,6 +14,9 @@
 # (default RESULTS/results.tap) and to stdout; finally "tar cf DEV -C RESULTS ."
 # when --results-disk is given.  A test whose meta has pass_with=FEATURE is
 # expected to pass (not xfail) when FEATURE is among --kernel-has.
+# --retries N: a test expected to pass that fails is run alone N more times
+# (fresh work dir; the failed attempts' dirs kept as NAME.attemptK); its TAP
+# line is the first attempt's, "attempts: fail pass pass" says the rest.
 # Exit: 0 every expect=pass test passed, 1 some did not, 2 usage, 4 cannot run.
 set -u
 
@@ -28,9 +32,10 @@ timeout_override=""
 keep_images=0
 disk=""
 features=""
+retries=0
 
 usage() {
-	sed -n '4,6p' "$here/run.sh" | sed 's/^# //' >&2
+	sed -n '4,7p' "$here/run.sh" | sed 's/^# //' >&2
 	exit 2
 }
 
@@ -51,6 +56,7 @@ while [ $# -gt 0 ]; do
 	--timeout) need_arg "$@"; timeout_override=$2; shift ;;
 	--results-disk) need_arg "$@"; disk=$2; shift ;;
 	--kernel-has) need_arg "$@"; features="$features,$2"; shift ;;
+	--retries) need_arg "$@"; retries=$2; shift ;;
 	-h|--help) usage ;;
 	*) echo "run.sh: unknown argument: $1" >&2; usage ;;
 	esac
@@ -62,6 +68,7 @@ is_count() {
 	[ "$1" -ge 1 ]
 }
 is_count "$iterations" || { echo "run.sh: --iterations wants a positive number" >&2; usage; }
+case $retries in ''|*[!0-9]*) echo "run.sh: --retries wants a number" >&2; usage ;; esac
 [ -z "$timeout_override" ] || is_count "$timeout_override" ||
 	{ echo "run.sh: --timeout wants whole seconds" >&2; usage; }
 
@@ -268,9 +275,10 @@ collect_result() {
 	esac
 }
 
-run_test() {
-	r_n=$1
-	name=$2
+# attempt_test NAME: one run of the test in a fresh work dir; sets failure,
+# cycles and ms.
+attempt_test() {
+	name=$1
 	meta="$here/tests/$name.meta"
 	w="$results/$name"
 	inc=0
@@ -307,6 +315,26 @@ run_test() {
 	kill_leftovers
 	[ -n "$failure" ] || [ "$keep_images" = 1 ] || rm -rf "$w/images"
 	ms=$(($(now) - t0))
+}
+
+run_test() {
+	r_n=$1
+	attempt_test "$2"
+	attempts=""
+	if [ -n "$failure" ] && [ "$expect" != xfail ] && [ "$retries" -gt 0 ]; then
+		# a flake or a regression? the test alone again, the first verdict kept
+		first_failure=$failure first_cycles=$cycles first_ms=$ms
+		attempts=fail
+		k=1
+		while [ "$k" -le "$retries" ]; do
+			rm -rf "$w.attempt$k"
+			mv "$w" "$w.attempt$k"
+			attempt_test "$name"
+			if [ -n "$failure" ]; then attempts="$attempts fail"; else attempts="$attempts pass"; fi
+			k=$((k + 1))
+		done
+		failure=$first_failure cycles=$first_cycles ms=$first_ms
+	fi
 
 	directive=""
 	if [ "$expect" = xfail ]; then
@@ -328,6 +356,7 @@ run_test() {
 	emit "  mode: $mode"
 	emit "  cycles: $cycles"
 	emit "  duration_ms: $ms"
+	[ -z "$attempts" ] || emit "  attempts: $attempts"
 	emit "  ..."
 }
 

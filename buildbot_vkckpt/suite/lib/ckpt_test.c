@@ -91,6 +91,34 @@ name_listed(const char *name, const char *list)
 	return 0;
 }
 
+/*
+ * CKPT_FAULT_RUNS=K with CKPT_FAULT_COUNTS=DIR: the fault is for the first K
+ * runs of this test only (a flaky test), counted in DIR/NAME across runs.
+ * Returns 0 when this run is past the first K.
+ */
+static int
+fault_run_counts(void)
+{
+	const char *runs = getenv("CKPT_FAULT_RUNS"), *dir = getenv("CKPT_FAULT_COUNTS");
+	char path[1024];
+	long seen = 0;
+	FILE *fp;
+
+	if (runs == NULL || *runs == '\0' || dir == NULL || *dir == '\0')
+		return 1;
+	snprintf(path, sizeof(path), "%s/%s", dir, progname);
+	if ((fp = fopen(path, "r")) != NULL) {
+		if (fscanf(fp, "%ld", &seen) != 1)
+			seen = 0;
+		fclose(fp);
+	}
+	if ((fp = fopen(path, "w")) != NULL) {
+		fprintf(fp, "%ld\n", seen + 1);
+		fclose(fp);
+	}
+	return seen < strtol(runs, NULL, 10);
+}
+
 void
 ckpt_test_init(int argc, char **argv)
 {
@@ -123,6 +151,8 @@ ckpt_test_init(int argc, char **argv)
 	fault_hang = s != NULL && strcmp(s, "hang") == 0;
 	s = getenv("CKPT_FAULT_ONLY");	/* NAME,...: the fault is for these tests */
 	if (s != NULL && *s != '\0' && !name_listed(progname, s))
+		fault_corrupt = fault_hang = 0;
+	if ((fault_corrupt || fault_hang) && !fault_run_counts())
 		fault_corrupt = fault_hang = 0;
 	s = getenv("CKPT_EXPECT_RESTORES");
 	if (s != NULL && *s != '\0')

@@ -17,6 +17,8 @@
  * A test registers a corruption hook with ckpt_on_fault(); the runner's
  * CKPT_FAULT=corrupt calls it just before verification, to prove the test
  * can fail.  CKPT_FAULT=hang makes ckpt_wait() never return (runner timeout).
+ * CKPT_FAULT_RUNS=K and CKPT_FAULT_COUNTS=DIR limit the fault to the first K
+ * runs of each test (a flaky test, for the runner's --retries).
  */
 #ifndef CKPT_TEST_H
 #define CKPT_TEST_H

@@ -36,6 +36,9 @@ FAULTS = {"guest-command-fails": "fail", "panic-in-guest-command": "panic"}
 # guest-test-fails[=NAME,...]: these suite tests corrupt their state before verifying
 GUEST_TEST_FAULT = "guest-test-fails"
 GUEST_TEST_FAULT_DEFAULT = "memory"
+# guest-test-flaky[=NAME,...[:K]]: the same, on the first K (default 1) runs of each test only
+# (a test knob for the suite's --retries; the runs are counted in the host's state dir)
+GUEST_TEST_FLAKY = "guest-test-flaky"
 SUITE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "suite")
 KEYWORDS = {"if", "then", "else", "elif", "while", "until", "do", "!", "time", "exec",
             "command", "nohup", "env"}
@@ -192,6 +195,13 @@ class GuestEnvironment(GuestCommands):
         # kqueues (the branch's sys_checkpoint.2), stock master's does not
         env = {"CKPT_EMULATE": "vkernel_chkpt" if self.kernel.flavour.handler else "dragonfly"}
         tests = self.kernel.host.fault(GUEST_TEST_FAULT)
+        flaky = self.kernel.host.fault(GUEST_TEST_FLAKY)
+        if tests is None and flaky is not None:
+            tests, _, runs = str(flaky).partition(":")
+            counts = self.kernel.host.state_dir / "guest-test-runs"
+            counts.mkdir(parents=True, exist_ok=True)
+            env["CKPT_FAULT_RUNS"] = runs if runs.isdigit() else "1"
+            env["CKPT_FAULT_COUNTS"] = str(counts)
         if tests is not None:
             env["CKPT_FAULT"] = "corrupt"
             env["CKPT_FAULT_ONLY"] = str(tests or GUEST_TEST_FAULT_DEFAULT)

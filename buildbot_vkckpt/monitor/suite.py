@@ -10,6 +10,7 @@ the agent's.
 from dataclasses import dataclass, field
 from typing import List, Optional
 
+from ..agent.retry import Flake, parse_attempts
 from ..protocol import Kind
 from ..suite.tap import parse_tap_report
 
@@ -29,6 +30,7 @@ class SuiteVerdict:
     rows: list = field(default_factory=list)      # (name, outcome, expect, cycles, ms, message)
     counts: dict = field(default_factory=dict)    # pass, fail, xfail, xpass, skip, missing
     failed: List[str] = field(default_factory=list)   # failed tests and tests without a result
+    flakes: List[Flake] = field(default_factory=list)  # the re-run tests (run.sh --retries)
 
     def add_problem(self, status, kind, text):
         """A further problem (the TAP read short): the worse status wins."""
@@ -46,11 +48,17 @@ def evaluate(tap_text, expected_names, iterations, nocr=False):
     """The verdict of one suite run's TAP. ``expected_names`` are the tests in the order
     run.sh runs them: they name planned tests whose result line never arrived."""
     report = parse_tap_report(tap_text)
-    rows = []
+    rows, flakes = [], []
     for r in report.results:
-        rows.append((r.name or f"#{r.number}", r.outcome,
+        outcome, message = r.outcome, r.message
+        attempts = parse_attempts(r.diagnostics.get("attempts")) if outcome == "fail" else []
+        if attempts:
+            flakes.append(Flake(r.name or f"#{r.number}", attempts))
+            outcome = "flaky" if flakes[-1].flaky else outcome
+            message = f"{message} · {flakes[-1].verdict}"
+        rows.append((r.name or f"#{r.number}", outcome,
                      r.diagnostics.get("expect", "xfail" if r.todo else "pass"),
-                     r.diagnostics.get("cycles", ""), r.duration_ms, r.message))
+                     r.diagnostics.get("cycles", ""), r.duration_ms, message))
     missing = []
     # after a bail-out the rest never ran: no verdict on them (the step is an EXCEPTION)
     for number in ([] if report.bail_out is not None else report.missing):
@@ -60,16 +68,24 @@ def evaluate(tap_text, expected_names, iterations, nocr=False):
     outcomes = [row[1] for row in rows]
     counts = {k: outcomes.count(k) for k in OUTCOMES}
     counts["missing"] = len(missing)
+    if "flaky" in outcomes:         # a key only when there is one: older readers
+        counts["flaky"] = outcomes.count("flaky")
     text = f"{counts['pass']} passed, {counts['fail']} failed, {counts['xfail']} xfail"
+    if counts.get("flaky"):
+        text = text.replace(" failed,", f" failed, {counts['flaky']} flaky,", 1)
     if counts["xpass"]:
         text += f", {counts['xpass']} unexpectedly passed"
     if counts["skip"]:
         text += f", {counts['skip']} skipped"
     text += " · " + ("no checkpoint (nocr)" if nocr else _plural(iterations, "iteration"))
     failed = [row[0] for row in rows if row[1] == "fail"]
+    verdicts = {f.name: f.describe() for f in flakes}
+    flaky = [f.describe() for f in flakes if f.flaky]
 
     def verdict(status, cause, kind=None):
-        return SuiteVerdict(status, cause, kind, rows, counts, failed + missing)
+        if flaky:
+            cause += " · " + ", ".join(flaky)
+        return SuiteVerdict(status, cause, kind, rows, counts, failed + missing, flakes)
 
     if report.bail_out is not None:
         return verdict("infrastructure", f"the suite bailed out: "
@@ -80,7 +96,7 @@ def evaluate(tap_text, expected_names, iterations, nocr=False):
     if failed or missing:
         problems = []
         if failed:
-            problems.append("failed: " + ", ".join(failed))
+            problems.append("failed: " + ", ".join(verdicts.get(n, n) for n in failed))
         if missing:
             problems.append("no result: " + ", ".join(missing))
         return verdict("failure", f"{text} · {' · '.join(problems)}", Kind.TEST)
@@ -90,6 +106,8 @@ def evaluate(tap_text, expected_names, iterations, nocr=False):
                        f"(update their expect=)")
     if not rows:
         return verdict("failure", "the TAP holds no tests", Kind.TEST)
+    if flaky:       # failed, then passed when re-run alone: a warning naming the test
+        return verdict("warnings", text)
     return verdict("ok", text)
 
 

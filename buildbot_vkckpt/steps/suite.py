@@ -16,6 +16,7 @@ from buildbot.process.results import EXCEPTION, FAILURE, SUCCESS, WARNINGS
 
 from buildbot_vkckpt import validate
 from buildbot_vkckpt.agent.image import GUEST_SUITE_DIR
+from buildbot_vkckpt.agent.retry import DEFAULT_RETRIES, merge_property
 from buildbot_vkckpt.monitor.suite import EXPECTED, build_failure, evaluate
 from buildbot_vkckpt.protocol import Kind, Result
 from buildbot_vkckpt.steps.agent import AgentStep, Phase, describe
@@ -47,10 +48,11 @@ class GuestCheckpointSuite(AgentStep):
     name = "guest-suite"
     runs_with_vkernel = True
     subcommand = "exec"
-    renderables = ["iterations", "only", "nocr", "build_timeout", "run_timeout"]
+    renderables = ["iterations", "only", "nocr", "build_timeout", "run_timeout", "retries"]
 
     def __init__(self, iterations=1, only=None, nocr=False, build_suite=True, guest_dir=None,
-                 results_dir="vkckpt-results", build_timeout=600, run_timeout=None, **kwargs):
+                 results_dir="vkckpt-results", build_timeout=600, run_timeout=None,
+                 retries=DEFAULT_RETRIES, **kwargs):
         if isinstance(only, str):
             only = [n for n in only.split(",") if n.strip()]
         self.iterations = iterations
@@ -61,7 +63,10 @@ class GuestCheckpointSuite(AgentStep):
         self.results_dir = results_dir
         self.build_timeout = build_timeout
         self.run_timeout = run_timeout
+        self.retries = retries
         super().__init__(**kwargs)
+        validate.positive_int("GuestCheckpointSuite", "retries", retries, allow_none=False,
+                              minimum=0)
         validate.positive_int("GuestCheckpointSuite", "iterations", iterations,
                               allow_none=False)
         if isinstance(self.only, list):
@@ -104,6 +109,8 @@ class GuestCheckpointSuite(AgentStep):
             args.append("--nocr")
         for feature in kernel_features(self):
             args += ["--kernel-has", feature]
+        if int(self.retries):       # a failed test alone again: flake or regression
+            args += ["--retries", str(int(self.retries))]
         # a blank results disk first: a run that writes nothing must not show older results
         return (f"(cd {self.suite_path()} && "
                 f"{{ dd if=/dev/zero of={RESULTS_DISK} bs=512 count=4 2>/dev/null; "
@@ -112,7 +119,8 @@ class GuestCheckpointSuite(AgentStep):
     def default_run_timeout(self):
         # every wait of run.sh is bounded by the test's timeout: start, N × (exit, resume), end
         waits = 3 + 2 * (0 if self.nocr else int(self.iterations))
-        return max(60, sum(t.timeout for t in self.selected()) * waits)
+        runs = 1 + int(self.retries)        # every test failing, every retry run
+        return max(60, sum(t.timeout for t in self.selected()) * waits * runs)
 
     # --- judging the agent commands ---------------------------------------------------------
     def judge_exec(self, what):
@@ -151,6 +159,8 @@ class GuestCheckpointSuite(AgentStep):
             return f"unknown test(s) in only: {', '.join(bad)}"
         if not str(self.iterations).isdigit() or int(self.iterations) < 1:
             return f"iterations must be a positive integer, not {self.iterations!r}"
+        if not str(self.retries).isdigit():
+            return f"retries must be an integer >= 0, not {self.retries!r}"
         return None
 
     async def run(self):
@@ -222,6 +232,18 @@ class GuestCheckpointSuite(AgentStep):
             verdict.rows, note=describe(Result(verdict.status, verdict.cause, verdict.kind))))
         self.setProperty("vkckpt_suite_counts", verdict.counts, self.name)
         self.setProperty("vkckpt_suite_failed_tests", verdict.failed, self.name)
+        await self.publish_attempts(verdict.flakes)
+
+    async def publish_attempts(self, flakes):
+        """Every attempt of a re-run test as a test result (the dashboard's flake rate), and
+        ``vkckpt_flaky`` (shared with the cycle step) naming the flaky ones."""
+        if not flakes:
+            return
+        await add_result_set(self, "guest checkpoint suite attempts", "pass_fail", "boolean",
+                             [r for f in flakes for r in f.attempt_results()])
+        flaky = merge_property(self.getProperty("vkckpt_flaky"), flakes)
+        if flaky:
+            self.setProperty("vkckpt_flaky", flaky, self.name)
 
 
 def _sh_quote(text):

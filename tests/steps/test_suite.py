@@ -19,7 +19,7 @@ RESULTS = "\"$HOME\"/'vkckpt-results'"
 BUILD_LINE = f"(cd {SUITE} && sh build.sh memory pipe)"
 RUN_LINE = (f"(cd {SUITE} && {{ dd if=/dev/zero of=/dev/vkd1 bs=512 count=4 2>/dev/null; "
             f"rm -rf {RESULTS}; sh run.sh --results {RESULTS} --results-disk /dev/vkd1 "
-            f"--iterations 1 --only memory,pipe; }})")
+            f"--iterations 1 --only memory,pipe --retries 2; }})")
 PIPE_REASON = "checkpt(1): pipes cannot be completely restored"
 
 
@@ -242,7 +242,7 @@ class TestPhases(SuiteCase):
         self.expect_test_results([(1000, "1", "memory", "suite/tests/memory.c", None, 40_000_000)])
         line = ("(cd '/opt/suite dir' && { dd if=/dev/zero of=/dev/vkd1 bs=512 count=4 "
                 "2>/dev/null; rm -rf '/tmp/r'; sh run.sh --results '/tmp/r' --results-disk "
-                "/dev/vkd1 --iterations 3 --only memory --nocr; })")
+                "/dev/vkd1 --iterations 3 --only memory --nocr --retries 2; })")
         self.expect_commands(
             ExpectStat(file=agent_path(), log_environ=False).stat_file().exit(0),
             self.shell(["exec", "--session", SESSION, "--timeout", "300", "--", line],

@@ -6,7 +6,8 @@ The agent (``buildbot_vkckpt/agent``, a zipapp) reaches the host through the ste
 :class:`~buildbot_vkckpt.transports.ssh.SSHTransport` (a dedicated test host). There is one code
 path: the zipapp is copied once per version (``transport.ensure_file``), then run as
 ``PYTHON vkckpt-agent-<sha>.pyz SUBCOMMAND --session DIR ...`` (``transport.execute``), its
-output in the command's log. Its ``@@vkckpt`` events are read by
+output in the command's log, which reads as a transcript: its ``@@vkckpt`` events go to the
+``agent-events`` log (steps/logs.py) and to
 :class:`~buildbot_vkckpt.monitor.agentlog.AgentLogMonitor`; the final ``result`` event is a
 protocol :class:`~buildbot_vkckpt.protocol.Result` whose fields (kind, cause, fix) make the
 summary, and whose exit code the result (0 SUCCESS, 1 FAILURE, 2 WARNINGS, 3 SKIPPED,
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from buildbot import config as bb_config
-from buildbot.process import buildstep, logobserver
+from buildbot.process import buildstep
 from buildbot.process.results import (CANCELLED, EXCEPTION, FAILURE, SKIPPED, SUCCESS,
                                       WARNINGS)
 from buildbot.steps.worker import CompositeStepMixin
@@ -40,7 +41,9 @@ from twisted.internet import threads
 
 from buildbot_vkckpt.monitor.agentlog import AgentLogMonitor
 from buildbot_vkckpt.protocol import Kind, Result
-from buildbot_vkckpt.steps.report import FinalSummaryMixin
+from buildbot_vkckpt.steps.logs import (BACKTRACE_LOG, ReportLogs, TranscriptLogsMixin,
+                                        crash_of)
+from buildbot_vkckpt.steps.report import FinalSummaryMixin, html_table
 from buildbot_vkckpt.transports.base import Transport
 from buildbot_vkckpt.transports.errors import (AuthenticationFailed, HostLost, HostUnreachable,
                                                TransportError, TransportTimeout)
@@ -127,11 +130,11 @@ class Phase:
     judge: Optional[Callable] = None
 
 
-class _AgentObserver(logobserver.LogObserver):
-    """Feeds the agent monitor; copies guest console lines into the ``console`` log."""
+class _AgentObserver:
+    """Feeds the agent monitor (from the command's TranscriptLog); copies guest console lines
+    into the ``console`` log."""
 
     def __init__(self, step):
-        super().__init__()
         self.monitor = AgentLogMonitor()
         self._step = step
 
@@ -141,15 +144,9 @@ class _AgentObserver(logobserver.LogObserver):
         if console:
             self._step.console_lines("\n".join(console) + "\n")
 
-    def finishReceived(self):
-        self.monitor.close()
-        console = self.monitor.take_console()
-        if console:
-            self._step.console_lines("\n".join(console) + "\n")
 
-
-class AgentStep(FinalSummaryMixin, buildstep.ShellMixin, CompositeStepMixin,
-                buildstep.BuildStep):
+class AgentStep(TranscriptLogsMixin, FinalSummaryMixin, buildstep.ShellMixin,
+                CompositeStepMixin, buildstep.BuildStep):
     """Runs one agent subcommand; subclasses set ``subcommand`` and implement ``agent_args``
     (and ``agent_timeout`` when the agent bounds the command itself).
 
@@ -159,6 +156,8 @@ class AgentStep(FinalSummaryMixin, buildstep.ShellMixin, CompositeStepMixin,
 
     subcommand = None
     console_log = True
+    # a test step's HTML report: the step's first log, then ``backtrace`` (steps/logs.py)
+    report_log = None
     # True for steps that only run with the vkernel running (boot, guest commands, suite,
     # cycle): a lost host is then FAILURE "host lost". Other steps ask whether the boot step
     # started it (shutdown and collect after a boot; never the steps before it).
@@ -178,8 +177,9 @@ class AgentStep(FinalSummaryMixin, buildstep.ShellMixin, CompositeStepMixin,
         kwargs = self.setupShellMixin(kwargs, prohibitArgs=["command"])
         super().__init__(**kwargs)
         self.observer = _AgentObserver(self)
-        self.addLogObserver("stdio", self.observer)
         self._observers = {"stdio": self.observer}
+        self.reports = None             # ReportLogs of a step with a ``report_log``
+        self.crash = None               # (panic line, backtrace frames) once one was seen
         self._agent_path = None
         self._console_log = None
         self._pending_console = []
@@ -277,7 +277,6 @@ class AgentStep(FinalSummaryMixin, buildstep.ShellMixin, CompositeStepMixin,
     def _observer_for(self, logname):
         if logname not in self._observers:
             self._observers[logname] = _AgentObserver(self)
-            self.addLogObserver(logname, self._observers[logname])
         return self._observers[logname]
 
     async def run_agent_command(self, subcommand, args, logname="stdio", agent_timeout=None):
@@ -294,6 +293,7 @@ class AgentStep(FinalSummaryMixin, buildstep.ShellMixin, CompositeStepMixin,
         self.observer = observer
         silence = self.backstop(agent_timeout)
         command = AgentCommand(subcommand, None, observer.monitor, silence=silence)
+        transcript = await self.open_transcript(logname, observer, f"{logname}: {subcommand}")
         if self.stopped:
             command.cancelled = True
         else:
@@ -309,6 +309,7 @@ class AgentStep(FinalSummaryMixin, buildstep.ShellMixin, CompositeStepMixin,
                 command.failure = TransportError(f"copying the agent to the host failed: {e}")
             command.cancelled = command.cancelled or (command.failure is not None
                                                       and bool(self.stopped))
+        await transcript.flush()
         observer.monitor.close()
         if observer.monitor.dropped:
             await self.addCompleteLog(f"{logname}-dropped-events", (
@@ -329,6 +330,18 @@ class AgentStep(FinalSummaryMixin, buildstep.ShellMixin, CompositeStepMixin,
         return AGENT_RESULTS.get(command.rc, EXCEPTION)
 
     async def run(self):
+        if self.report_log is None:
+            return await self.run_agent()
+        self.reports = ReportLogs(self, self.report_log)
+        await self.reports.open()
+        try:
+            return await self.run_agent()
+        finally:
+            await self.reports.close(html_table(self.name, (), (), note=self.final_summary
+                                                or "the step ended before its report"))
+
+    async def run_agent(self):
+        """The step's work; a step with several commands overrides it."""
         command = await self.run_agent_command(self.subcommand, self.agent_args(),
                                                agent_timeout=self.agent_timeout())
         return await self.finish_agent(command)
@@ -456,9 +469,22 @@ class AgentStep(FinalSummaryMixin, buildstep.ShellMixin, CompositeStepMixin,
     async def publish(self, details, result):
         """Subclasses add properties, logs and test results from the agent's result details
         and events (``self.observer.monitor``)."""
+        crash = crash_of(details)
+        if crash is not None:
+            self.crash = crash
+            panic, frames = crash
+            if panic:
+                self.setProperty("vkckpt_panic", panic, self.name)
+            if frames:
+                self.setProperty("vkckpt_backtrace", "\n".join(frames[:8]), self.name)
+                self.setProperty("vkckpt_backtrace_log", BACKTRACE_LOG, self.name)
         backtrace = details.get("backtrace")
         if backtrace:
-            await self.addCompleteLog("backtrace", "\n".join(map(str, backtrace)) + "\n")
+            text = "\n".join(map(str, backtrace)) + "\n"
+            if self.reports is not None and self.reports.backtrace_text is None:
+                self.reports.backtrace_text = text
+            elif BACKTRACE_LOG not in self.logs:
+                await self.addCompleteLog(BACKTRACE_LOG, text)
         block = details.get("panic_block") or details.get("block")
         if block:
             text = "\n".join(block) if isinstance(block, list) else str(block)

@@ -17,13 +17,14 @@ docs/steps.rst.
 import statistics
 from dataclasses import dataclass, field
 
-from buildbot.process.results import EXCEPTION, FAILURE, SKIPPED, SUCCESS
+from buildbot.process.results import EXCEPTION, FAILURE, SUCCESS, WARNINGS
 from twisted.internet.defer import succeed
 
 from buildbot_vkckpt import validate
 from buildbot_vkckpt.protocol import Kind
-from buildbot_vkckpt.steps.agent import AgentStep, Phase, describe
-from buildbot_vkckpt.steps.report import add_result_set, html_table
+from buildbot_vkckpt.steps.agent import AgentStep, Phase
+from buildbot_vkckpt.steps.report import (NOT_TESTED, add_result_set, format_ms,
+                                          format_size, html_table)
 
 SETUP_LOG = "stdio"
 PASS_FAIL_SET = "vkernel checkpoint cycle"
@@ -57,8 +58,9 @@ class Cycle:
     def row(self):
         failed = ", ".join(f"{name}: {text}" if text else name
                            for name, ok, text in self.checks if not ok)
-        return (self.number, self.checkpoint or "-", self.ckpt_seconds, self.ckpt_bytes,
-                self.threads, self.restore or "-", self.restore_seconds, self.console_seconds,
+        return (self.number, self.checkpoint or "-", format_ms(self.ckpt_seconds),
+                format_size(self.ckpt_bytes), self.threads, self.restore or "-",
+                format_ms(self.restore_seconds), format_ms(self.console_seconds),
                 self.verify or "-", failed)
 
 
@@ -68,13 +70,7 @@ def format_seconds(value):
     return f"{value:.1f} s" if value >= 0.1 else f"{value:.2f} s"
 
 
-def format_bytes(value):
-    mib = value / MIB
-    if mib >= 1024:
-        return f"{mib / 1024:.1f} GiB"
-    if mib >= 10:
-        return f"{mib:.0f} MiB"
-    return f"{mib:.1f} MiB" if mib >= 0.1 else f"{value / 1024:.0f} KiB"
+format_bytes = format_size
 
 
 def median(values):
@@ -90,6 +86,7 @@ class VkernelCheckpointCycle(AgentStep):
     name = "checkpoint-cycle"
     runs_with_vkernel = True
     subcommand = "probe"
+    report_log = "cycle-report.html"
     renderables = ["cycles", "require_support", "checkpoint_timeout", "restore_timeout"]
 
     def __init__(self, cycles=3, require_support=False, checkpoint_timeout=600,
@@ -103,6 +100,8 @@ class VkernelCheckpointCycle(AgentStep):
         self.require_support = require_support
         self.checkpoint_timeout = checkpoint_timeout
         self.restore_timeout = restore_timeout
+        # NOT TESTED is WARNINGS: the build must not stay green
+        kwargs.setdefault("warnOnWarnings", True)
         super().__init__(**kwargs)
         validate.positive_int(owner, "cycles", cycles, allow_none=False)
         validate.positive_int(owner, "checkpoint_timeout", checkpoint_timeout, allow_none=False)
@@ -111,6 +110,8 @@ class VkernelCheckpointCycle(AgentStep):
             validate.error(owner, "require_support", f"must be True or False, not "
                                                      f"{require_support!r}")
         self.done = []                  # the Cycle records of this build
+        self.not_tested = None          # (reason, fix) when the host cannot checkpoint
+        self.failure = None             # what ended the failed cycle, for its row
 
     # --- run ----------------------------------------------------------------------------------
     def rendered_problem(self):
@@ -122,18 +123,27 @@ class VkernelCheckpointCycle(AgentStep):
         return None
 
     def judge_probe(self, probe):
-        """Unsupported is its own outcome: SKIPPED (NOT TESTED), or FAILURE when required."""
+        """Unsupported is its own outcome: NOT TESTED (WARNINGS), or FAILURE when required."""
         if probe.ok:
             return None
         result = self.result_of(probe)
         if result.kind is Kind.UNSUPPORTED:
-            summary = describe(result)
-            if self.require_support:
-                return FAILURE, f"{summary} (require_support=True)"
-            return SKIPPED, summary
+            return self.untested(result)
         return self.command_problem(probe, "probe")
 
-    async def run(self):
+    def untested(self, result):
+        """``(result, summary)`` of a host or vkernel that cannot checkpoint: the reason in
+        plain words, never green; FAILURE when support is required."""
+        reason = result.cause
+        self.not_tested = (reason, result.fix)
+        self.setProperty("vkckpt_not_tested", reason, self.name)
+        summary = f"{NOT_TESTED} — {reason}"
+        if self.require_support:
+            summary += " (checkpoint support is required)"
+        self.build_summary = f"{summary}"
+        return (FAILURE if self.require_support else WARNINGS), summary
+
+    async def run_agent(self):
         problem = self.rendered_problem()
         if problem:
             return self.finish(EXCEPTION, f"configuration: {problem}")
@@ -144,7 +154,9 @@ class VkernelCheckpointCycle(AgentStep):
                   judge=lambda c: None if c.ok else self.command_problem(
                       c, "preparing the guest workload"))])
         if problem:
-            return self.finish(*problem)
+            self.finish(*problem)
+            await self.publish_cycles(problem[0])
+            return problem[0]
 
         total = self.cycles
         for number in range(1, total + 1):
@@ -155,6 +167,7 @@ class VkernelCheckpointCycle(AgentStep):
                 action = commands[-1].subcommand if commands else "checkpoint"
                 if not getattr(cycle, action):      # lost or cancelled before its judge ran
                     setattr(cycle, action, "failed")
+                self.failure = problem[1]
                 self.finish(*problem)
                 await self.publish_cycles(problem[0])
                 return problem[0]
@@ -232,7 +245,7 @@ class VkernelCheckpointCycle(AgentStep):
         outcome = command.outcome
         if not command.timed_out and outcome is not None:
             if outcome.kind is Kind.UNSUPPORTED:  # after the probe said supported
-                result = FAILURE if self.require_support else SKIPPED
+                result, summary = self.untested(outcome)
             elif result not in (FAILURE, EXCEPTION):
                 result = EXCEPTION          # a non-ok result with exit 0 or 2
         await self.attach_inspect(inspect)
@@ -262,10 +275,15 @@ class VkernelCheckpointCycle(AgentStep):
 
     # --- reporting ----------------------------------------------------------------------------
     async def publish_cycles(self, result):
-        """Test-result sets, properties and the HTML table of the cycles that ran."""
+        """Test-result sets, properties and the HTML report: every cycle asked for, the ones
+        that did not run listed as such, so counts agree with the step's ``cycle i/N``."""
         cycles = self.done
+        total = self.cycles if isinstance(self.cycles, int) else len(cycles)
         self.setProperty("vkckpt_cycles_ok", sum(1 for c in cycles if c.ok), self.name)
-        self.setProperty("vkckpt_cycles_total", len(cycles), self.name)
+        self.setProperty("vkckpt_cycles_total", total, self.name)
+        self.setProperty("vkckpt_cycles_not_run", max(0, total - len(cycles)), self.name)
+        if self.reports is not None:
+            self.reports.html = self.cycle_report(result, total)
         for prop, attr in (("vkckpt_ckpt_seconds", "ckpt_seconds"),
                            ("vkckpt_ckpt_bytes", "ckpt_bytes"),
                            ("vkckpt_restore_seconds", "restore_seconds")):
@@ -289,12 +307,40 @@ class VkernelCheckpointCycle(AgentStep):
         for description, attr in PERFORMANCE_SETS:
             await self._number_set(description, "performance", "seconds", attr, cycles)
         await self._number_set(SIZE_SET, "binary_size", "bytes", "ckpt_bytes", cycles)
+
+    def cycle_report(self, result, total):
+        """The HTML report: the answer first, failed cycles first and coloured, then the
+        cycles that did not run, then the panic and backtrace."""
         note = self.final_summary if result != SUCCESS else self.success_summary()
-        await self.addHTMLLog("cycle-report.html", html_table(
+        rows, states = [], []
+        for c in sorted(self.done, key=lambda c: c.ok):
+            row = list(c.row())
+            if not c.ok and not row[-1]:
+                row[-1] = self.failure or ""
+            rows.append(row)
+            states.append(None if c.ok else "bad")
+        for number in range(len(self.done) + 1, total + 1):
+            why = "not tested" if self.not_tested else "not run"
+            rows.append([number, why, "", "", "", why, "", "", why, ""])
+            states.append("notrun")
+        sections = []
+        if self.not_tested:
+            reason, fix = self.not_tested
+            sections.append(("Why not tested", [reason] + ([f"to test it: {fix}"] if fix else [])
+                             + ["to make this a failure instead of a warning, set "
+                                "require_checkpoint_support=True (VkernelCheckpointFactory) "
+                                "or require_support=True (VkernelCheckpointCycle)"]))
+        if self.crash:
+            panic, frames = self.crash
+            sections.append(("Panic", [panic or "(no panic line)"] + (
+                ["", "backtrace (first frames; whole in the backtrace log):"] + frames
+                if frames else [])))
+        return html_table(
             "vkernel checkpoint cycles",
-            ("cycle", "checkpoint", "ckpt s", "ckpt bytes", "threads", "restore", "restore s",
-             "console s", "verify", "failed checks"),
-            [c.row() for c in cycles], note=note))
+            ("cycle", "checkpoint", "ckpt time", "ckpt file", "threads", "restore",
+             "restore time", "console time", "verify", "what failed"),
+            rows, note=note, states=states, sections=sections,
+            note_state={SUCCESS: None, WARNINGS: "warn"}.get(result, "bad"))
 
     async def _number_set(self, description, category, unit, attr, cycles):
         values = [(c.number, getattr(c, attr)) for c in cycles if getattr(c, attr) is not None]

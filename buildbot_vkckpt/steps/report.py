@@ -14,27 +14,76 @@ class FinalSummaryMixin:
     so a red build says what broke without opening the step."""
 
     final_summary = None
+    # the build's summary whatever the step's result: a build that did not test checkpoints
+    # says so on the builder list even when it is not red
+    build_summary = None
 
     def getResultSummary(self):
         if not self.final_summary:
             return super().getResultSummary()
         summary = {"step": self.final_summary}
-        if self.results not in (SUCCESS, WARNINGS, SKIPPED, None):
+        if self.build_summary:
+            summary["build"] = self.build_summary
+        elif self.results not in (SUCCESS, WARNINGS, SKIPPED, None):
             summary["build"] = f"{self.name}: {self.final_summary}"
         return summary
 
 
-def html_table(title, headers, rows, note=None):
-    """A small self-contained HTML page with one table; every cell is escaped."""
+NOT_TESTED = "checkpoint NOT TESTED"
+# row states a report colours: what failed, what did not run, what was not tested
+ROW_STYLES = {"bad": "background:#f8d0d0", "notrun": "background:#eeeeee;color:#555555",
+              "warn": "background:#fbe7c0"}
+NOTE_STYLES = {"bad": "color:#a00000;font-weight:bold", "warn": "color:#8a5a00;font-weight:bold"}
+
+
+def html_table(title, headers, rows, note=None, states=None, sections=(), note_state=None):
+    """A small self-contained HTML page with one table; every cell is escaped.
+
+    ``states`` gives each row's state (a ROW_STYLES key or None) to colour it; ``sections``
+    are ``(heading, lines)`` shown as preformatted text under the table (a panic and its
+    backtrace); ``note_state`` colours the note (the answer, above the table)."""
     out = [f"<h3>{html.escape(title)}</h3>"]
     if note:
-        out.append(f"<p>{html.escape(note)}</p>")
-    out.append('<table border="1" cellspacing="0" cellpadding="3">')
-    out.append("<tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in headers) + "</tr>")
-    for row in rows:
-        out.append("<tr>" + "".join(f"<td>{html.escape(_cell(c))}</td>" for c in row) + "</tr>")
-    out.append("</table>")
+        style = NOTE_STYLES.get(note_state)
+        attr = f' style="{style}"' if style else ""
+        out.append(f"<p{attr}>{html.escape(note)}</p>")
+    if headers:
+        out.append('<table border="1" cellspacing="0" cellpadding="3">')
+        out.append("<tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
+                   + "</tr>")
+        states = list(states or [])
+        for i, row in enumerate(rows):
+            style = ROW_STYLES.get(states[i]) if i < len(states) else None
+            attr = f' style="{style}"' if style else ""
+            out.append(f"<tr{attr}>" + "".join(f"<td>{html.escape(_cell(c))}</td>"
+                                               for c in row) + "</tr>")
+        out.append("</table>")
+    for heading, lines in sections:
+        out.append(f"<h4>{html.escape(heading)}</h4>")
+        out.append("<pre>" + html.escape("\n".join(map(str, lines))) + "</pre>")
     return "\n".join(out)
+
+
+def format_ms(seconds):
+    """A duration for people, in ms below 10 s: ``31 ms``, ``4.2 ms``, ``12.5 s``."""
+    if seconds is None:
+        return ""
+    ms = seconds * 1000
+    if ms >= 10000:
+        return f"{seconds:.1f} s"
+    return f"{ms:.0f} ms" if ms >= 10 else f"{ms:.1f} ms"
+
+
+def format_size(value):
+    """A byte count for people: ``2.5 MiB``, ``812 KiB``, ``1.2 GiB``."""
+    if value is None:
+        return ""
+    mib = value / (1 << 20)
+    if mib >= 1024:
+        return f"{mib / 1024:.1f} GiB"
+    if mib >= 10:
+        return f"{mib:.0f} MiB"
+    return f"{mib:.1f} MiB" if mib >= 0.1 else f"{value / 1024:.0f} KiB"
 
 
 def _cell(value):

@@ -3,10 +3,9 @@ checkpoint → restore → verify as agent commands; results, summaries, logs, t
 
 from buildbot.config.errors import ConfigErrors
 from buildbot.process.properties import Property
-from buildbot.process.results import EXCEPTION, FAILURE, SKIPPED, SUCCESS
+from buildbot.process.results import EXCEPTION, FAILURE, SUCCESS, WARNINGS
 from buildbot.test.reactor import TestReactorMixin
 from buildbot.test.steps import ExpectShell, ExpectStat, TestBuildStepMixin
-from twisted.internet import defer
 from twisted.trial import unittest
 
 from buildbot_vkckpt.steps.agent import MARGIN
@@ -55,10 +54,6 @@ class CycleCase(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):
         self.setup_step(VkernelCheckpointCycle(**kwargs))
         self.build.setProperty("builddir", BUILDDIR, "Worker")
         self.build.setProperty("buildnumber", 7, "Build")
-        self.html = {}
-        # the mixin's fake drops HTML logs; keep them to look at the table
-        self.get_nth_step(0).addHTMLLog = (
-            lambda name, text: defer.succeed(self.html.__setitem__(name, text)))
         self.cmds = [ExpectStat(file=agent_path(), log_environ=False).stat_file().exit(0)]
 
     def agent(self, log, args, stdout, rc=0, timeout=1200):
@@ -91,6 +86,12 @@ class CycleCase(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):
 
     def summary(self):
         return self.get_nth_step(0).getResultSummary()
+
+    def report(self):
+        return self.get_nth_step(0).logs["cycle-report.html"].stdout
+
+    def lognames(self):
+        return list(self.get_nth_step(0).logs)
 
     def expect_sets(self, passfail, ckpt_s=(), restore_s=(), console_s=(), ckpt_bytes=()):
         """The sets in order (a number set only when it holds values): pass_fail as
@@ -131,27 +132,49 @@ class TestCycles(CycleCase):
         self.expect_property("vkckpt_ckpt_seconds", 1.8)
         self.expect_property("vkckpt_ckpt_bytes", 256 * MIB)
         self.expect_property("vkckpt_restore_seconds", 0.9)
+        self.expect_property("vkckpt_cycles_total", 3)
+        self.expect_property("vkckpt_cycles_not_run", 0)
         await self.run_step()
         self.assertEqual(self.summary(), {"step": "3/3 cycles ok · ckpt 1.8 s / 256 MiB · "
                                                   "restore 0.9 s"})
         # test result values are strings, as Buildbot 4.3 requires
         self.assertTrue(all(isinstance(r[1], str) for r in self._got_test_results))
-        html = self.html["cycle-report.html"]
-        self.assertIn("<td>2</td><td>ok</td><td>1.800</td><td>268435456</td><td>2</td>", html)
+        html = self.report()
+        # times in ms, sizes in MiB: for people, not raw floats and byte counts
+        self.assertIn("<tr><td>2</td><td>ok</td><td>1800 ms</td><td>256 MiB</td><td>2</td>"
+                      "<td>ok</td><td>900 ms</td><td>1200 ms</td>", html)
         self.assertIn("3/3 cycles ok", html)
+        self.assertNotIn("background", html)
+        # the report leads; the backtrace log follows it and says there was none
+        self.assertEqual(self.lognames()[:2], ["cycle-report.html", "backtrace"])
+        self.assertEqual(self.get_nth_step(0).logs["backtrace"].stdout,
+                         "no panic, trap or ddb backtrace in this step\n")
 
-    async def test_unsupported_probe_skips_with_the_reason(self):
+    async def test_unsupported_probe_is_not_tested_never_green(self):
         self.setup()
         self.agent("stdio", ["probe"], result(
-            "unsupported", "this vkernel has no checkpoint handler (stock DragonFly: SIGCKPT "
-            "kills the vkernel)", "unsupported"), rc=3)
+            "unsupported", "the vkernel has no checkpoint handler (stock DragonFly cannot "
+            "checkpoint a running vkernel)", "unsupported",
+            fix="build the vkernel from a tree with the handler"), rc=3)
         self.expect_commands(*self.cmds)
-        self.expect_outcome(result=SKIPPED)
+        self.expect_outcome(result=WARNINGS)
+        reason = ("the vkernel has no checkpoint handler (stock DragonFly cannot checkpoint a "
+                  "running vkernel)")
+        self.expect_property("vkckpt_not_tested", reason)
+        self.expect_property("vkckpt_cycles_ok", 0)
+        self.expect_property("vkckpt_cycles_total", 3)
+        self.expect_property("vkckpt_cycles_not_run", 3)
         await self.run_step()
-        self.assertEqual(self.summary(), {"step": "unsupported: this vkernel has no checkpoint "
-                                                  "handler (stock DragonFly: SIGCKPT kills the "
-                                                  "vkernel)"})
+        # the build's summary too, so the builder list says it
+        self.assertEqual(self.summary(), {"step": f"checkpoint NOT TESTED — {reason}",
+                                          "build": f"checkpoint NOT TESTED — {reason}"})
+        self.assertTrue(self.get_nth_step(0).warnOnWarnings)
         self.assertEqual(self._got_test_result_sets, [])
+        html = self.report()
+        self.assertEqual(html.count("<td>not tested</td>"), 9)
+        self.assertIn("require_checkpoint_support=True", html)
+        self.assertIn("build the vkernel from a tree with the handler", html)
+        self.assertNotIn("§", html + self.summary()["step"])
 
     async def test_unsupported_is_failure_when_support_is_required(self):
         self.setup(require_support=True)
@@ -159,11 +182,11 @@ class TestCycles(CycleCase):
                                               "unsupported"), rc=3)
         self.expect_commands(*self.cmds)
         self.expect_outcome(result=FAILURE)
+        self.expect_property("vkckpt_not_tested", "kern.ckptgroup excludes root")
         await self.run_step()
-        self.assertEqual(self.summary(), {
-            "step": "unsupported: kern.ckptgroup excludes root (require_support=True)",
-            "build": "checkpoint-cycle: unsupported: kern.ckptgroup excludes root "
-                     "(require_support=True)"})
+        text = "checkpoint NOT TESTED — kern.ckptgroup excludes root (checkpoint support is " \
+               "required)"
+        self.assertEqual(self.summary(), {"step": text, "build": text})
 
     async def test_checkpoint_failure_stops_and_names_the_cycle(self):
         self.setup(cycles=3)
@@ -205,11 +228,23 @@ class TestCycles(CycleCase):
                          ckpt_s=[(1, "1.8"), (2, "1.9")], restore_s=[(1, "0.9")],
                          console_s=[(1, "1.2")],
                          ckpt_bytes=[(1, str(256 * MIB)), (2, str(256 * MIB))])
+        self.expect_property("vkckpt_cycles_ok", 1)
+        self.expect_property("vkckpt_cycles_total", 3)
+        self.expect_property("vkckpt_cycles_not_run", 1)
+        self.expect_property("vkckpt_backtrace", "ckpt_thaw_proc\nsys_sys_checkpoint")
+        self.expect_property("vkckpt_backtrace_log", "backtrace")
         await self.run_step()
         self.assertEqual(self.summary()["step"], "kernel: cycle 2/3 (restore): restore failed: thaw "
                                                  "failed error 22 Invalid argument")
-        self.assertIn("<td>2</td><td>ok</td><td>1.900</td>", self.html["cycle-report.html"])
-        self.assertIn("restore failed", self.html["cycle-report.html"])
+        html = self.report()
+        # the failed cycle first and coloured, with what failed; cycle 3 did not run
+        rows = [line for line in html.splitlines() if line.startswith("<tr")][1:]
+        self.assertTrue(rows[0].startswith('<tr style="background:#f8d0d0"><td>2</td><td>ok'
+                                           '</td><td>1900 ms</td>'), rows[0])
+        self.assertIn("restore failed: thaw failed error 22", rows[0])
+        self.assertTrue(rows[1].startswith("<tr><td>1</td>"), rows[1])
+        self.assertIn("<td>3</td><td>not run</td>", rows[2])
+        self.assertIn("ckpt_thaw_proc\nsys_sys_checkpoint", html)
 
     async def test_agent_timeout_in_restore_is_named_once(self):
         self.setup(cycles=3)
@@ -234,13 +269,16 @@ class TestCycles(CycleCase):
         self.probe_and_prepare()
         self.checkpoint(1, checkpoint_ok(1, 1.8, 256 * MIB))
         self.restore(1, result("failure", "panic: vm_fault: fault on nofault entry · ddb trace "
-                               "captured", "kernel", backtrace=["vm_fault", "trap"]), rc=1)
+                               "captured", "kernel", backtrace=["vm_fault", "trap"],
+                               panic="vm_fault: fault on nofault entry"), rc=1)
         self.expect_commands(*self.cmds)
         self.expect_outcome(result=FAILURE)
         self.expect_sets([("cycle 1: checkpoint", "1"), ("cycle 1: restore", "0")],
                          ckpt_s=[(1, "1.8")], ckpt_bytes=[(1, str(256 * MIB))])
         self.expect_log_file("backtrace", "vm_fault\ntrap\n")
+        self.expect_property("vkckpt_panic", "panic: vm_fault: fault on nofault entry")
         await self.run_step()
+        self.assertIn("panic: vm_fault: fault on nofault entry\n\nbacktrace", self.report())
         self.assertEqual(self.summary()["step"],
                          "kernel: cycle 1/1 (restore): panic: vm_fault: fault on nofault "
                          "entry · ddb trace captured")

@@ -6,7 +6,7 @@ After the getty autologin root's shell is csh with the prompt ``vkernel# `` (``/
 Nothing here depends on one glyph:
 
 * a partial console line (no newline yet) that ends in ``# ``, ``$ `` or ``% `` is taken as a
-  prompt, with or without a blank before the glyph;
+  prompt, with or without a blank before the glyph (the console monitor's ``unknown_prompt``);
 * a prompt that is none of these: once the boot reached its milestones (the root file system
   is mounted, or getty spoke) and the console stayed quiet for ``quiet`` seconds, a sentinel is
   typed — ``echo VKP''-<token>-<n>``, valid in csh and sh alike, whose echo cannot match what
@@ -16,11 +16,7 @@ Nothing here depends on one glyph:
 
 Pure protocol, no I/O: the supervisor feeds events and lines and writes what comes back.
 """
-import re
-
 MAX_PROBES = 3
-_GLYPH_PROMPT = re.compile(r"[#$%] $")
-MAX_PROMPT_CHARS = 128
 # a milestone after which a quiet console is a shell waiting, not a kernel probing devices
 USERLAND_MILESTONES = ("mounting_root",)
 USERLAND_KINDS = ("getty_banner", "login_prompt")
@@ -53,12 +49,6 @@ class PromptFinder:
         elif kind in USERLAND_KINDS or (
                 kind == "milestone" and (data or {}).get("name") in USERLAND_MILESTONES):
             self.userland = True
-
-    @staticmethod
-    def looks_like_prompt(partial):
-        """``partial`` (a cleaned, unfinished console line) ends like a shell prompt."""
-        return (0 < len(partial) <= MAX_PROMPT_CHARS
-                and _GLYPH_PROMPT.search(partial) is not None)
 
     def deadline(self, last_output):
         """When the next sentinel is due (None: not now)."""

@@ -41,7 +41,7 @@ from .supervisor_exec import Exec
 from .supervisor_op import TAIL
 from .supervisor_server import ClientServer
 from .supervisor_shutdown import Shutdown
-from .supervisor_vkernel import VkernelConsole, clean_line
+from .supervisor_vkernel import VkernelConsole
 from .diagnosis import host_problem
 
 IDLE_EXIT = 120.0        # a supervisor nobody asked to boot goes away after this
@@ -63,7 +63,7 @@ class Supervisor(ClientServer, VkernelConsole, CrashOps):
         self.argv = list(vkernel_argv)
         self.taps_booked = set()
         self.ledger = Ledger(self.session.dir)
-        self.monitor = ConsoleMonitor(clock=clock)
+        self.monitor = ConsoleMonitor(clock=clock, lines=True, guess_prompts=True)
         self.guest = GuestShell()
         self.sel = selectors.DefaultSelector()
         self.clients = {}                      # socket -> bytearray of unread input
@@ -74,8 +74,6 @@ class Supervisor(ClientServer, VkernelConsole, CrashOps):
         self.console = None
         self.console_bytes = 0                 # bytes read from the console so far
         self.times = None                      # console.times, when asked to record arrivals
-        self.partial = b""
-        self.partial_prompt = False            # a generic prompt on this partial line was used
         self.tail = collections.deque(maxlen=200)
         self.crash = None                      # {"kind", "message", ...} after a panic/trap
         self.trace_state = None                # None, "sent", "done"
@@ -370,7 +368,7 @@ class Supervisor(ClientServer, VkernelConsole, CrashOps):
     # --- reporting ------------------------------------------------------------------------
     def tail_lines(self, n=TAIL):
         lines = list(self.tail)[-n:]
-        partial = clean_line(self.partial)
+        partial = self.monitor.partial_text()
         if partial.strip():
             lines.append(partial)
         return lines

@@ -116,7 +116,7 @@ class Restore(LooksInDdb):
         sup.exit_status = None
         sup.crash, sup.trace_state, sup.trace_lines, sup.frames = None, None, [], []
         sup.halt_seen = False
-        sup.partial, sup.partial_prompt = b"", False
+        sup.monitor.drop_partial()
         try:
             sup.spawn([checkpt, "-r", path], phase="restore", restored_from=path)
         except OSError as exc:

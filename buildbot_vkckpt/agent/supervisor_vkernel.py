@@ -3,33 +3,20 @@
 
 ``spawn`` starts the vkernel (or ``checkpt -r``) on a fresh pty and books it in the ledger;
 ``check_process`` notices its exit; ``read_console`` appends every byte to ``console.log`` and
-feeds the console monitor, whose events the supervisor acts on.
-
-The monitor emits events, not lines, so two things are still read here beside it: complete
-console lines (``on_line``: the client's ``out`` stream, the tail kept for results, the guest
-shell's command output and sentinels, the ddb output being captured), and a generic shell prompt
-on the unfinished last line before the agent set its own (``check_generic_prompt``). Both go
-away when ``monitor/console.py`` emits a ``line`` event and a prompt event for a prompt it was
-not told about.
+feeds the console monitor, whose events the supervisor acts on. Nothing is split or grepped
+here: the monitor's ``line`` events carry the transcript (the client's ``out`` stream, the tail
+kept for results, the guest shell's output and sentinels, captured ddb output), and its
+``unknown_prompt`` event is root's first shell before the agent set a prompt of its own.
 """
 import errno
 import os
 import pty
-import re
 import selectors
 import signal
 import subprocess
 
 from . import procs
-from .login import PromptFinder
 from .supervisor_boot import PRE_SHELL
-
-MAX_PARTIAL = 16384
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]|\x1b\[[0-9;?]*[A-Za-z]")
-
-
-def clean_line(raw):
-    return _CONTROL.sub("", raw.decode("utf-8", "replace").rstrip("\r\n"))
 
 
 def select_writable(fd):
@@ -152,29 +139,20 @@ class VkernelConsole:
         if self.times is not None:  # "arrival offset length", for benchmarks/session.py
             self.times.write(f"{self.last_output:.6f} {self.console_bytes} {len(data)}\n")
         self.console_bytes += len(data)
-        self.partial += data
-        *complete, self.partial = self.partial.split(b"\n")
-        if len(self.partial) > MAX_PARTIAL:
-            complete.append(self.partial)
-            self.partial = b""
-        if complete:
-            self.partial_prompt = False
-        for raw in complete:
-            self.on_line(clean_line(raw))
         for event in self.monitor.feed(data):
-            self.on_event(event)
-        self.check_generic_prompt()
+            if event.kind == "line":
+                self.on_line(event.data["line"])
+            elif event.kind == "unknown_prompt":
+                self.on_unknown_prompt()
+            else:
+                self.on_event(event)
         return True
 
-    def check_generic_prompt(self):
-        """Until the agent's own prompt is set, root's shell prompt is recognised here (csh's
-        ``vkernel# ``, sh's ``# ``, see ``login``): the console monitor only knows the prompt
-        it is told."""
-        if (self.crash or self.partial_prompt or self.guest.state not in PRE_SHELL
-                or not PromptFinder.looks_like_prompt(clean_line(self.partial))):
-            return
-        self.partial_prompt = True
-        self.on_guest_prompt("shell_prompt")
+    def on_unknown_prompt(self):
+        """Until the agent's own prompt is set, root's shell prompt (csh's ``vkernel# ``,
+        sh's ``# ``, see ``login``) is one the monitor was not told about."""
+        if not self.crash and self.guest.state in PRE_SHELL:
+            self.on_guest_prompt("shell_prompt")
 
     def on_line(self, line):
         if not self.tail or line != self.tail[-1]:

@@ -53,6 +53,11 @@ Checkpoints
     ``thaw_failed`` (errno, message); ``restore_netif_failed`` (message). The host kernel's
     ``checkpoint failed with open …`` and ``pid N (…): checkpointing to …`` are host
     kprintf/syslog lines that never reach a vkernel's console (reference §23): not events.
+Lines and unknown prompts (only when asked for, see :class:`ConsoleMonitor`)
+    ``line`` (line: the whole cleaned line, up to ``max_line_bytes``), before the events the
+    line brings; ``unknown_prompt`` (prompt): the unfinished last line ends like a shell prompt
+    (``# ``, ``$ ``, ``% ``, at most 128 characters) while no shell prompt is configured —
+    once per line.
 Other
     ``kernel_warning`` (message); ``process_signal`` (pid, command, signal, core);
     ``stall`` (message, repeats): the same line ``stall_repeats`` times in a row with no other
@@ -84,6 +89,8 @@ MAX_FRAMES = 100          # longest backtrace kept
 MAX_BLOCK_LINES = 64      # longest panic block kept
 MAX_PANIC_CONTINUATION = 3  # lines a wrapped panic message may spill onto
 _HEAD_BYTES = 4096        # how much of a partial line is examined for a prompt
+MAX_PROMPT_CHARS = 128    # a longer unfinished line is output, not a prompt
+_GLYPH_PROMPT = re.compile(rb"[#$%] \Z")   # csh's "vkernel# ", sh's "# ", a user's "$ "
 
 # --- cleaning ------------------------------------------------------------------------------
 _ANSI = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[()*+].|[ -~])")
@@ -250,8 +257,16 @@ class ConsoleMonitor:
     """Reads a console byte stream incrementally; see the module docstring."""
 
     def __init__(self, shell_prompt: Optional[str] = None, clock=time.monotonic,
-                 max_line_bytes: int = 65536, stall_repeats: int = DEFAULT_STALL_REPEATS):
+                 max_line_bytes: int = 65536, stall_repeats: int = DEFAULT_STALL_REPEATS,
+                 lines: bool = False, guess_prompts: bool = False):
+        """``lines``: also emit a ``line`` event per complete line (a reader that needs the
+        transcript, such as the agent's supervisor, then splits nothing itself);
+        ``guess_prompts``: emit ``unknown_prompt`` for a partial line that ends like a shell
+        prompt while none is configured (root's first shell, whatever its prompt)."""
         self._clock = clock
+        self._lines = lines
+        self._guess = guess_prompts
+        self._guessed = False        # this partial line was already reported as a prompt
         self._max = max(256, int(max_line_bytes))
         self._stall_n = max(2, int(stall_repeats))
         self._out: List[Event] = []
@@ -338,7 +353,21 @@ class ConsoleMonitor:
             self._pos += nl + 1 - pos
             self._complete(raw)
             pos = nl + 1
+        if self._guess and not self._guessed and self._shell is None:
+            self._guess_prompt()
         return out
+
+    def partial_text(self) -> str:
+        """The unfinished last line, cleaned ("" when the stream ends with a newline)."""
+        return _text(_clean(bytes(self._head))) if self._pos > self._line_off else ""
+
+    def drop_partial(self) -> None:
+        """The stream starts over on a new terminal (a restore's fresh pty): the unfinished
+        line of the old one is dropped unread."""
+        self._head = bytearray()
+        self._prompt = None
+        self._guessed = False
+        self._line_off = self._pos
 
     def close(self) -> List[Event]:
         """End of stream: read the last partial line as a line and flush pending blocks."""
@@ -408,6 +437,15 @@ class ConsoleMonitor:
         # Past _HEAD_BYTES of raw bytes (escape sequences only, say) the line is decided.
         self._decide_prompt(_clean(head), final=len(self._head) >= _HEAD_BYTES)
 
+    def _guess_prompt(self) -> None:
+        if self._pos <= self._line_off:
+            return
+        head = _clean(bytes(self._head[:MAX_PROMPT_CHARS * 4]))
+        if 0 < len(head) <= MAX_PROMPT_CHARS and _GLYPH_PROMPT.search(head):
+            self._guessed = True
+            self._cur = (self._line_off, self._line_no)
+            self._emit("unknown_prompt", head, prompt=_text(head))
+
     def _decide_prompt(self, head: bytes, final: bool) -> None:
         if not head:
             if final:
@@ -444,7 +482,11 @@ class ConsoleMonitor:
                 prompt = self._prompt
         if self._head:
             self._head = bytearray()
+        if self._lines:
+            self._out.append(Event("line", self._line_off, self._line_no, _text(line),
+                                   {"line": line.decode("utf-8", "replace")}))
         self._prompt = None
+        self._guessed = False
         self._line_no += 1
         self._line_off = self._pos
         if prompt:

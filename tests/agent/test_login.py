@@ -68,9 +68,6 @@ def test_no_shell_at_all_times_out_naming_what_it_saw(run_agent, tmp_path, fake_
 
 def test_prompt_finder_rules():
     from buildbot_vkckpt.agent.login import PromptFinder
-    looks = PromptFinder.looks_like_prompt
-    assert looks("vkernel# ") and looks("# ") and looks("root@vkernel:~ # ") and looks("$ ")
-    assert not looks("login: ") and not looks("db> ") and not looks("vkernel#")
     f = PromptFinder("t0k", quiet=1.0)
     assert f.deadline(10.0) is None                   # before the boot milestones
     f.on_event("milestone", {"name": "mounting_root"})

@@ -501,3 +501,58 @@ def test_every_kernel_pattern_has_an_example_that_passes_the_first_byte_filter()
     for name, line in TRIGGER_EXAMPLES.items():
         assert console._TRIGGER.match(line).lastgroup == name, name
         assert line[:1] in console._TRIGGER_FIRST, name
+
+
+# --- the transcript and root's first shell, for readers that split nothing themselves -------
+def _kinds(events, *kinds):
+    return [e for e in events if e.kind in kinds]
+
+
+def test_line_events_carry_whole_cleaned_lines_in_order_only_when_asked():
+    long = "x" * 3000
+    data = f"\x1b[1mbold\x1b[0m line\r\npanic: boom\r\n{long}\npart".encode()
+    m = ConsoleMonitor(lines=True)
+    events = m.feed(data)
+    lines = [e.data["line"] for e in _kinds(events, "line")]
+    assert lines == ["bold line", "panic: boom", long]       # beyond Event.text's 512 chars
+    kinds = [e.kind for e in events]
+    assert kinds.index("panic") > kinds.index("line") + 1    # a line comes before its events
+    assert m.partial_text() == "part"
+    assert not _kinds(ConsoleMonitor().feed(data), "line")
+
+
+def test_line_events_do_not_depend_on_chunking():
+    data = b"one\r\ntwo\nthree\n"
+    whole = [e.data["line"] for e in ConsoleMonitor(lines=True).feed(data)]
+    m = ConsoleMonitor(lines=True)
+    cut = [e.data["line"] for i in range(len(data)) for e in m.feed(data[i:i + 1])]
+    assert whole == cut == ["one", "two", "three"]
+
+
+@pytest.mark.parametrize("prompt", ["vkernel# ", "# ", "root@vkernel:~ $ ", "% "])
+def test_unknown_prompt_once_per_line_until_a_shell_prompt_is_set(prompt):
+    m = ConsoleMonitor(guess_prompts=True)
+    head, tail = prompt[:-2], prompt[-2:]
+    assert not _kinds(m.feed(head.encode()), "unknown_prompt")
+    found = _kinds(m.feed(tail.encode()), "unknown_prompt")
+    assert [e.data["prompt"] for e in found] == [prompt.rstrip()]
+    assert not _kinds(m.feed(b""), "unknown_prompt")
+    assert _kinds(m.feed(b"ls\n" + prompt.encode()), "unknown_prompt")   # the next line's
+    m.set_shell_prompt("vkp$ ")
+    assert not _kinds(m.feed(b"\n" + prompt.encode()), "unknown_prompt")
+
+
+@pytest.mark.parametrize("text", [b"login: ", b"db> ", b"vkernel#", b"x" * 200 + b"# ",
+                                  b"100% done\n"])
+def test_what_is_not_an_unknown_prompt(text):
+    assert not _kinds(ConsoleMonitor(guess_prompts=True).feed(text), "unknown_prompt")
+
+
+def test_drop_partial_forgets_the_old_terminals_unfinished_line():
+    m = ConsoleMonitor(lines=True, guess_prompts=True)
+    m.feed(b"Restoring vmspaces...")
+    m.drop_partial()
+    assert m.partial_text() == ""
+    events = m.feed(b"Restored from checkpoint\n# ")
+    assert [e.data["line"] for e in _kinds(events, "line")] == ["Restored from checkpoint"]
+    assert _kinds(events, "unknown_prompt")

@@ -9,14 +9,19 @@ import re
 
 from buildbot import config as bb_config
 
+from buildbot_vkckpt.www import regression
 from buildbot_vkckpt.www.app import DEFAULT_LIMIT, DashboardApp
+from buildbot_vkckpt.www.identity import DRAGONFLY_GITWEB
 
 PLUGIN = "wsgi_dashboards"
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
 
 
 def add_dashboard(c, name="vkckpt", caption="vkernel checkpoints", builders=None, tags=None,
-                  limit=DEFAULT_LIMIT, order=5, icon="FaChartLine"):
+                  limit=DEFAULT_LIMIT, order=5, icon="FaChartLine",
+                  regression_baseline=regression.DEFAULT_BASELINE,
+                  regression_threshold=regression.DEFAULT_THRESHOLD,
+                  revision_url=DRAGONFLY_GITWEB):
     """Register the page in ``c['www']['plugins']['wsgi_dashboards']``, next to the plugins
     and dashboards already there; returns the :class:`DashboardApp`, or None when ``c`` has
     no ``www`` dict (no web UI to add a page to) or on a config error.
@@ -26,6 +31,12 @@ def add_dashboard(c, name="vkckpt", caption="vkernel checkpoints", builders=None
     builders  names of the builders to show; ``tags``: builders with one of these tags;
               neither: every builder of the master
     limit     builds per builder (the URL can ask ``?limit=N``)
+    regression_baseline, regression_threshold
+              a metric more than ``threshold`` (0.25 = +25 %) above the median of the
+              previous ``baseline`` green builds is flagged "slower than usual"
+    revision_url
+              the web view of a commit, ``{revision}`` standing for its full hash (DragonFly's
+              gitweb by default); None: the link the change itself carries, if any
     """
     owner = "add_dashboard"
     if not isinstance(c, dict) or c.get("www") is None:
@@ -39,6 +50,15 @@ def add_dashboard(c, name="vkckpt", caption="vkernel checkpoints", builders=None
         return None
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         bb_config.error(f"{owner}: limit must be a positive number of builds, not {limit!r}")
+        return None
+    problem = regression.check_settings(regression_baseline, regression_threshold)
+    if problem:
+        bb_config.error(f"{owner}: {problem}")
+        return None
+    if revision_url is not None and (not isinstance(revision_url, str)
+                                     or "{revision}" not in revision_url):
+        bb_config.error(f"{owner}: revision_url must be a URL with {{revision}} in it "
+                        f"(or None), not {revision_url!r}")
         return None
     if www.get("plugins") is None:
         www["plugins"] = {}
@@ -60,7 +80,9 @@ def add_dashboard(c, name="vkckpt", caption="vkernel checkpoints", builders=None
         bb_config.error(f"{owner}: a dashboard named {name!r} already exists (called twice? "
                         "pass another name)")
         return None
-    app = DashboardApp(builders=builders, tags=tags, limit=limit, title=caption)
+    app = DashboardApp(builders=builders, tags=tags, limit=limit, title=caption,
+                       regression_baseline=regression_baseline,
+                       regression_threshold=regression_threshold, revision_url=revision_url)
     dashboards.append({"name": name, "caption": caption, "app": app, "order": order,
                        "icon": icon})
     plugins[PLUGIN] = dashboards

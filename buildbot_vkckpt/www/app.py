@@ -4,13 +4,15 @@ The plugin sets ``app.buildbot_api`` (its ``dataGet`` is the data API, called fr
 thread), serves the app under ``plugins/wsgi_dashboards/<name>/`` and shows what
 ``index.html`` returns inside the UI, next to the other pages of its menu.
 """
+import dataclasses
 from html import escape
 from urllib.parse import parse_qs
 
 from twisted.python import log
 
-from buildbot_vkckpt.www import render
+from buildbot_vkckpt.www import regression, render
 from buildbot_vkckpt.www.collect import Collector
+from buildbot_vkckpt.www.identity import DRAGONFLY_GITWEB
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 200
@@ -19,14 +21,21 @@ PLUGIN_PATH = "/plugins/wsgi_dashboards/"
 
 class DashboardApp:
     """Checkpoint trends of ``builders`` (names; or every builder with one of ``tags``; or
-    every builder), ``limit`` builds each unless the URL asks ``?limit=N``."""
+    every builder), ``limit`` builds each unless the URL asks ``?limit=N``. A metric more than
+    ``regression_threshold`` above the median of the previous ``regression_baseline`` green
+    builds is flagged; ``revision_url`` is the commit link, ``{revision}`` the full hash."""
 
     def __init__(self, builders=None, tags=None, limit=DEFAULT_LIMIT,
-                 title="vkernel checkpoints"):
+                 title="vkernel checkpoints", regression_baseline=regression.DEFAULT_BASELINE,
+                 regression_threshold=regression.DEFAULT_THRESHOLD,
+                 revision_url=DRAGONFLY_GITWEB):
         self.builders = list(builders) if builders else None
         self.tags = list(tags) if tags else None
         self.limit = limit
         self.title = title
+        self.baseline = regression_baseline
+        self.threshold = regression_threshold
+        self.revision_url = revision_url
         self.buildbot_api = None        # set by the wsgi_dashboards plugin
         self._collector = None
 
@@ -60,8 +69,19 @@ class DashboardApp:
         builders = self.collector.builders(self.builders, self.tags)
         if only:
             builders = [b for b in builders if b["name"] in only]
-        sections = [(b["name"], self.collector.rows(b["builderid"], limit)) for b in builders]
-        return render.page(self.title, sections, limit, base_url=base_url)
+        sections = []
+        for b in builders:
+            # the oldest shown builds need their own earlier green builds as a baseline;
+            # flags are set on copies: cached rows are shared by concurrent pages
+            rows = [dataclasses.replace(r)
+                    for r in self.collector.rows(b["builderid"], limit + self.baseline)]
+            flagged = regression.flag(rows, self.baseline, self.threshold)
+            shown = rows[:limit]
+            ids = {id(r) for r in shown}
+            sections.append((b["name"], shown, [r for r in flagged if id(r) in ids]))
+        return render.page(self.title, sections, limit, base_url=base_url,
+                           threshold=self.threshold, baseline=self.baseline,
+                           url_template=self.revision_url)
 
     def _limit(self, query):
         try:

@@ -2,15 +2,16 @@
 
 A finished build never changes, so its row is made once and kept by build id; a page render
 then costs one call for the builders and one per builder for its latest builds, plus about
-nine for each build not seen finished before (steps, test-result sets, properties and the
-results of at most six sets).
+ten for each build not seen finished before (steps, test-result sets, properties, changes,
+the results of at most six sets, and for a red build the logs of its failing step).
 """
 import threading
 from collections import OrderedDict
 
 from twisted.python import log
 
-from buildbot_vkckpt.www.summary import BuildSummary, as_list, integer, summarize, wanted_sets
+from buildbot_vkckpt.www.summary import BuildSummary, failing_step, summarize, wanted_sets
+from buildbot_vkckpt.www.values import as_list, integer
 
 CACHE_SIZE = 4096
 
@@ -72,7 +73,13 @@ class Collector:
         results = {setid: as_list(self.get(("test_result_sets", setid, "results")))
                    for setid in wanted_sets(steps, sets)}
         properties = self.get(("builds", buildid, "properties"))
-        return summarize(build, steps, sets, results, properties)
+        changes = as_list(self.get(("builds", buildid, "changes")))
+        logs = []
+        bad = failing_step(steps) if integer(build.get("results")) not in (None, 0, 1, 3) \
+            else None
+        if bad is not None and integer(bad.get("stepid")) is not None:
+            logs = as_list(self.get(("steps", bad["stepid"], "logs")))
+        return summarize(build, steps, sets, results, properties, changes, logs)
 
     def cached(self, buildid):
         with self._lock:

@@ -1,30 +1,34 @@
 """One build's row on the dashboard, made from what the data API returned for that build.
 
-It reads the properties the steps set (``vkckpt_suite_counts``, ``vkckpt_suite_failed_tests``,
-``vkckpt_cycles_ok``, ``vkckpt_cycles_total``), their test-result sets and the steps' results;
-it never parses a summary, so rewording one cannot break the page. Everything here takes the dicts and lists the data API gives and never raises on a missing or
-malformed value: what cannot be read stays ``None`` (rendered as "—"), and the build's row
-still shows.
+It reads the properties the steps set (``vkckpt_suite_counts``, ``vkckpt_cycles_ok``,
+``vkckpt_not_tested``, ``vkckpt_panic`` ...), their test-result sets, the steps' results and
+logs and the build's changes; it never parses a summary, so rewording one cannot break the
+page. Everything here takes the dicts and lists the data API gives and never raises on a
+missing or malformed value: what cannot be read stays ``None`` (rendered as "—"), and the
+build's row still shows.
 """
-import math
 import re
-import statistics
-from collections import UserList
 from dataclasses import dataclass, field
 
 from buildbot_vkckpt.steps.cycle import PASS_FAIL_SET, PERFORMANCE_SETS, SIZE_SET
 from buildbot_vkckpt.steps.plan import PLAN_SOURCE
+from buildbot_vkckpt.www.identity import read_identity
+from buildbot_vkckpt.www.values import (as_list, integer, median, number, plan_value,
+                                        property_text, property_value, text)
 
 SUITE_SET = "guest checkpoint suite"
 CYCLE_STEP = "checkpoint-cycle"
-# set description -> BuildSummary attribute holding the median over the build's cycles
+BACKTRACE_LOG = "backtrace"
+# set description -> BuildSummary attribute of the metric (per-cycle values in ``cycles_of``)
 METRIC_SETS = {**{description: attr for description, attr in PERFORMANCE_SETS},
                SIZE_SET: "ckpt_bytes"}
 RESULT_NAMES = ("success", "warnings", "failure", "skipped", "exception", "retry", "cancelled")
+SKIPPED = 3
 # results that make a step the reason a build is red
 BAD_RESULTS = (2, 4, 5, 6)
-# a pass_fail result of the cycle step is named "cycle N: <check>" (a test name, not a summary)
+# a result of the cycle step is named "cycle N" or "cycle N: <check>" (a test name)
 CYCLE_TEST = re.compile(r"cycle (\d+)\b")
+MAX_FRAMES = 6
 
 
 @dataclass
@@ -34,19 +38,31 @@ class BuildSummary:
     builderid: object = None
     complete: bool = False
     results: object = None
+    started_at: object = None         # datetime or epoch seconds, as the API gave it
     revision: str = None
+    identity: object = None           # identity.Identity: branch, commit, host, vkernel
     passed: int = None
     failed: int = None
     xfail: int = None
+    suite: dict = field(default_factory=dict)     # test -> outcome (pass, fail, xfail, xpass..)
     cycles_ok: int = None
-    cycles: int = None
-    ckpt_seconds: float = None
+    cycles: int = None                # cycles that ran
+    cycles_planned: int = None        # cycles asked for, when the step said
+    failed_cycle: int = None
+    # attribute -> [(cycle number, value)], in cycle order
+    cycles_of: dict = field(default_factory=dict)
+    ckpt_seconds: float = None        # medians over the cycles
     restore_seconds: float = None
     console_seconds: float = None
     ckpt_bytes: float = None
+    not_tested: str = None            # why checkpointing was not tested, in plain words
     failed_tests: list = field(default_factory=list)
     failed_step: str = None
     failed_summary: str = None
+    panic: str = None
+    backtrace: list = field(default_factory=list)   # the first frames
+    backtrace_log: tuple = None       # (step number, log slug) for a link
+    regressions: list = field(default_factory=list)  # regression.Regression, set by a page
     problems: list = field(default_factory=list)     # data that could not be read
     # host-side vkernel paths the build's plan named: not tested by this pipeline
     untested_host_paths: list = field(default_factory=list)
@@ -64,56 +80,22 @@ class BuildSummary:
     def red(self):
         return self.result_name in ("failure", "exception", "retry", "cancelled")
 
+    @property
+    def green(self):
+        """A finished build that passed and tested checkpointing: a baseline for trends."""
+        return self.result_name == "success" and self.not_tested is None
 
-def number(value):
-    """A finite number >= 0 from a data API value (test-result values are strings), or None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            return None
-    if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        return None
-    return value
+    @property
+    def state(self):
+        """What the row says first: ``not-tested`` wins over a green or yellow result."""
+        if self.not_tested is not None and not self.red and self.result_name != "running":
+            return "not-tested"
+        return self.result_name
 
-
-def integer(value):
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 \
-        else None
-
-
-def text(value):
-    return value if isinstance(value, str) and value else None
-
-
-def as_list(value):
-    """The dicts of a data API list (a ``ListResult``, which is no ``list``); else []."""
-    if not isinstance(value, (list, tuple, UserList)):
-        return []
-    return [v for v in value if isinstance(v, dict)]
-
-
-def property_value(properties, name):
-    """A build property from the data API (``{name: (value, source)}``) or REST (lists)."""
-    if not isinstance(properties, dict):
-        return None
-    entry = properties.get(name)
-    if isinstance(entry, (list, tuple)) and entry:
-        return entry[0]
-    return None
-
-
-def plan_value(properties, name):
-    """A property the plan step set (source ``BuildPlan``), else None: a change, scheduler or
-    forced build may carry a property of the same name, and it is not the plan's."""
-    if not isinstance(properties, dict):
-        return None
-    entry = properties.get(name)
-    if isinstance(entry, (list, tuple)) and len(entry) == 2 and entry[1] == PLAN_SOURCE:
-        return entry[0]
-    return None
+    @property
+    def xpassed(self):
+        """Expected failures that passed: the test or its expectation is out of date."""
+        return [t for t, outcome in self.suite.items() if outcome == "xpass"]
 
 
 def _sets_named(sets, description, prefer_stepids):
@@ -124,7 +106,8 @@ def _sets_named(sets, description, prefer_stepids):
 
 
 def wanted_sets(steps, sets):
-    """The ids of the test-result sets whose results a row needs (the rest is in the sets)."""
+    """The ids of the test-result sets whose results a row needs: the cycle checks and
+    metrics, and the suite's (its per-test history)."""
     steps, sets = as_list(steps), as_list(sets)
     cycle_steps = {s.get("stepid") for s in steps if s.get("name") == CYCLE_STEP}
     wanted = []
@@ -133,24 +116,26 @@ def wanted_sets(steps, sets):
         if found:
             wanted.append(found[0].get("test_result_setid"))
     suite = _sets_named(sets, SUITE_SET, ())
-    # the suite's counts are in the set and its properties; its results name failed tests
-    if suite and (integer(suite[0].get("tests_failed")) or 0) > 0:
+    if suite:
         wanted.append(suite[0].get("test_result_setid"))
     return [w for w in wanted if integer(w) is not None]
 
 
-def _median(values):
-    values = [v for v in (number(x) for x in values) if v is not None]
-    return statistics.median(values) if values else None
+def failing_step(steps):
+    """The first step that made the build red (hidden steps aside), or None."""
+    steps = sorted(as_list(steps), key=lambda s: integer(s.get("number")) or 0)
+    bad = [s for s in steps if integer(s.get("results")) in BAD_RESULTS and not s.get("hidden")]
+    return bad[0] if bad else None
 
 
 def _failed_names(results):
     return [str(r.get("test_name") or "?") for r in results if str(r.get("value")) == "0"]
 
 
-def summarize(build, steps=(), sets=(), results=None, properties=None):
+def summarize(build, steps=(), sets=(), results=None, properties=None, changes=(), logs=()):
     """A :class:`BuildSummary` from a build, its steps, its test-result sets, the results of
-    the sets :func:`wanted_sets` named (``{setid: [result, ...]}``) and its properties."""
+    the sets :func:`wanted_sets` named (``{setid: [result, ...]}``), its properties, its
+    changes and the logs of its failing step."""
     build = build if isinstance(build, dict) else {}
     steps = sorted(as_list(steps), key=lambda s: integer(s.get("number")) or 0)
     sets = as_list(sets)
@@ -158,25 +143,22 @@ def summarize(build, steps=(), sets=(), results=None, properties=None):
     row = BuildSummary(buildid=integer(build.get("buildid")), number=integer(build.get("number")),
                        builderid=integer(build.get("builderid")),
                        complete=build.get("complete") is True,
-                       results=integer(build.get("results")))
+                       results=integer(build.get("results")),
+                       started_at=build.get("started_at"))
     revision = property_value(properties, "got_revision")
     if isinstance(revision, dict):      # several codebases: {codebase: revision}
         revision = ", ".join(str(v) for v in revision.values() if v)
     row.revision = text(revision) or text(property_value(properties, "revision"))
-    host = plan_value(properties, "vkckpt_untested_host_paths")
+    row.identity = read_identity(properties, changes, row.revision)
+    host = plan_value(properties, "vkckpt_untested_host_paths", PLAN_SOURCE)
     if isinstance(host, (list, tuple)):
         row.untested_host_paths = [p for p in host if isinstance(p, str) and p]
 
     _suite(row, sets, results, properties)
     _cycles(row, steps, sets, results, properties)
+    _not_tested(row, steps, properties)
     if row.red:
-        bad = [s for s in steps if integer(s.get("results")) in BAD_RESULTS
-               and not s.get("hidden")]
-        if bad:
-            row.failed_step = text(bad[0].get("name")) or "?"
-            row.failed_summary = text(bad[0].get("state_string"))
-        else:
-            row.failed_summary = text(build.get("state_string"))
+        _failure(row, build, steps, properties, logs)
     return row
 
 
@@ -192,11 +174,32 @@ def _suite(row, sets, results, properties):
         row.passed = integer(suite_set.get("tests_passed"))
         row.failed = integer(suite_set.get("tests_failed"))
     failed = property_value(properties, "vkckpt_suite_failed_tests")
+    suite_results = as_list(results.get(suite_set.get("test_result_setid"))) \
+        if suite_set is not None else []
     if isinstance(failed, list):
-        row.failed_tests.extend(str(t) for t in failed if isinstance(t, str) and t)
-    elif suite_set is not None:
-        row.failed_tests.extend(_failed_names(as_list(
-            results.get(suite_set.get("test_result_setid")))))
+        failed = [t for t in failed if isinstance(t, str) and t]
+        row.failed_tests.extend(failed)
+    else:
+        failed = _failed_names(suite_results)
+        row.failed_tests.extend(failed)
+    outcomes = property_value(properties, "vkckpt_suite_outcomes")
+    if isinstance(outcomes, dict):
+        row.suite = {str(t): str(o) for t, o in outcomes.items() if isinstance(t, str) and t}
+        return
+    # without the outcomes a "1" is pass or xfail (shown as pass) and a "0" not among the
+    # failed tests is an expected failure that passed
+    for r in suite_results:
+        name = text(r.get("test_name"))
+        if name is None:
+            continue
+        value = str(r.get("value"))
+        row.suite[name] = ("pass" if value == "1" else
+                           "fail" if name in failed else "xpass" if value == "0" else "?")
+
+
+def _cycle_number(result):
+    match = CYCLE_TEST.match(str(result.get("test_name") or ""))
+    return int(match.group(1)) if match else None
 
 
 def _cycles(row, steps, sets, results, properties):
@@ -206,20 +209,66 @@ def _cycles(row, steps, sets, results, properties):
         checks = as_list(results.get(found[0].get("test_result_setid")))
         per_cycle = {}
         for r in checks:
-            match = CYCLE_TEST.match(str(r.get("test_name") or ""))
-            if match:
-                per_cycle.setdefault(int(match.group(1)), []).append(str(r.get("value")) == "1")
+            n = _cycle_number(r)
+            if n is not None:
+                per_cycle.setdefault(n, []).append(str(r.get("value")) == "1")
         if per_cycle:
             row.cycles = len(per_cycle)
             row.cycles_ok = sum(1 for oks in per_cycle.values() if all(oks))
+            bad = sorted(n for n, oks in per_cycle.items() if not all(oks))
+            row.failed_cycle = bad[0] if bad else None
         row.failed_tests.extend(_failed_names(checks))
     ok = integer(property_value(properties, "vkckpt_cycles_ok"))
     total = integer(property_value(properties, "vkckpt_cycles_total"))
+    not_run = integer(property_value(properties, "vkckpt_cycles_not_run"))
     if ok is not None and total is not None:
-        row.cycles_ok, row.cycles = ok, total
+        # with vkckpt_cycles_not_run the total is the cycles asked for; before it, those ran
+        row.cycles_ok = ok
+        row.cycles = total - not_run if not_run is not None and not_run <= total else total
+        row.cycles_planned = total if not_run is not None else None
     for description, attr in METRIC_SETS.items():
         found = _sets_named(sets, description, cycle_ids)
-        if found:
-            values = [r.get("value") for r in
-                      as_list(results.get(found[0].get("test_result_setid")))]
-            setattr(row, attr, _median(values))
+        if not found:
+            continue
+        values = []
+        for r in as_list(results.get(found[0].get("test_result_setid"))):
+            value = number(r.get("value"))
+            if value is not None:
+                values.append((_cycle_number(r) or len(values) + 1, value))
+        values.sort(key=lambda nv: nv[0])
+        row.cycles_of[attr] = values
+        setattr(row, attr, median(v for _n, v in values))
+
+
+def _not_tested(row, steps, properties):
+    """The steps say why checkpointing was not tested (``vkckpt_not_tested``); a build from
+    before that property says it by a skipped cycle step, whose summary is then the reason."""
+    reason = property_text(properties, "vkckpt_not_tested")
+    if reason is not None:
+        row.not_tested = reason
+        return
+    cycle = [s for s in steps if s.get("name") == CYCLE_STEP]
+    if cycle and integer(cycle[-1].get("results")) == SKIPPED:
+        row.not_tested = text(cycle[-1].get("state_string")) or "the checkpoint cycle was skipped"
+
+
+def _failure(row, build, steps, properties, logs):
+    bad = failing_step(steps)
+    if bad is not None:
+        row.failed_step = text(bad.get("name")) or "?"
+        row.failed_summary = text(bad.get("state_string"))
+    else:
+        row.failed_summary = text(build.get("state_string"))
+    row.panic = property_text(properties, "vkckpt_panic")
+    frames = property_value(properties, "vkckpt_backtrace")
+    if isinstance(frames, str):
+        frames = frames.splitlines()
+    if isinstance(frames, (list, tuple)):
+        row.backtrace = [f.strip() for f in frames if isinstance(f, str) and f.strip()][
+            :MAX_FRAMES]
+    logname = property_text(properties, "vkckpt_backtrace_log") or BACKTRACE_LOG
+    for log_ in as_list(logs):
+        if log_.get("name") == logname and text(log_.get("slug")) and bad is not None \
+                and integer(bad.get("number")) is not None:
+            row.backtrace_log = (bad["number"], log_["slug"])
+            break

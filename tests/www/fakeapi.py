@@ -34,11 +34,14 @@ class FakeApi:
         self.answers[("builders", str(builderid), "builds")] = []
 
     def add_build(self, builderid, number, results=0, complete=True, revision=None,
-                  state_string="finished", steps=(), sets=(), properties=None):
+                  state_string="finished", steps=(), sets=(), properties=None, changes=(),
+                  logs=None, started_at=None):
+        """``steps``: (name, results, summary); ``sets``: see :func:`cycle_sets`;
+        ``changes``: change dicts; ``logs``: {step name: [log name, ...]}."""
         buildid = next(_ids)
         build = {"buildid": buildid, "builderid": builderid, "number": number,
                  "results": results if complete else None, "complete": complete,
-                 "state_string": state_string}
+                 "state_string": state_string, "started_at": started_at}
         self.answers[("builders", str(builderid), "builds")].append(build)
         step_dicts = []
         for i, (name, step_results, state) in enumerate(steps):
@@ -47,6 +50,13 @@ class FakeApi:
                                "state_string": state, "hidden": False,
                                "complete": step_results is not None})
         self.answers[("builds", str(buildid), "steps")] = step_dicts
+        for step in step_dicts:
+            self.answers[("steps", str(step["stepid"]), "logs")] = [
+                {"logid": next(_ids), "stepid": step["stepid"], "name": name,
+                 "slug": name.replace(" ", "_").replace(".", "_"), "type": "t"}
+                for name in (logs or {}).get(step["name"], ())]
+        self.answers[("builds", str(buildid), "changes")] = [
+            {"changeid": next(_ids), **change} for change in changes]
         set_dicts = []
         for step_name, description, category, unit, values in sets:
             setid = next(_ids)

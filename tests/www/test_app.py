@@ -3,7 +3,7 @@ import re
 from html.parser import HTMLParser
 
 from buildbot_vkckpt.www import DashboardApp
-from buildbot_vkckpt.www.render import DASH, sparkline
+from buildbot_vkckpt.www.spark import DASH, sparkline
 from tests.www.fakeapi import FakeApi, standard_api
 
 
@@ -25,7 +25,7 @@ def mounted(api, **kwargs):
 
 class Tags(HTMLParser):
     """Checks the fragment nests properly and collects its tags."""
-    VOID = {"br", "circle", "polyline"}
+    VOID = {"br", "circle", "polyline", "line"}
 
     def __init__(self):
         super().__init__()
@@ -47,7 +47,8 @@ class Tags(HTMLParser):
 
 
 def rows_of(body):
-    return [re.sub(r"<[^>]+>", "|", tr) for tr in re.findall(r"<tr>(.*?)</tr>", body)][1:]
+    return [re.sub(r"<[^>]+>", "|", tr)
+            for tr in re.findall(r'<tr class="vkd-row[^"]*"[^>]*>(.*?)</tr>', body)]
 
 
 def test_page_shows_every_build_newest_first_with_its_numbers():
@@ -63,10 +64,14 @@ def test_page_shows_every_build_newest_first_with_its_numbers():
     assert "running" in running and running.count(DASH) == 6
     assert "8 / 1 / 6" in red and "failure" in red and "failed: memory" in red
     assert "guest-suite|: test: 8 passed, 1 failed, 6 xfail" in red
-    assert "9 / 0 / 6" in green and "2/2" in green and "success" in green
-    for text in ("1.2 s", "0.6 s", "0.3 s", "11 MiB", "aaaaaaaaaaaa"):
+    assert "9 / 0 / 6" in green and "2/2 ok" in green and "success" in green
+    # the median over the cycles, the first cycle apart, the others' range
+    for text in ("1.200 s", "1st 1.000 s · others 1.400 s", "600 ms", "300 ms", "11.0 MiB",
+                 "aaaaaaaaaaaa"):
         assert text in green, (text, green)
-    assert 'title="11534336"' in body and 'title="1.2"' in body
+    # every cycle's exact value in the tooltip
+    assert 'title="cycle 1: 10485760; cycle 2: 12582912"' in body
+    assert 'title="cycle 1: 1; cycle 2: 1.4"' in body
     assert 'href="/#/builders/7/builds/2"' in body
     # no script, no external asset: the UI shows the fragment as it is
     assert "<script" not in body and not any("src" in attrs for _t, attrs in parser.tags)
@@ -77,19 +82,21 @@ def test_sparklines_run_oldest_to_newest_with_gaps_and_red_dots():
     svgs = re.findall(r"<svg .*?</svg>", body)
     assert len(svgs) == 3
     ckpt = svgs[0]
+    # a scale from zero to a round top, both labelled
+    assert re.findall(r'<text class="vkd-scale"[^>]*>([^<]+)</text>', ckpt) == ["2.500 s", "0"]
     # two builds with a value (the running one has none): one segment of two points
     points = re.search(r'<polyline points="([^"]+)"', ckpt).group(1).split()
     assert len(points) == 2
     (x1, y1), (x2, y2) = (map(float, p.split(",")) for p in points)
     assert x1 < x2 and y2 < y1                       # #2 checkpointed slower: higher
-    assert re.findall(r"<title>([^<]+)</title>", ckpt) == ["#1: 1.2 s", "#2: 2.1 s"]
+    assert re.findall(r"<title>([^<]+)</title>", ckpt) == ["#1: 1.200 s", "#2: 2.100 s"]
     assert ckpt.count('class="vkd-red"') == 1
-    assert "latest 2.1 s" in body and "latest 20 MiB" in body
+    assert "latest 2.100 s" in body and "latest 20.0 MiB" in body
 
 
 def test_sparkline_with_no_values_or_one_value():
-    assert sparkline("x", [("#1", None, False)], str) .endswith(f"{DASH}</span>")
-    one = sparkline("x", [("#1", 5.0, False)], str)
+    assert sparkline("x", [("#1", None, [])], str) .endswith(f"{DASH}</span>")
+    one = sparkline("x", [("#1", 5.0, [])], str)
     assert "<polyline" not in one and one.count("<circle") == 1
 
 
@@ -98,15 +105,18 @@ def test_finished_builds_are_read_once():
     app = mounted(api, builders=["vkckpt-master"])
     call(app)
     first = len(api.calls)
-    assert first <= 2 + 2 * 9 + 3
+    # builders, builds; per finished build steps, sets, properties, changes, 6 sets' results
+    # (+ the failing step's logs); the running build's first four
+    assert first == 2 + 10 + 11 + 4
     api.calls.clear()
     call(app)
     paths = [c[0] for c in api.calls]
-    # builders, the builder's builds, and the running build's steps/sets/properties
+    # builders, the builder's builds, and the running build's steps/sets/properties/changes
     assert paths[:2] == [("builders",), ("builders", "7", "builds")]
-    assert len(paths) == 5, paths
+    assert len(paths) == 6, paths
     assert all(p[1] == paths[2][1] for p in paths[2:])   # all about the running build
-    assert api.calls[1][1] == {"order": ["-number"], "limit": 20}
+    # the page shows 20, and reads 5 more for the oldest shown builds' regression baseline
+    assert api.calls[1][1] == {"order": ["-number"], "limit": 25}
 
 
 def test_limit_and_builder_from_the_url():

@@ -126,14 +126,15 @@ def test_several_codebases_show_all_revisions():
     assert row.revision == "abc, def"
 
 
-def test_wanted_sets_skips_suite_results_of_a_green_suite():
+def test_wanted_sets_read_the_suite_results_of_every_build():
+    """Green or red, the suite's per-test results feed its history strip."""
     api = standard_api()
     builds = api.answers[("builders", "7", "builds")]
     green, red = (api.answers[("builds", str(b["buildid"]), "test_result_sets")]
                   for b in builds[:2])
     green_steps, red_steps = (api.answers[("builds", str(b["buildid"]), "steps")]
                               for b in builds[:2])
-    assert len(wanted_sets(green_steps, green)) == 5
+    assert len(wanted_sets(green_steps, green)) == 6
     assert len(wanted_sets(red_steps, red)) == 6
 
 

@@ -25,7 +25,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from buildbot.steps.shell import WarningCountingShellCommand  # noqa: E402
 
-from buildbot_vkckpt.monitor.buildlog import BuildLogDigest, BuildLogMonitor  # noqa: E402
+from buildbot_vkckpt.monitor.buildlog import BuildLogMonitor  # noqa: E402
+from buildbot_vkckpt.monitor.buildlogdigest import BuildLogDigest  # noqa: E402
 
 DASHES = "-" * 62
 TARGET_RATIO = 1.0

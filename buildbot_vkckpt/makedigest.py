@@ -4,7 +4,7 @@
 
 Runs the command with its stdout and stderr on one pipe (so the log has make's own order),
 writes every byte to ``FILE.gz`` (gzip) and streams to its stdout only what
-:class:`~buildbot_vkckpt.monitor.buildlog.BuildLogDigest` keeps: banners, warnings, errors,
+:class:`~buildbot_vkckpt.monitor.buildlogdigest.BuildLogDigest` keeps: banners, warnings, errors,
 make's failure lines, the first error's context and the last lines, plus the latest lines at
 least every ``--interval`` seconds while make talks. Its own two lines (start and end) go to
 stderr, prefixed ``vkckpt-makelog:``. The exit status is the command's (128 + N when a signal
@@ -23,7 +23,7 @@ import subprocess
 import sys
 import zipfile
 
-from buildbot_vkckpt.monitor.buildlog import BuildLogDigest
+from buildbot_vkckpt.monitor.buildlogdigest import BuildLogDigest
 
 PREFIX = "vkckpt-makelog:"
 READ_SIZE = 64 * 1024
@@ -116,6 +116,7 @@ def main(argv=None):
 # --- the zipapp (built on the master) ------------------------------------------------------------
 
 _ZIP_MEMBERS = ("monitor/__init__.py", "monitor/events.py", "monitor/buildlog.py",
+                "monitor/buildlogdigest.py",
                 "makedigest.py")
 _MAIN = ("import sys\nfrom buildbot_vkckpt.makedigest import main\n"
          "sys.exit(main())\n")

@@ -383,7 +383,7 @@ def test_pathological_lines_classify_quickly(line):
 
 # --- the digest: what BuildWorld/BuildKernel stream live in log_mode="digest" ------------------
 
-from buildbot_vkckpt.monitor.buildlog import DIGEST_NOTE, BuildLogDigest  # noqa: E402
+from buildbot_vkckpt.monitor.buildlogdigest import DIGEST_NOTE, BuildLogDigest  # noqa: E402
 
 
 def comparable(data):

@@ -19,7 +19,7 @@ from buildbot.test.steps import (ExpectDownloadFile, ExpectRemoteRef, ExpectShel
 from twisted.trial import unittest
 
 from buildbot_vkckpt.makedigest import PREFIX
-from buildbot_vkckpt.monitor.buildlog import BuildLogDigest
+from buildbot_vkckpt.monitor.buildlogdigest import BuildLogDigest
 from buildbot_vkckpt.steps.build import (FULL_LOG_MAX, TRANSFER_BLOCK, BuildKernel, BuildWorld,
                                          runner_zipapp)
 

@@ -47,6 +47,7 @@ class GuestCheckpointSuite(AgentStep):
 
     name = "guest-suite"
     runs_with_vkernel = True
+    report_log = "results.html"
     subcommand = "exec"
     renderables = ["iterations", "only", "nocr", "build_timeout", "run_timeout", "retries"]
 
@@ -163,7 +164,7 @@ class GuestCheckpointSuite(AgentStep):
             return f"retries must be an integer >= 0, not {self.retries!r}"
         return None
 
-    async def run(self):
+    async def run_agent(self):
         problem = self.rendered_problem()
         if problem:
             return self.finish(EXCEPTION, f"configuration: {problem}")
@@ -204,8 +205,7 @@ class GuestCheckpointSuite(AgentStep):
             verdict.add_problem("infrastructure", Kind.INFRASTRUCTURE,
                                 f"read {len(tap_lines)} of {expected_lines} TAP lines")
         await self.publish_verdict(verdict)
-        return self.finish(VERDICT_RESULTS[verdict.status],
-                           describe(Result(verdict.status, verdict.cause, verdict.kind)))
+        return self.finish(VERDICT_RESULTS[verdict.status], verdict_summary(verdict))
 
     def finish(self, result, summary):
         self.final_summary = summary
@@ -227,11 +227,13 @@ class GuestCheckpointSuite(AgentStep):
         if results:
             await add_result_set(self, "guest checkpoint suite", "pass_fail", "boolean",
                                  results)
-        await self.addHTMLLog("results.html", html_table(
-            "Guest checkpoint suite", ("test", "outcome", "expect", "cycles", "ms", "message"),
-            verdict.rows, note=describe(Result(verdict.status, verdict.cause, verdict.kind))))
+        if self.reports is not None:
+            self.reports.html = suite_report(verdict)
         self.setProperty("vkckpt_suite_counts", verdict.counts, self.name)
         self.setProperty("vkckpt_suite_failed_tests", verdict.failed, self.name)
+        self.setProperty("vkckpt_suite_failures", [
+            {"test": row[0], "message": assertion(row[5])} for row in verdict.rows
+            if row[1] in FAILED_OUTCOMES], self.name)
         await self.publish_attempts(verdict.flakes)
 
     async def publish_attempts(self, flakes):
@@ -244,6 +246,41 @@ class GuestCheckpointSuite(AgentStep):
         flaky = merge_property(self.getProperty("vkckpt_flaky"), flakes)
         if flaky:
             self.setProperty("vkckpt_flaky", flaky, self.name)
+
+
+# a row's outcome -> how the report shows it; failed rows lead
+FAILED_OUTCOMES = ("fail", "missing")
+ROW_STATES = {"fail": "bad", "missing": "bad", "flaky": "warn", "xpass": "warn",
+              "skip": "notrun"}
+STATE_ORDER = {"bad": 0, "warn": 1}
+
+
+def assertion(message):
+    """A guest test's message without the contract's ``FAIL:`` word: the assertion."""
+    text = str(message or "")
+    return text[len("FAIL:"):].strip() if text.startswith("FAIL:") else text
+
+
+def verdict_summary(verdict):
+    """The step summary: the verdict, and the first failed test's assertion in plain view."""
+    summary = describe(Result(verdict.status, verdict.cause, verdict.kind))
+    failed = [row for row in verdict.rows if row[1] == "fail" and assertion(row[5])]
+    if failed:
+        summary += f" ({failed[0][0]}: {assertion(failed[0][5])})"
+    return summary
+
+
+def suite_report(verdict):
+    """The HTML report: failed tests first and coloured, their assertion in the row."""
+    rows = sorted(verdict.rows, key=lambda row: STATE_ORDER.get(ROW_STATES.get(row[1]), 2))
+    states = [ROW_STATES.get(row[1]) for row in rows]
+    shown = [(name, outcome, expect, cycles, "" if ms is None else f"{ms:.0f}",
+              assertion(message) if outcome in FAILED_OUTCOMES else message)
+             for name, outcome, expect, cycles, ms, message in rows]
+    return html_table(
+        "Guest checkpoint suite", ("test", "outcome", "expect", "cycles", "ms", "message"),
+        shown, note=verdict_summary(verdict), states=states,
+        note_state={"ok": None, "warnings": "warn"}.get(verdict.status, "bad"))
 
 
 def _sh_quote(text):

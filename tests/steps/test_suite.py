@@ -5,7 +5,6 @@ from buildbot.config.errors import ConfigErrors
 from buildbot.process.results import EXCEPTION, FAILURE, SUCCESS, WARNINGS
 from buildbot.test.reactor import TestReactorMixin
 from buildbot.test.steps import ExpectShell, ExpectStat, TestBuildStepMixin
-from twisted.internet import defer
 from twisted.trial import unittest
 
 from buildbot_vkckpt.steps.agent import MARGIN
@@ -60,10 +59,9 @@ class SuiteCase(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):
         self.setup_step(GuestCheckpointSuite(**kwargs))
         self.build.setProperty("builddir", BUILDDIR, "Worker")
         self.build.setProperty("buildnumber", 7, "Build")
-        self.html = {}
-        # the mixin's fake drops HTML logs; keep them to look at the table
-        self.get_nth_step(0).addHTMLLog = (
-            lambda name, text: defer.succeed(self.html.__setitem__(name, text)))
+
+    def report(self):
+        return self.get_nth_step(0).logs["results.html"].stdout
 
     def shell(self, args, stdout, rc, log="stdio"):
         """One agent command; each phase writes its own log (the real worker's stdio log of
@@ -117,7 +115,11 @@ class TestVerdicts(SuiteCase):
                                                       "xpass": 0, "skip": 0, "missing": 0})
         await self.run_step()
         self.assertEqual(self.summary(), "1 passed, 0 failed, 1 xfail · 1 iteration")
-        self.assertIn("<td>pipe</td><td>xfail</td>", self.html["results.html"])
+        self.assertIn("<tr><td>memory</td><td>pass</td><td>pass</td><td>1</td><td>412</td>",
+                      self.report())
+        self.assertIn("<td>pipe</td><td>xfail</td>", self.report())
+        # the report leads the step's logs, the backtrace log follows
+        self.assertEqual(list(self.get_nth_step(0).logs)[:2], ["results.html", "backtrace"])
 
     async def test_xfail_that_passes_warns(self):
         self.setup()
@@ -147,12 +149,21 @@ class TestVerdicts(SuiteCase):
             (1000, "1", "pipe", "suite/tests/pipe.c", None, 40_000_000)])
         self.expect_log_file("test-logs", "== memory/output.log\nmemory: ready (pid 9)\n"
                                           "memory: FAIL\n")
+        self.expect_property("vkckpt_suite_failures",
+                             [{"test": "memory", "message": "heap word 7 differs"}])
         await self.run_step()
+        # the assertion in the summary, not only in the report
         self.assertEqual(self.summary(), "test: 0 passed, 1 failed, 1 xfail · 1 iteration · "
-                                         "failed: memory")
+                                         "failed: memory (memory: heap word 7 differs)")
         self.assertEqual(self.get_nth_step(0).getResultSummary()["build"],
                          "guest-suite: test: 0 passed, 1 failed, 1 xfail · 1 iteration · "
-                         "failed: memory")
+                         "failed: memory (memory: heap word 7 differs)")
+        # the failed test leads the report, coloured, with its assertion
+        rows = [line for line in self.report().splitlines() if line.startswith("<tr")][1:]
+        self.assertEqual(rows[0], '<tr style="background:#f8d0d0"><td>memory</td><td>fail</td>'
+                                  '<td>pass</td><td>1</td><td>40</td>'
+                                  '<td>heap word 7 differs</td></tr>')
+        self.assertTrue(rows[1].startswith("<tr><td>pipe</td><td>xfail</td>"), rows[1])
 
     async def test_truncated_tap_names_the_tests_without_a_result(self):
         self.setup()

@@ -167,8 +167,10 @@ class KernelTargets:
                  f"-DEVELOPMENT #{buildno}: {date_now()}")
         write_marker(kobj / "vers.c", f'char version[] = "{ident}\\n";\n')
         if platform == "vkernel64":
+            planted = kernelbin.planted_in_tree(self.src)   # the tree's regression knob
             for name in ("kernel.debug", "kernel.stripped"):
-                kernelbin.write_vkernel(kobj / name, self.host.root, kernconf, ident, flavour)
+                kernelbin.write_vkernel(kobj / name, self.host.root, kernconf, ident, flavour,
+                                        planted=planted)
         else:  # a bare-metal kernel: not runnable on this host
             text = f"simulated DragonFly kernel {kernconf} ({platform}): {ident}\n"
             write_marker(kobj / "kernel.debug", text, 0o644)

@@ -8,7 +8,8 @@ details, never on its text:
 
 * ``infrastructure``, ``unsupported`` and ``host lost`` are not verdicts on the kernel under
   test: never re-run as a test;
-* a panic, fatal trap or double fault (``details["crash"]``) is a result: never re-run;
+* a panic, fatal trap or double fault (``details["crash"]``, ``details["panic"]``) is a
+  result: never re-run;
 * a cycle whose checkpoint, restore or guest stopped answering (``timeout``) left no running
   guest, so a fresh cycle needs a fresh boot, which the step does not do: not re-run, and the
   summary says so;
@@ -41,7 +42,7 @@ def refusal(kind, details=None, action=None, timed_out=False):
         return FRESH_BOOT if action else None
     if kind is None or kind in NOT_A_TEST:
         return INFRASTRUCTURE
-    if details.get("crash"):
+    if details.get("crash") or details.get("panic"):
         return PANIC
     if action is not None and action not in SAME_SESSION_ACTIONS:
         return FRESH_BOOT

@@ -21,6 +21,8 @@ from buildbot.process.results import EXCEPTION, FAILURE, SUCCESS, WARNINGS
 from twisted.internet.defer import succeed
 
 from buildbot_vkckpt import validate
+from buildbot_vkckpt.agent.retry import (DEFAULT_RETRIES, FRESH_BOOT, Flake, merge_property,
+                                         refusal)
 from buildbot_vkckpt.protocol import Kind
 from buildbot_vkckpt.steps.agent import AgentStep, Phase
 from buildbot_vkckpt.steps.report import (NOT_TESTED, add_result_set, format_ms,
@@ -87,10 +89,11 @@ class VkernelCheckpointCycle(AgentStep):
     runs_with_vkernel = True
     subcommand = "probe"
     report_log = "cycle-report.html"
-    renderables = ["cycles", "require_support", "checkpoint_timeout", "restore_timeout"]
+    renderables = ["cycles", "require_support", "checkpoint_timeout", "restore_timeout",
+                   "retries"]
 
     def __init__(self, cycles=3, require_support=False, checkpoint_timeout=600,
-                 restore_timeout=300, **kwargs):
+                 restore_timeout=300, retries=DEFAULT_RETRIES, **kwargs):
         owner = "VkernelCheckpointCycle"
         if "iterations" in kwargs:
             kwargs.pop("iterations")
@@ -100,18 +103,21 @@ class VkernelCheckpointCycle(AgentStep):
         self.require_support = require_support
         self.checkpoint_timeout = checkpoint_timeout
         self.restore_timeout = restore_timeout
+        self.retries = retries
         # NOT TESTED is WARNINGS: the build must not stay green
         kwargs.setdefault("warnOnWarnings", True)
         super().__init__(**kwargs)
         validate.positive_int(owner, "cycles", cycles, allow_none=False)
         validate.positive_int(owner, "checkpoint_timeout", checkpoint_timeout, allow_none=False)
         validate.positive_int(owner, "restore_timeout", restore_timeout, allow_none=False)
+        validate.positive_int(owner, "retries", retries, allow_none=False, minimum=0)
         if not (validate.renderable(require_support) or isinstance(require_support, bool)):
             validate.error(owner, "require_support", f"must be True or False, not "
                                                      f"{require_support!r}")
         self.done = []                  # the Cycle records of this build
         self.not_tested = None          # (reason, fix) when the host cannot checkpoint
         self.failure = None             # what ended the failed cycle, for its row
+        self.flakes = []                # failed cycles that passed when re-run (Flake)
 
     # --- run ----------------------------------------------------------------------------------
     def rendered_problem(self):
@@ -120,6 +126,9 @@ class VkernelCheckpointCycle(AgentStep):
             if isinstance(value, bool) or not str(value).isdigit() or int(value) < 1:
                 return f"{name} must be a positive integer, not {value!r}"
             setattr(self, name, int(value))
+        if isinstance(self.retries, bool) or not str(self.retries).isdigit():
+            return f"retries must be an integer >= 0, not {self.retries!r}"
+        self.retries = int(self.retries)
         return None
 
     def judge_probe(self, probe):
@@ -167,13 +176,63 @@ class VkernelCheckpointCycle(AgentStep):
                 action = commands[-1].subcommand if commands else "checkpoint"
                 if not getattr(cycle, action):      # lost or cancelled before its judge ran
                     setattr(cycle, action, "failed")
+                problem = await self.retry_cycle(cycle, commands, problem, total)
+                if problem is None:                 # flaky: it passed when re-run
+                    continue
                 self.failure = problem[1]
                 self.finish(*problem)
                 await self.publish_cycles(problem[0])
                 return problem[0]
-        self.final_summary = self.success_summary()
-        await self.publish_cycles(SUCCESS)
-        return SUCCESS
+        result = WARNINGS if self.flakes else SUCCESS
+        self.final_summary = " · ".join([self.success_summary()]
+                                        + [f.describe() for f in self.flakes])
+        await self.publish_cycles(result)
+        return result
+
+    async def retry_cycle(self, cycle, commands, problem, total):
+        """Flake or regression: a failed cycle is run again, fresh, ``retries`` times when
+        that is sound in this session (agent/retry.py decides on the outcome's kind). None
+        when it was flaky, else ``(result, summary)`` with the verdict."""
+        last = commands[-1] if commands else None
+        if not self.retries or problem[0] != FAILURE or last is None:
+            return problem
+        failed = [n for n, ok, _t in cycle.checks if not ok]
+        flake = Flake(f"cycle: {failed[0] if failed else last.subcommand}", [False],
+                      self.rerun_refusal(last, cycle))
+        if flake.note == FRESH_BOOT:    # a re-run was due, but not in this session
+            return problem[0], f"{problem[1]} · {flake.note}"
+        if flake.note:                  # a panic, the host, infrastructure: no test verdict
+            return problem
+        for attempt in range(1, self.retries + 1):
+            # the restore left the guest running: a fresh workload, then a fresh cycle
+            again = Cycle(cycle.number)
+            label = f"cycle {cycle.number}/{total}: retry {attempt}/{self.retries}"
+            _c, new = await self.run_phases([Phase(
+                f"cycle {cycle.number}", "verify", ["--prepare"], f"{label}: new workload",
+                judge=lambda c: None if c.ok else self.command_problem(c, label))])
+            if new is None:
+                more, new = await self.run_phases(self.cycle_phases(again, total))
+                if new is not None and new[0] == FAILURE and more \
+                        and self.rerun_refusal(more[-1], again) is None:
+                    new = None          # failed the same way: one more failed attempt
+            if new is not None:
+                return new[0], f"{new[1]} (re-running {flake.name} after it failed)"
+            flake.outcomes.append(again.ok)
+        await add_result_set(self, "vkernel checkpoint cycle attempts", "pass_fail",
+                             "boolean", flake.attempt_results())
+        if not flake.flaky:
+            return problem[0], f"{problem[1]} · {flake.verdict}"
+        self.flakes.append(flake)
+        self.setProperty("vkckpt_flaky", merge_property(self.getProperty("vkckpt_flaky"),
+                                                        [flake]), self.name)
+        return None
+
+    def rerun_refusal(self, command, cycle):
+        """Why the cycle that ``command`` ended may not be re-run here, or None."""
+        outcome = self.result_of(command)
+        # failed checks under an ok result: the verify judge's contract breach, a kernel one
+        kind = Kind.KERNEL if outcome.ok and cycle.verify == "failed" else outcome.kind
+        return refusal(kind, outcome.details, command.subcommand, command.timed_out)
 
     def cycle_phases(self, cycle, total):
         """One cycle as data: checkpoint → restore (of the file the checkpoint reported) →

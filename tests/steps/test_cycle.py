@@ -207,7 +207,7 @@ class TestCycles(CycleCase):
         await self.run_step()
         # the agent's summary says what failed: no "checkpoint failed:" in front of it
         self.assertEqual(self.summary()["step"], "kernel: cycle 2/3 (checkpoint): checkpoint file invalid: "
-                                                 "PT_LOAD 3 runs past end of file")
+                                                 "PT_LOAD 3 runs past end of file · not retried: needs a fresh boot")
 
     async def test_restore_failure_attaches_inspect_tail_and_backtrace(self):
         self.setup(cycles=3)
@@ -235,7 +235,7 @@ class TestCycles(CycleCase):
         self.expect_property("vkckpt_backtrace_log", "backtrace")
         await self.run_step()
         self.assertEqual(self.summary()["step"], "kernel: cycle 2/3 (restore): restore failed: thaw "
-                                                 "failed error 22 Invalid argument")
+                                                 "failed error 22 Invalid argument · not retried: needs a fresh boot")
         html = self.report()
         # the failed cycle first and coloured, with what failed; cycle 3 did not run
         rows = [line for line in html.splitlines() if line.startswith("<tr")][1:]
@@ -262,7 +262,7 @@ class TestCycles(CycleCase):
         self.assertEqual(self.summary()["step"],
                          "timeout: cycle 1/3 (restore): timeout in restore: no 'Restored from checkpoint...' "
                          "within 20 s; "
-                         "last line: Restoring vmspaces...")
+                         "last line: Restoring vmspaces... · not retried: needs a fresh boot")
 
     async def test_the_action_is_named_beside_the_cycle(self):
         self.setup(cycles=1)
@@ -284,7 +284,7 @@ class TestCycles(CycleCase):
                          "entry · ddb trace captured")
 
     async def test_verify_failure_names_the_check(self):
-        self.setup(cycles=2)
+        self.setup(cycles=2, retries=0)     # re-runs: tests/steps/test_flake_cycle.py
         self.probe_and_prepare()
         self.checkpoint(1, checkpoint_ok(1, 1.8, 256 * MIB))
         self.restore(1, restore_ok(0.9, 1.2))
@@ -334,7 +334,7 @@ class TestCycles(CycleCase):
         await self.run_step()
         self.assertEqual(self.summary()["step"],
                          "timeout: cycle 1/1 (restore): no output for 1620 s; last console lines: "
-                         "checkpt: restoring | thawing 2 threads")
+                         "checkpt: restoring | thawing 2 threads · not retried: needs a fresh boot")
 
     async def test_agent_without_result_is_exception(self):
         self.setup()

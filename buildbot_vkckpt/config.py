@@ -33,6 +33,7 @@ class Added:
     change_sources: list = field(default_factory=list)
     builder_for_branch: dict = field(default_factory=dict)
     dashboard: str = None           # name of the page added to the web UI, if any
+    notifiers: list = field(default_factory=list)   # names of the reporters notify= added
 
 
 def _error(text):
@@ -100,6 +101,7 @@ def _taken(entries, attr="name"):
 def add_to_config(c, workers, repourl, branches=("master",), poll=True, tree_stable_timer=300,
                   nightly=None, builder_prefix="vkckpt", poll_interval=300, project=None,
                   dashboard=True, hook_user="vkckpt", hook_secret="vkckpt_change_hook",
+                  notify=None,
                   **factory_kwargs):
     """Add the vkernel checkpoint test to the config dict ``c``; returns :class:`Added`.
 
@@ -122,6 +124,9 @@ def add_to_config(c, workers, repourl, branches=("master",), poll=True, tree_sta
                        changes of that project (recommended on a master with other projects)
     dashboard          True: the checkpoint trends page of these builders in the web UI
                        (``wsgi_dashboards`` plugin, named ``builder_prefix``; needs ``c['www']``)
+    notify             None, or a dict with ``mail`` and/or ``webhook`` (and ``events``): mail
+                       or post what broke on green->red, red->green and a bisected culprit
+                       (:func:`buildbot_vkckpt.notify.notifiers`, docs/notify.rst)
     factory_kwargs     passed to :class:`VkernelCheckpointFactory` (``branch`` is per builder)
     """
     if not isinstance(c, dict):
@@ -223,7 +228,23 @@ def add_to_config(c, workers, repourl, branches=("master",), poll=True, tree_sta
         if isinstance(c.get("www"), dict) and FULL_LOGS not in {
                 d.get("name") for d in dashboards if isinstance(d, dict)}:
             add_full_logs(c, name=FULL_LOGS)
+    if notify is not None and added.builders:
+        _add_notifiers(c, notify, added, builder_prefix)
     return added
+
+
+def _add_notifiers(c, notify, added, prefix):
+    """The reporters of ``notify=`` watching the builders just added."""
+    from buildbot_vkckpt.notify import notifiers
+    services = _as_list(c, "services")
+    taken = _taken(services)
+    for service in notifiers(notify, added.builders, dashboard=added.dashboard, prefix=prefix):
+        if service.name in taken:
+            _error(f"a service named {service.name!r} already exists (called twice? use "
+                   f"another builder_prefix)")
+            continue
+        services.append(service)
+        added.notifiers.append(service.name)
 
 
 def _protect_hooks(c, user, secret, other_dialects):

@@ -134,6 +134,7 @@ class DemoRun:
     def execute(self, timeout=240):
         self.prepare()
         self._t0 = time.monotonic()
+        self.run_baseline(timeout)
         brid = self.bb.force(BUILDER, reason=f"vkckpt demo: {self.scenario.name}")
         build = self.bb.wait_build(brid, timeout=timeout, on_poll=self._progress)
         if self._crashed:
@@ -141,6 +142,18 @@ class DemoRun:
         steps = self.bb.steps(build["buildid"])
         self.report(build, steps)
         return self.check(build, steps)
+
+    def run_baseline(self, timeout):
+        """The scenario's green builds without its faults, before the build it is about."""
+        count = self.scenario.baseline_builds
+        if not count:
+            return
+        self.host.set_faults({})
+        for i in range(1, count + 1):
+            self.say(f"  baseline build {i}/{count}, without the faults")
+            self.bb.wait_build(self.bb.force(BUILDER, reason="vkckpt demo: baseline"),
+                               timeout=timeout)
+        self.host.set_faults(self.scenario.faults)
 
     def describe_host(self):
         state = self.host.load_state()

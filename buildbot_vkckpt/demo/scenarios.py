@@ -25,6 +25,8 @@ class Scenario:
     flavour: str = ""
     # "gsoc" or "stock": whether the host kernel can dump a vkernel; "" = the flavour's own
     host_kernel: str = ""
+    # green builds run first without the faults: what the trends page compares the build with
+    baseline_builds: int = 0
 
 
 # after a failure the session steps that always run must still succeed
@@ -132,6 +134,11 @@ SCENARIOS = {s.name: s for s in [
              expect={"checkpoint-cycle": "failure", **CLEANUP_OK},
              mentions={"checkpoint-cycle": "timeout"}, build_result="failure",
              logs={"checkpoint-cycle": ("checkpoint-inspect", "last-console-lines")}),
+    Scenario("restore-slow", "every restore takes twice as long as it would; after two "
+             "green builds the trends page flags the build's restore time as slower than usual",
+             faults={"restore-slow": "2"}, baseline_builds=2,
+             expect={"checkpoint-cycle": "success", **CLEANUP_OK},
+             mentions={"checkpoint-cycle": "3/3 cycles ok"}),
     Scenario("host-lost", "the SSH test host crashes while the vkernel boots",
              faults={"boot-hang": ""}, transport="ssh", crash_during="boot",
              expect={"boot": "failure", "guest-command": "skipped-or-absent",

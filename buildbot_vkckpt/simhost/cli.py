@@ -71,6 +71,10 @@ def check_fault(name, arg):
         return f"world-fail: unknown stage {arg!r}"
     if name == "warning-storm" and arg not in (None, "") and not arg.isdigit():
         return f"warning-storm: {arg!r} is not a number"
+    if name == "restore-slow" and arg not in (None, ""):
+        from .kernelckpt import slow_factor
+        if slow_factor(arg) is None:
+            return f"restore-slow: {arg!r} is not a factor above 1 (2 = twice as slow)"
     return None
 
 

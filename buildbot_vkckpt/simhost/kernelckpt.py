@@ -197,6 +197,7 @@ def resume(k, state, master, memory_ok=True):
         lost = [p for p in pids if p != state.get("shell_pid")]
         if lost:
             os.kill(max(lost), signal.SIGKILL)
+    slow_restore(k.host)
     k.kprintf("Restored from checkpoint...")
     io = state.get("sim_io")
     if io:
@@ -204,6 +205,26 @@ def resume(k, state, master, memory_ok=True):
     k.shell.thaw(k.sel, k.on_shell_output)
     k.state = "shell"
     k.read_console(True)
+
+
+def slow_factor(arg):
+    """The ``restore-slow`` fault's argument as a factor > 1 (default 2), or None."""
+    try:
+        factor = float(arg) if arg not in (None, "") else 2.0
+    except ValueError:
+        return None
+    return factor if 1 < factor <= 100 else None
+
+
+def slow_restore(host):
+    """Fault ``restore-slow[=F]`` (a test knob, not DragonFly behaviour): the restore takes
+    F times (default 2) as long as it has so far, by waiting before ``Restored from
+    checkpoint...``, so trends can be shown a slower restore that still succeeds."""
+    arg = host.fault("restore-slow")
+    if arg is None:
+        return
+    factor = slow_factor(arg) or 2.0
+    time.sleep((factor - 1) * max(0.0, time.monotonic() - process_started()))
 
 
 def corrupt_notes(path):

@@ -1,8 +1,10 @@
 """Regressions: a build whose metric is well above what the builder's previous green builds
 measured.
 
-For each metric (the build's median over its cycles) the baseline is the median of that
-metric over the previous ``baseline`` green builds (success, checkpointing tested); the build
+For each metric — the build's median over its cycles after the first: the first cycle also
+pays for warming up, and a build that stopped after one cycle must not look slower for it —
+the baseline is the median of that metric over the previous ``baseline`` green builds
+(success, checkpointing tested); the build
 is flagged when its value exceeds the baseline by more than ``threshold`` (0.25 = +25 %) and
 by at least the metric's smallest meaningful step (a few ms of scheduling noise on a fast
 restore is not a regression). Fewer than ``MIN_BASELINE`` earlier green builds: no verdict.
@@ -18,14 +20,15 @@ METRICS = (("ckpt_seconds", "checkpoint time", 0.02),
            ("restore_seconds", "restore time", 0.02),
            ("console_seconds", "time to responsive console", 0.02),
            ("ckpt_bytes", "checkpoint file size", 1 << 20))
+LATER_CYCLES = "after the first cycle"
 
 
 @dataclass(frozen=True)
 class Regression:
     attr: str
     metric: str              # "restore time"
-    value: float
-    baseline: float          # median of the previous green builds
+    value: float             # the median of the cycles after the first
+    baseline: float          # its median over the previous green builds
     builds: int              # how many green builds the baseline is made of
 
     @property
@@ -53,7 +56,7 @@ def flag(rows, baseline=DEFAULT_BASELINE, threshold=DEFAULT_THRESHOLD):
     for row in reversed(rows):
         row.regressions = []
         for attr, name, step in METRICS:
-            value = getattr(row, attr)
+            value = row.later(attr)
             earlier = history[attr][-baseline:]
             if value is None or len(earlier) < MIN_BASELINE:
                 continue
@@ -62,8 +65,8 @@ def flag(rows, baseline=DEFAULT_BASELINE, threshold=DEFAULT_THRESHOLD):
                 row.regressions.append(Regression(attr, name, value, base, len(earlier)))
         if row.green:
             for attr, _name, _step in METRICS:
-                if getattr(row, attr) is not None:
-                    history[attr].append(getattr(row, attr))
+                if row.later(attr) is not None:
+                    history[attr].append(row.later(attr))
         if row.regressions:
             flagged.append(row)
     flagged.reverse()

@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from buildbot_vkckpt.www import history
 from buildbot_vkckpt.www.identity import commit_url
+from buildbot_vkckpt.www.regression import LATER_CYCLES
 from buildbot_vkckpt.www.spark import DASH, MIB, format_ms, format_size, shown, sparkline
 from buildbot_vkckpt.www.style import STYLE
 
@@ -155,8 +156,9 @@ def regression_of(row, attr):
 
 
 def regression_text(reg, fmt):
-    return (f"{reg.metric} {shown(reg.value, fmt)}: +{(reg.ratio - 1) * 100:.0f} % over "
-            f"{shown(reg.baseline, fmt)}, the median of the previous {reg.builds} green builds")
+    return (f"{reg.metric} {LATER_CYCLES} {shown(reg.value, fmt)}: "
+            f"+{(reg.ratio - 1) * 100:.0f} % over {shown(reg.baseline, fmt)}, the median of "
+            f"the previous {reg.builds} green builds")
 
 
 def metric_cell(row, attr, fmt):
@@ -174,7 +176,7 @@ def metric_cell(row, attr, fmt):
         lo, hi = min(rest), max(rest)
         others = shown(lo, fmt) if lo == hi else f"{shown(lo, fmt)} – {shown(hi, fmt)}"
         lines.append(f'<div class="vkd-cycles">1st {escape(shown(first, fmt))} · '
-                     f"others {escape(others)}</div>")
+                     f"later {escape(others)}</div>")
     reg = regression_of(row, attr)
     cls = "vkd-num vkd-metric"
     if reg is not None:
@@ -312,10 +314,11 @@ def page(title, sections, limit, base_url="", message=None, threshold=0.25, base
            f'<p class="vkd-note">last {limit} builds of each builder, newest first; the '
            "trends run from the oldest to the newest on a scale from zero (red dot: a red "
            "build; ringed: slower than usual). Times and sizes are the medians over the "
-           "build's checkpoint cycles, the first cycle and the range of the others below. "
+           "build's checkpoint cycles, the first cycle and the range of the later ones below. "
            f"<b>Slower than usual</b>: more than {threshold * 100:g} % above the median of "
-           f"the previous {baseline} green builds. <b>{NOT_TESTED}</b>: the build could not "
-           "test checkpointing (it is never counted as a pass).</p>"]
+           f"the previous {baseline} green builds, comparing the cycles after the first. "
+           f"<b>{NOT_TESTED}</b>: the build could not test checkpointing (it is never "
+           "counted as a pass).</p>"]
     if message:
         out.append(f'<p class="vkd-note">{escape(message)}</p>')
     if not sections:

@@ -92,6 +92,12 @@ class BuildSummary:
             return "not-tested"
         return self.result_name
 
+    def later(self, attr):
+        """The median of ``attr`` over the cycles after the first (the first also pays for
+        warming up), or None when only one ran: what regressions compare."""
+        values = [v for n, v in self.cycles_of.get(attr) or () if n > 1]
+        return median(values)
+
     @property
     def xpassed(self):
         """Expected failures that passed: the test or its expectation is out of date."""

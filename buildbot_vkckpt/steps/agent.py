@@ -60,15 +60,30 @@ VKERNEL_STARTED = "vkckpt_vkernel_started"
 _zipapp_cache = {}
 
 
-def agent_zipapp():
-    """Build the agent zipapp once per master process; returns (path, sha256, bytes)."""
-    if "path" not in _zipapp_cache:
-        from buildbot_vkckpt.agent.zipapp import build_zipapp
-        path = os.path.join(tempfile.mkdtemp(prefix="vkckpt-agent-"), "vkckpt-agent.pyz")
-        sha = build_zipapp(path)
-        with open(path, "rb") as fp:
-            _zipapp_cache.update(path=path, sha=sha, data=fp.read())
-    return _zipapp_cache["path"], _zipapp_cache["sha"], _zipapp_cache["data"]
+def agent_zipapp(directory=None):
+    """The agent zipapp, built once per master process: (path, sha256, bytes). With
+    ``directory`` (the master's basedir) it is also kept there, in a folder named by its hash,
+    written once per version — never a new temporary directory per master start."""
+    if "sha" not in _zipapp_cache:
+        import hashlib
+        from buildbot_vkckpt.agent.zipapp import zipapp_bytes
+        data = zipapp_bytes()
+        _zipapp_cache.update(sha=hashlib.sha256(data).hexdigest(), data=data)
+    sha, data = _zipapp_cache["sha"], _zipapp_cache["data"]
+    path = None
+    if directory is not None:
+        if not os.path.isdir(directory):  # a master without a basedir on disk (unit tests)
+            directory = _zipapp_cache.setdefault("tmp", tempfile.mkdtemp(prefix="vkckpt-"))
+        folder = os.path.join(directory, f"vkckpt-agent-{sha[:12]}")
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, "vkckpt-agent.pyz")
+        if not os.path.isfile(path) or os.path.getsize(path) != len(data):
+            tmp = f"{path}.tmp{os.getpid()}"
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+            os.chmod(tmp, 0o755)
+            os.replace(tmp, path)
+    return path, sha, data
 
 
 def describe(result):
@@ -255,7 +270,7 @@ class AgentStep(TranscriptLogsMixin, FinalSummaryMixin, buildstep.ShellMixin,
         if self._agent_path is None:
             reactor = self.master.reactor
             local, sha, data = await threads.deferToThreadPool(
-                reactor, reactor.getThreadPool(), agent_zipapp)
+                reactor, reactor.getThreadPool(), agent_zipapp, self.master.basedir)
             self._agent_path = await self.transport.ensure_file(self, local, sha, data=data)
         return self._agent_path
 

@@ -10,6 +10,7 @@ from buildbot.plugins import steps as bb_steps
 from buildbot.plugins import util
 
 from buildbot_vkckpt import changes, validate
+from buildbot_vkckpt.agent.retry import DEFAULT_RETRIES
 from buildbot_vkckpt.steps.build import BuildKernel, BuildWorld
 from buildbot_vkckpt.steps.cycle import VkernelCheckpointCycle
 from buildbot_vkckpt.steps.plan import BuildPlan, RecordStage, planned, reused_description
@@ -79,6 +80,9 @@ class VkernelCheckpointFactory(util.BuildFactory):
       guest_commands  list of shell lines run in the booted guest, one step each
       cycles      vkernel checkpoint/restore cycles per build (default 3; 0 = none)
       guest_tests names of the guest suite's tests to run (default None: all)
+      retries     how often a failed guest test or checkpoint cycle is re-run to tell a flake
+                  from a regression (default 2; 0 = never): ``flaky (1/3 failed)`` is
+                  WARNINGS, ``deterministic (3/3 failed)`` FAILURE (docs/flakes.rst)
       require_checkpoint_support  a host without vkernel checkpoint support fails the build
                   instead of skipping the cycles (default False)
       transport   how agent commands reach the host: None (the Buildbot worker), a
@@ -100,7 +104,8 @@ class VkernelCheckpointFactory(util.BuildFactory):
                  timeouts=None, memory="256m", cpus=2, network=None, image_size="2g",
                  guest_commands=("uname -a",), cycles=3, guest_tests=None,
                  require_checkpoint_support=False, transport=None,
-                 suite_prefix=changes.DEFAULT_SUITE_PREFIX, plan=True, live_sessions="stop"):
+                 suite_prefix=changes.DEFAULT_SUITE_PREFIX, plan=True, live_sessions="stop",
+                 retries=DEFAULT_RETRIES):
         super().__init__()
         _non_empty_str("repourl", repourl)
         _non_empty_str("branch", branch)
@@ -135,6 +140,7 @@ class VkernelCheckpointFactory(util.BuildFactory):
             _error("guest_commands", "must be a list of non-empty shell lines")
             guest_commands = ()
         _positive_int("cycles", cycles, allow_none=False, minimum=0)
+        _positive_int("retries", retries, allow_none=False, minimum=0)
         if guest_tests is not None and (
                 isinstance(guest_tests, str) or not isinstance(guest_tests, (list, tuple))
                 or not guest_tests
@@ -206,12 +212,12 @@ class VkernelCheckpointFactory(util.BuildFactory):
         # the two test layers (DESIGN.md): a failing guest test does not stop the vkernel
         # cycle, which checks a different thing
         self.addStep(GuestCheckpointSuite(only=guest_tests, run_timeout=timeouts.get("suite"),
-                                          **stage_step("tests"), **vk))
+                                          retries=retries, **stage_step("tests"), **vk))
         if cycles:
             cycle_timeout = timeouts.get("cycle", 600)
             self.addStep(VkernelCheckpointCycle(
                 cycles=cycles, require_support=require_checkpoint_support,
                 checkpoint_timeout=cycle_timeout, restore_timeout=cycle_timeout,
-                **stage_step("tests"), **vk))
+                retries=retries, **stage_step("tests"), **vk))
         self.addStep(ShutdownVkernel(**vk))
         self.addStep(CollectArtifacts(**vk))

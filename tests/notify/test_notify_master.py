@@ -1,0 +1,96 @@
+"""Notifications from a real Buildbot master to a real SMTP server and a webhook receiver on
+127.0.0.1: green, red, still red, the bisection's culprit (twice), green again — three mails
+and three posts (red, culprit, green), each leading with what broke."""
+import pytest
+
+from buildbot_vkckpt.demo.localbb import LocalBuildbot
+
+from .receivers import SMTPSink, WebhookSink, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+MAIN, BISECT = "vkckpt-master", "vkckpt-bisect"
+PANIC = "panic: vm_fault: fault on nofault entry, addr: 0xdeadc000"
+CULPRIT = {"revision": "4f1c2d3e5a6b7c8d9e0f11223344556677889900", "author": "A. Hacker",
+           "subject": "vm: lazy pmap teardown", "check": "cycle restore",
+           "builder": MAIN, "url": "http://bb/#/builders/1/builds/2"}
+
+
+def master_cfg(smtp_port, webhook_url):
+    return f"""
+from buildbot_vkckpt.notify import notifiers
+
+@util.renderer
+def red_facts(props):
+    # what the vkernel steps set on a restore that panicked
+    if props.getProperty("outcome") != "red":
+        return {{}}
+    return {{"vkckpt_outcome": {{"step": "cycle", "kind": "kernel",
+                                "cause": "cycle 2/3 restore: {PANIC}"}},
+            "vkckpt_panic": {PANIC!r}, "vkckpt_backtrace": "#0 vm_fault\\n#1 trap\\n#2 restore",
+            "vkckpt_cycles_ok": 1, "vkckpt_cycles_total": 3}}
+
+main = util.BuildFactory()
+main.addStep(steps.SetProperties(name="facts", properties=red_facts))
+main.addStep(steps.ShellCommand(name="cycle", command=["test", util.Property("outcome"), "=",
+                                                      "green"]))
+bisect = util.BuildFactory([steps.SetProperty(name="bisect", property="vkckpt_culprit",
+                                              value={CULPRIT!r})])
+workers = [w.name for w in c['workers']]
+c['builders'] += [util.BuilderConfig(name={MAIN!r}, workernames=workers, factory=main),
+                  util.BuilderConfig(name={BISECT!r}, workernames=workers, factory=bisect)]
+c['schedulers'].append(schedulers.ForceScheduler(
+    name='force', builderNames=[{MAIN!r}, {BISECT!r}],
+    properties=[util.StringParameter(name="outcome", default="green")]))
+c['services'] = notifiers({{"mail": {{"to": ["kernel@example.org"], "fromaddr": "bb@example.org",
+                                     "relayhost": "127.0.0.1", "port": {smtp_port}}},
+                           "webhook": {webhook_url!r}}}, [{MAIN!r}], dashboard="vkckpt")
+"""
+
+
+def run(bb, builder, outcome="green"):
+    return bb.wait_build(bb.force(builder, outcome=outcome), timeout=60)
+
+
+def test_state_changes_and_the_culprit_reach_mail_and_webhook(tmp_path):
+    with SMTPSink() as smtp, WebhookSink() as hook, LocalBuildbot(tmp_path / "bb") as bb:
+        bb.create(master_cfg(smtp.port, hook.url))
+        bb.start()
+        builds = [run(bb, MAIN), run(bb, MAIN, "red"), run(bb, MAIN, "red"),
+                  run(bb, BISECT), run(bb, BISECT), run(bb, MAIN)]
+        assert [b["results"] for b in builds] == [0, 2, 2, 0, 0, 0]
+        green, red, _, found, _, again = builds
+        mails = wait_for("mails", smtp.mails, 3)
+        posts = wait_for("webhook posts", hook.posts, 3)
+        url = f"{bb.url}#/builders/{red['builderid']}/builds/{red['number']}"
+
+    assert len(mails) == 3 and len(posts) == 3, (mails, posts)
+    red_mail, = [m for m in mails if " red: " in m["subject"]]
+    culprit_mail, = [m for m in mails if ": culprit " in m["subject"]]
+    green_mail, = [m for m in mails if "green again" in m["subject"]]
+    assert red_mail["to"] == ["kernel@example.org"] and red_mail["from"] == "bb@example.org"
+    assert red_mail["subject"] == (f"[buildbot-vkckpt] {MAIN} #{red['number']} red: cycle: "
+                                   f"kernel: cycle 2/3 restore: {PANIC}")
+    assert red_mail["body"].splitlines()[2:10] == [
+        "step:     cycle", "kind:     kernel", f"cause:    cycle 2/3 restore: {PANIC}",
+        f"panic:    {PANIC}", "backtrace (first frames):", "    #0 vm_fault", "    #1 trap",
+        "    #2 restore"]
+    assert f"build:    {url}\n" in red_mail["body"]
+    assert f"trends:   {bb.url}#/vkckpt\n" in red_mail["body"]
+
+    short = CULPRIT["revision"][:12]
+    assert culprit_mail["subject"] == (f"[buildbot-vkckpt] {MAIN}: culprit {short} vm: lazy "
+                                       f"pmap teardown — A. Hacker (cycle restore)")
+    assert culprit_mail["body"].splitlines()[2:4] == [
+        f"Bisection found the first bad commit for {MAIN}:",
+        f"culprit:  {short} vm: lazy pmap teardown — A. Hacker (cycle restore)"]
+    assert green_mail["subject"] == (f"[buildbot-vkckpt] {MAIN} #{again['number']} is green "
+                                     f"again (red since #{red['number'] + 1})")
+
+    by_event = {p["json"]["event"]: p["json"] for p in posts}
+    assert sorted(by_event) == ["culprit", "green", "red"]
+    assert by_event["red"]["url"] == url and by_event["red"]["what_broke"]["panic"] == PANIC
+    assert by_event["red"]["number"] == red["number"] and green["number"] < red["number"]
+    assert by_event["culprit"]["culprit"]["revision"] == CULPRIT["revision"]
+    assert by_event["culprit"]["number"] == found["number"]
+    assert by_event["green"]["text"].startswith(f"{MAIN} #{again['number']} is green again")

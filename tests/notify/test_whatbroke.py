@@ -1,0 +1,64 @@
+"""notify/whatbroke.py: what broke, from properties and step results only."""
+from buildbot.process.results import FAILURE, SUCCESS
+
+from buildbot_vkckpt.notify.whatbroke import FRAMES as SHOWN
+from buildbot_vkckpt.notify.whatbroke import WhatBroke
+from tests.notify.builds import (CULPRIT, FRAMES, PANIC, build, exception_build, panic_build,
+                                 step, suite_build)
+
+
+def test_a_panic_gives_step_kind_cause_panic_and_first_frames():
+    w = WhatBroke.from_build(panic_build())
+    assert (w.step, w.kind, w.panic) == ("cycle", "kernel", PANIC)
+    assert w.cause == "cycle 2/3 restore: " + PANIC and w.fix is None
+    assert w.frames == FRAMES[:SHOWN] and w.more_frames == len(FRAMES) - SHOWN
+    assert w.cycles == "1/3" and w.culprit is None
+
+
+def test_failed_tests_carry_messages_and_their_rerun_verdicts():
+    w = WhatBroke.from_build(suite_build())
+    assert [(t.name, t.message, t.verdict) for t in w.failed_tests] == [
+        ("ckpt-pipe", "pipe lost 3 bytes", "deterministic (3/3 failed)"),
+        ("ckpt-mmap", "page differs", None),
+        ("ckpt-shm", None, None)]
+    # a flaky test passed in the end: named apart, with its verdict
+    assert [(t.name, t.verdict) for t in w.flaky] == [("ckpt-signal", "flaky (1/3 failed)")]
+    # no outcome recorded: the failing step's result names the step, the typed
+    # properties the kind
+    assert (w.step, w.kind, w.cause) == ("guest suite", "test", "test: 2 failed")
+
+
+def test_the_kind_is_read_not_guessed_from_text():
+    # a summary that reads like a panic does not make the kind "kernel"
+    w = WhatBroke.from_build(build(FAILURE, steps=[step("boot", FAILURE, "kernel: panic: x")]))
+    assert w.kind is None and w.step == "boot"
+    assert WhatBroke.from_build(exception_build()).kind == "infrastructure"
+    outcome = {"step": "boot", "kind": "host lost", "cause": "ssh closed"}
+    assert WhatBroke.from_build(build(vkckpt_outcome=outcome)).kind == "host lost"
+    assert WhatBroke.from_build(build(vkckpt_outcome={"kind": "bogus"})).kind is None
+
+
+def test_culprit_and_not_tested():
+    w = WhatBroke.from_build(build(SUCCESS, vkckpt_culprit=CULPRIT,
+                                   vkckpt_not_tested="the host kernel cannot checkpoint"))
+    assert w.culprit.short == CULPRIT["revision"][:12]
+    assert w.culprit.line() == (f"{CULPRIT['revision'][:12]} vm: lazy pmap teardown — "
+                                f"A. Hacker (cycle restore)")
+    assert w.not_tested == "the host kernel cannot checkpoint"
+
+
+def test_malformed_properties_are_left_out_not_a_crash():
+    w = WhatBroke.from_build(build(
+        vkckpt_outcome="kernel", vkckpt_panic=3, vkckpt_backtrace={"a": 1},
+        vkckpt_suite_failures=["x", {"test": None}, {"test": 5}], vkckpt_suite_failed_tests="t",
+        vkckpt_flaky={"test": "x"}, vkckpt_cycles_ok="1", vkckpt_cycles_total=True,
+        vkckpt_culprit={"author": "no revision"}))
+    assert w == WhatBroke()
+    assert WhatBroke.from_build({}) == WhatBroke()
+
+
+def test_rest_api_lists_and_a_backtrace_list_are_read_too():
+    b = build()
+    b["properties"] = {"vkckpt_panic": [PANIC, "cycle"], "vkckpt_backtrace": [FRAMES[:2], "c"]}
+    w = WhatBroke.from_build(b)
+    assert w.panic == PANIC and w.frames == FRAMES[:2] and w.kind == "kernel"

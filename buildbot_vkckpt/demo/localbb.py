@@ -43,6 +43,8 @@ class LocalBuildbot:
         self.master_dir = self.basedir / "master"
         self.worker_dirs = {name: self.basedir / f"worker-{name}" for name in workers}
         self.worker_env = worker_env or dict(os.environ)
+        # name -> environment of that worker, for workers in front of different hosts
+        self.worker_envs = {}
         self.pb_port = free_port()
         self.www_port = free_port()
         self.started = []
@@ -97,7 +99,8 @@ class LocalBuildbot:
         self._run([_bin("buildbot"), "start", str(self.master_dir)], timeout=timeout)
         self.started.append("master")
         for name, wdir in self.worker_dirs.items():
-            self._run([_bin("buildbot-worker"), "start", str(wdir)], env=self.worker_env,
+            self._run([_bin("buildbot-worker"), "start", str(wdir)],
+                      env=self.worker_envs.get(name, self.worker_env),
                       timeout=timeout)
             self.started.append(name)
         self.wait_for_workers(timeout)

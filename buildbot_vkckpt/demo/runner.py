@@ -21,9 +21,13 @@ def result_name(value):
     return RESULT_NAMES[value] if 0 <= value < len(RESULT_NAMES) else str(value)
 
 
-def factory_source(host, transport_source=None, **params):
+def factory_source(host, transport_source=None, builder=BUILDER, scheduler="force",
+                   workers=None, dashboard=True, **params):
     """master.cfg text that builds the plugin's factory against the simulated host;
-    ``transport_source`` is master.cfg text defining ``transport``."""
+    ``transport_source`` is master.cfg text defining ``transport``. Several hosts can share
+    one master: each gets its own ``builder``, ``scheduler`` and ``workers`` (names; default
+    every worker), and the trends page is added once (``dashboard``)."""
+    workers = repr(list(workers)) if workers else "[w.name for w in c['workers']]"
     args = {"repourl": f"file://{host.src}", "objdir": str(host.obj), "jobs": 2,
             "timeouts": {"boot": 20, "command": 30, "cycle": 20}}
     args.update(params)
@@ -34,14 +38,14 @@ def factory_source(host, transport_source=None, **params):
         (transport_source or "")
         + "from buildbot_vkckpt.factory import VkernelCheckpointFactory, host_locks\n"
         f"factory = VkernelCheckpointFactory({arg_text})\n"
-        f"c['builders'].append(util.BuilderConfig(name={BUILDER!r}, "
-        "workernames=[w.name for w in c['workers']], factory=factory,\n"
+        f"c['builders'].append(util.BuilderConfig(name={builder!r}, "
+        f"workernames={workers}, factory=factory,\n"
         f"    locks=host_locks({'transport' if transport_source else ''})))\n"
-        f"c['schedulers'].append(schedulers.ForceScheduler(name='force', "
-        f"builderNames=[{BUILDER!r}]))\n"
+        f"c['schedulers'].append(schedulers.ForceScheduler(name={scheduler!r}, "
+        f"builderNames=[{builder!r}]))\n"
         # the project's trends page in the web UI (docs/dashboard.rst)
-        "from buildbot_vkckpt.www import add_dashboard\n"
-        f"add_dashboard(c, builders=[{BUILDER!r}])\n")
+        + ("from buildbot_vkckpt.www import add_dashboard\n"
+           f"add_dashboard(c, builders=[{builder!r}])\n" if dashboard else ""))
 
 
 KEY_SECRET, PASSPHRASE_SECRET = "vkckpt_ssh_key", "vkckpt_ssh_passphrase"
@@ -118,14 +122,7 @@ class DemoRun:
         print(text, file=self.out, flush=True)
 
     def prepare(self):
-        from buildbot_vkckpt.simhost import tree
-
-        self.say(f"== scenario {self.scenario.name!r}: {self.scenario.description}")
-        self.host.create(flavour=self.flavour, host_kernel=self.scenario.host_kernel or None)
-        tree.create_source_tree(self.host)
-        self.host.set_faults(self.scenario.faults)
-        self.bb.worker_env = self.agent_env(self.host.env())
-        self.say(f"simulated DragonFly host in {self.host.root}: {self.describe_host()}")
+        self.bb.worker_env = self.prepare_host()
         self.bb.create(factory_source(self.host, transport_source=self.start_sshd(),
                                       **self.factory_params))
         self.bb.start()
@@ -142,6 +139,18 @@ class DemoRun:
         steps = self.bb.steps(build["buildid"])
         self.report(build, steps)
         return self.check(build, steps)
+
+    def prepare_host(self):
+        """Creates the simulated host with its source tree and the scenario's faults; returns
+        the environment a worker in front of it runs in (a master may serve several hosts)."""
+        from buildbot_vkckpt.simhost import tree
+
+        self.say(f"== scenario {self.scenario.name!r}: {self.scenario.description}")
+        self.host.create(flavour=self.flavour, host_kernel=self.scenario.host_kernel or None)
+        tree.create_source_tree(self.host)
+        self.host.set_faults(self.scenario.faults)
+        self.say(f"simulated DragonFly host in {self.host.root}: {self.describe_host()}")
+        return self.agent_env(self.host.env())
 
     def run_baseline(self, timeout):
         """The scenario's green builds without its faults, before the build it is about."""

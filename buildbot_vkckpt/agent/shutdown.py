@@ -2,7 +2,7 @@
 resource the session ledger holds. Idempotent; succeeds even when the guest had panicked."""
 import os
 
-from . import cleanup, client, procs
+from . import cleanup, client, procs, verify
 from .events import Outcome, result_event
 from .ledger import Ledger
 from .session import Session
@@ -19,6 +19,7 @@ def run(args, emitter):
         return result_event("ok", "nothing to shut down (no session dir)")
     how = "no supervisor was running"
     if client.supervisor_reachable(session):
+        verify.remove_workload(session, emitter)
         try:
             res = client.request(session, {"op": "shutdown", "timeout": args.timeout},
                                  emitter, timeout=args.timeout + 30)

@@ -194,6 +194,25 @@ def verify(session, emitter, args):
                         f"uptime {uptime} s, files intact", details=details)
 
 
+def remove_workload(session, emitter, timeout=10.0):
+    """Stop the workload and remove its directory from the guest's /tmp (``shutdown`` calls
+    this while the guest still runs), so builds that reuse a root image do not pile up
+    ``vkckpt-verify-*`` directories in it. Best effort: a guest that cannot answer (it
+    panicked, it hangs) keeps them, and the shutdown goes on."""
+    try:
+        rec = load(session)
+    except Outcome:
+        return False
+    if not re.fullmatch(r"/tmp/vkckpt-verify-[0-9a-f]+", str(rec["dir"])):
+        return False     # not a record this module wrote: remove nothing
+    try:
+        guest(session, emitter, f"kill {int(rec['pid'])} 2>/dev/null; rm -rf {rec['dir']}",
+              timeout)
+    except (Outcome, TypeError, ValueError):
+        return False
+    return True
+
+
 def run(args, emitter):
     session = Session(args.session)
     emitter.phase("verify")

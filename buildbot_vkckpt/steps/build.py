@@ -278,6 +278,9 @@ class _MakeTarget(FinalSummaryMixin, buildstep.ShellMixin, buildstep.CommandMixi
             result = WARNINGS
         if not self.final_summary:
             self.final_summary = report.summary()
+            if report.state == "succeeded" and 0 < len(report.warnings) < report.warning_count:
+                # the warnings' test-result set and table hold one row per distinct warning
+                self.final_summary += f" ({len(report.warnings)} distinct)"
             if result != SUCCESS and report.state != "failed" and cmd.rc:
                 self.final_summary = f"make exited {cmd.rc} · " + self.final_summary
         return result

@@ -164,6 +164,9 @@ class TestBuildWorld(MakeStepCase):
         self.expect_test_results(WORLD_OK_RESULTS)
         await self.run_step()
         self.check_full_log()
+        # the set holds the distinct warnings: the summary says how many of the total
+        self.assertTrue(self.get_nth_step(0).getResultSummary()["step"].endswith(
+            f" · 3 warnings ({len([r for r in WORLD_OK_RESULTS if r[0] == 1000])} distinct)"))
 
     async def test_quick_uses_quickworld(self):
         self.make_step(BuildWorld, quick=True)

@@ -40,13 +40,19 @@ def notice_for(master, build, users=None, dashboard=None):
     builderid = builder.get("builderid", build.get("builderid"))
     previous = info.get("previous_number")
     branch = prop(build, "branch")
+    what = WhatBroke.from_build(build)
+    red = info.get("red")
+    if red:                         # a culprit reported by the bisection's own build
+        culprit = what.culprit
+        what = WhatBroke.from_build(red)
+        what.culprit = culprit
     return text.Notice(
         event=info.get("event", "failing"),
         builder=builder.get("name", "?"),
         number=build.get("number"),
         results=statusToString(build.get("results")),
         build_url=utils.getURLForBuild(master, builderid, build.get("number")),
-        what=WhatBroke.from_build(build),
+        what=what,
         trends_url=trends_url(master.config.buildbotURL, dashboard),
         title=master.config.title or "Buildbot",
         previous_number=previous,

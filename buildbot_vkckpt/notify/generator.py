@@ -19,6 +19,7 @@ from buildbot.data import resultspec
 from buildbot.reporters import utils
 from buildbot.reporters.generators.utils import BuildStatusGeneratorMixin
 from twisted.internet import defer
+from twisted.python import log
 
 from buildbot_vkckpt.notify import events
 from buildbot_vkckpt.notify.formatter import NOTIFY_KEY, NoticeFormatter
@@ -77,6 +78,9 @@ class StateChangeGenerator(BuildStatusGeneratorMixin):
             return None
         build[NOTIFY_KEY] = {"event": event,
                              "previous_number": previous["number"] if previous else None}
+        if event == "culprit" and culprit.builder != build["builder"]["name"]:
+            # the controller's build: what broke is in the red build it bisected
+            build[NOTIFY_KEY]["red"] = yield red_build(master, culprit)
         report = yield self.build_message(self.formatter, master, reporter, build)
         return report
 
@@ -93,3 +97,21 @@ def previous_with_verdict(master, build):
         if events.verdict(candidate.get("results")) is not None:
             return candidate
     return None
+
+
+@defer.inlineCallbacks
+def red_build(master, culprit):
+    """The bisected red build with its properties and steps, or None (a culprit without its
+    build number, a build since removed, a data API error: the culprit is still sent)."""
+    if culprit.builder is None or culprit.build is None:
+        return None
+    try:
+        red = yield master.data.get(("builders", culprit.builder, "builds", culprit.build))
+        if not red:
+            return None
+        red["properties"] = yield master.data.get(("builds", red["buildid"], "properties"))
+        red["steps"] = yield master.data.get(("builds", red["buildid"], "steps"))
+    except Exception as e:          # noqa: BLE001 - a lookup must not lose the culprit mail
+        log.err(e, f"vkckpt notify: reading red build {culprit.builder} #{culprit.build}")
+        return None
+    return red

@@ -60,6 +60,7 @@ class Culprit:
     check: Optional[str] = None
     builder: Optional[str] = None
     url: Optional[str] = None
+    build: Optional[int] = None         # number of the red build that was bisected
 
     @property
     def short(self):
@@ -82,7 +83,7 @@ class Culprit:
             return None
         return cls(_text(value["revision"]), *(_text(value.get(k)) for k in
                                                 ("author", "subject", "check", "builder",
-                                                 "url")))
+                                                 "url")), _count(value.get("build")))
 
 
 @dataclass

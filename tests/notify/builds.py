@@ -6,7 +6,8 @@ FRAMES = [f"#{i} 0xffffffff8{i}000000 in frame_{i}() at kern_{i}.c:{100 + i}"
           for i in range(8)]
 CULPRIT = {"revision": "4f1c2d3e5a6b7c8d9e0f11223344556677889900", "author": "A. Hacker",
            "subject": "vm: lazy pmap teardown", "check": "cycle restore",
-           "builder": "vkckpt-master", "url": "http://bb/#/builders/3/builds/7"}
+           "builder": "vkckpt-master", "url": "http://bb/#/builders/3/builds/7",
+           "build": 7}
 
 
 def build(results=FAILURE, number=12, builder="vkckpt-master", steps=(), **props):

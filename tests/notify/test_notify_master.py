@@ -13,7 +13,7 @@ MAIN, BISECT = "vkckpt-master", "vkckpt-bisect"
 PANIC = "panic: vm_fault: fault on nofault entry, addr: 0xdeadc000"
 CULPRIT = {"revision": "4f1c2d3e5a6b7c8d9e0f11223344556677889900", "author": "A. Hacker",
            "subject": "vm: lazy pmap teardown", "check": "cycle restore",
-           "builder": MAIN, "url": "http://bb/#/builders/1/builds/2"}
+           "builder": MAIN, "url": "http://bb/#/builders/1/builds/2", "build": 2}
 
 
 def master_cfg(smtp_port, webhook_url):
@@ -84,6 +84,10 @@ def test_state_changes_and_the_culprit_reach_mail_and_webhook(tmp_path):
     assert culprit_mail["body"].splitlines()[2:4] == [
         f"Bisection found the first bad commit for {MAIN}:",
         f"culprit:  {short} vm: lazy pmap teardown — A. Hacker (cycle restore)"]
+    # what broke comes from the red build the bisection names (#2)
+    assert red["number"] == CULPRIT["build"]
+    assert f"What broke:\nstep:     cycle\nkind:     kernel\n" in culprit_mail["body"]
+    assert f"panic:    {PANIC}\n" in culprit_mail["body"]
     assert green_mail["subject"] == (f"[buildbot-vkckpt] {MAIN} #{again['number']} is green "
                                      f"again (red since #{red['number'] + 1})")
 

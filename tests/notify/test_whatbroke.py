@@ -41,7 +41,7 @@ def test_the_kind_is_read_not_guessed_from_text():
 def test_culprit_and_not_tested():
     w = WhatBroke.from_build(build(SUCCESS, vkckpt_culprit=CULPRIT,
                                    vkckpt_not_tested="the host kernel cannot checkpoint"))
-    assert w.culprit.short == CULPRIT["revision"][:12]
+    assert w.culprit.short == CULPRIT["revision"][:12] and w.culprit.build == 7
     assert w.culprit.line() == (f"{CULPRIT['revision'][:12]} vm: lazy pmap teardown — "
                                 f"A. Hacker (cycle restore)")
     assert w.not_tested == "the host kernel cannot checkpoint"

@@ -4,6 +4,7 @@ Used by ``vkckpt demo`` and by the integration tests: it creates both in a base 
 starts them with the same commands an administrator would type, talks to the master through its
 REST API, and always stops what it started.
 """
+import http.client
 import json
 import os
 import socket
@@ -13,6 +14,37 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+# a reset or refused connection to a busy master is retried this long (GETs only: a force that
+# may have reached the master is never sent twice)
+REST_RETRY_SECONDS = 30.0
+_TRANSIENT = (ConnectionResetError, ConnectionRefusedError, ConnectionAbortedError,
+              BrokenPipeError, http.client.RemoteDisconnected, http.client.IncompleteRead)
+
+
+def _transient(exc):
+    if isinstance(exc, urllib.error.HTTPError):
+        return exc.code in (502, 503, 504)
+    if isinstance(exc, urllib.error.URLError):
+        exc = exc.reason
+    return isinstance(exc, _TRANSIENT) or isinstance(exc, socket.timeout)
+
+
+def fetch(url, timeout=30, retry_for=REST_RETRY_SECONDS):
+    """GET ``url``: the body as bytes, riding out a reset, refused or dropped connection (a
+    master restarting, a proxy recycling) for ``retry_for`` seconds before giving up."""
+    deadline = time.monotonic() + retry_for
+    pause = 0.1
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as resp:
+                return resp.read()
+        except (OSError, http.client.HTTPException) as exc:
+            if not _transient(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 2.0)
+
 
 WORKER_NAME = "vkckpt-worker"
 WORKER_PASSWORD = "demo-pass"
@@ -131,8 +163,7 @@ class LocalBuildbot:
     def get(self, path, **params):
         query = "&".join(f"{k}={v}" for k, v in params.items())
         url = f"{self.api}/{path}" + (f"?{query}" if query else "")
-        with urllib.request.urlopen(url, timeout=30) as resp:
-            return json.loads(resp.read().decode())
+        return json.loads(fetch(url).decode())
 
     def rpc(self, path, method, **params):
         body = json.dumps({"jsonrpc": "2.0", "method": method, "id": 1,
@@ -206,8 +237,7 @@ class LocalBuildbot:
         return self.get(f"steps/{stepid}/logs")["logs"]
 
     def log_text(self, logid):
-        with urllib.request.urlopen(f"{self.api}/logs/{logid}/raw", timeout=30) as resp:
-            return resp.read().decode("utf-8", "replace")
+        return fetch(f"{self.api}/logs/{logid}/raw").decode("utf-8", "replace")
 
     def properties(self, buildid):
         props = self.get(f"builds/{buildid}/properties")["properties"]

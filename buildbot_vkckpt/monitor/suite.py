@@ -50,15 +50,14 @@ def evaluate(tap_text, expected_names, iterations, nocr=False):
     report = parse_tap_report(tap_text)
     rows, flakes = [], []
     for r in report.results:
-        outcome, message = r.outcome, r.message
+        outcome = r.outcome
         attempts = parse_attempts(r.diagnostics.get("attempts")) if outcome == "fail" else []
-        if attempts:
+        if attempts:        # the verdict goes into the cause, the row keeps the assertion
             flakes.append(Flake(r.name or f"#{r.number}", attempts))
             outcome = "flaky" if flakes[-1].flaky else outcome
-            message = f"{message} · {flakes[-1].verdict}"
         rows.append((r.name or f"#{r.number}", outcome,
                      r.diagnostics.get("expect", "xfail" if r.todo else "pass"),
-                     r.diagnostics.get("cycles", ""), r.duration_ms, message))
+                     r.diagnostics.get("cycles", ""), r.duration_ms, r.message))
     missing = []
     # after a bail-out the rest never ran: no verdict on them (the step is an EXCEPTION)
     for number in ([] if report.bail_out is not None else report.missing):

@@ -65,6 +65,8 @@ class GuestCheckpointSuite(AgentStep):
         self.build_timeout = build_timeout
         self.run_timeout = run_timeout
         self.retries = retries
+        # a flaky test is WARNINGS: the build must not stay green
+        kwargs.setdefault("warnOnWarnings", True)
         super().__init__(**kwargs)
         validate.positive_int("GuestCheckpointSuite", "retries", retries, allow_none=False,
                               minimum=0)

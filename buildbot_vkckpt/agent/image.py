@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import fnmatch
+import re
 import shutil
 import subprocess
 import zipfile
@@ -29,6 +30,9 @@ SUITE_MEMBERS = ("Makefile", "*.sh", "lib/*.c", "lib/*.h", "lib/*.sh", "tests/*.
 SUITE_ARCHIVE_DIR = "buildbot_vkckpt/suite"
 BUILTIN_SUITE = "builtin"
 TTYS_CONSOLE = 'console\t"/usr/libexec/getty al.Pc"\tcons25\ton\tsecure\n'
+# a ttys line's status field (the 4th: name, quoted getty command, type, status); DragonFly's
+# own file pads it with tabs or spaces (``cons25\ton  secure``)
+TTYS_STATUS_ON = re.compile(r'^(\s*\S+\s+(?:"[^"]*"|\S+)\s+\S+\s+)on(?=\s|$)')
 RC_CONF = """\
 # written by vkckpt-agent image: boot fast, nothing the tests do not need
 hostname="vkernel"
@@ -176,7 +180,7 @@ def edit_ttys(text):
         elif words[0] == "console":
             continue
         else:
-            out.append(line.replace("\ton\t", "\toff\t").replace(" on ", " off "))
+            out.append(TTYS_STATUS_ON.sub(r"\1off", line))
     return "".join(out)
 
 

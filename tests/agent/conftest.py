@@ -8,15 +8,6 @@ HERE = Path(__file__).parent
 
 
 @pytest.fixture
-def fake_kernel(tmp_path):
-    """An executable that behaves like a small vkernel (see fakevkernel.py)."""
-    path = tmp_path / "kernel.debug"
-    path.write_text(f"#!/bin/sh\nexec {sys.executable} {HERE / 'fakevkernel.py'} \"$@\"\n")
-    path.chmod(0o755)
-    return path
-
-
-@pytest.fixture
 def run_agent(tmp_path):
     import subprocess
 

@@ -131,6 +131,7 @@ class SimSession:
         self.session = self.tmp / "session"
         self.extra_env = {}
         self.sessions = [self.session]
+        self.images = [built.image]   # images this test boots: their guest roots are watched
         self.noproc = False        # run every agent command where /proc cannot be read
 
     # --- the agent ------------------------------------------------------------------------
@@ -151,6 +152,12 @@ class SimSession:
         return run_agent(self.env(), *self.boot_argv(timeout, silence, image, session),
                          *extra, noproc=self.noproc)
 
+    def image_with(self, name, edits):
+        """This test's own copy of the root image with some files edited (``edited_image``)."""
+        image = edited_image(self.built.image, self.tmp / name, edits)
+        self.images.append(image)
+        return image
+
     def fault(self, **faults):
         self.host.set_faults({k.replace("_", "-"): v for k, v in faults.items()})
 
@@ -165,7 +172,7 @@ class SimSession:
     def session_processes(self):
         """Live processes that belong to these sessions: by the ledgers' pids, by a command
         line naming a session dir, or by running inside the guest root of the image."""
-        marks = [str(s) for s in self.sessions] + [str(self.built.image) + ".root"]
+        marks = [str(s) for s in self.sessions] + [str(i) + ".root" for i in self.images]
         found = {}
         pids = set().union(*(self.ledger_pids(s) for s in self.sessions))
         for pid in pids:
@@ -242,6 +249,24 @@ def copy_image(src, dest):
     stamp = Path(str(src) + ".stamp")
     if stamp.exists():
         shutil.copyfile(stamp, str(dest) + ".stamp")
+    return Path(dest)
+
+
+def edited_image(src, dest, edits):
+    """A copy of root image ``src`` at ``dest`` whose files were changed the way an admin
+    would on a mounted image: ``edits`` maps a path in the image (``etc/ttys``) to a function
+    from the old text to the new."""
+    from buildbot_vkckpt.simhost import simfs
+    root = Path(str(dest) + ".root-edit")
+    simfs.unpack(str(src), "s1a", str(root))
+    for rel, edit in edits.items():
+        path = root / rel
+        path.write_text(edit(path.read_text() if path.exists() else ""))
+    with open(dest, "wb") as fh:
+        fh.truncate(os.path.getsize(src))
+    simfs.write_meta(str(dest), simfs.read_meta(str(src)))
+    simfs.pack(str(root), str(dest), "s1a")
+    shutil.rmtree(root)
     return Path(dest)
 
 

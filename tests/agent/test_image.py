@@ -2,13 +2,15 @@
 rebuilt when it changes, and the vn unit and mount released on success and on failure."""
 import json
 import os
+import shlex
 import shutil
 import stat
 import subprocess
 import sys
 import zipfile
 
-from buildbot_vkckpt.agent.image import GUEST_SUITE_DIR, builtin_suite_files, files_sha256
+from buildbot_vkckpt.agent.image import (GUEST_SUITE_DIR, builtin_suite_files, edit_ttys,
+                                         files_sha256)
 from buildbot_vkckpt.agent.zipapp import build_zipapp
 from buildbot_vkckpt.simhost import simfs
 from buildbot_vkckpt.simhost.tree import commit_change
@@ -48,9 +50,25 @@ def test_image_holds_fstab_ttys_and_rc_conf(built_host, tmp_path):
     assert (etc / "fstab").read_text().startswith("/dev/vkd0s1a\t/\tufs\trw\t1\t1\n")
     ttys = (etc / "ttys").read_text().splitlines()
     assert ttys[0] == 'console\t"/usr/libexec/getty al.Pc"\tcons25\ton\tsecure'
-    assert not [t for t in ttys if t.startswith("ttyv") and "\ton\t" in t]
+    assert [t for t in ttys if t.startswith("ttyv")]
+    assert not [t for t in ttys if t.startswith("ttyv") and shlex.split(t)[3] != "off"], ttys
     assert 'hostname="vkernel"' in (etc / "rc.conf").read_text()
     assert (tmp_path / "root" / "boot" / "kernel" / "kernel").exists()
+
+
+def test_every_getty_but_the_consoles_is_off_however_the_status_is_padded():
+    text = ('# name\tgetty\ttype\tstatus\tcomments\n'
+            'console\tnone\t\t\t\tunknown\toff secure\n'
+            'ttyv0\t"/usr/libexec/getty Pc"\t\tcons25\ton  secure\n'
+            'ttyv1 "/usr/libexec/getty Pc" cons25 on secure\n'
+            'ttyd0\t"/usr/libexec/getty std.9600"\tdialup\toff secure\n'
+            'ttyv2\t"/usr/libexec/getty Pc"\tcons25\ton\n')
+    out = edit_ttys(text).splitlines()
+    assert out[0] == 'console\t"/usr/libexec/getty al.Pc"\tcons25\ton\tsecure'
+    assert out[1] == "# name\tgetty\ttype\tstatus\tcomments"
+    assert [shlex.split(ln)[3] for ln in out[2:]] == ["off"] * 4, out
+    assert out[2] == 'ttyv0\t"/usr/libexec/getty Pc"\t\tcons25\toff  secure'
+    assert len(out) == 6                               # the old console line is gone
 
 
 def test_image_boots_with_autologin_console(sim):

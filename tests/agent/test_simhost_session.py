@@ -25,6 +25,7 @@ def test_boot_exec_status_shutdown_collect(sim):
     assert run.summary.startswith("booted in ") and "DragonFly v5.9.0" in run.summary
     assert run.summary.endswith("VKERNEL64 · master-with-port")
     assert run.details["flavour"] == "master-with-port"
+    assert any(e["ev"] == "metric" and e["name"] == "boot_time" for e in run.events)
     assert "login:" not in run.stdout or "root" in run.stdout
     vk = vkernel_entry(sim.session)
     child = procs.read_pidfile(sim.session / "vkernel.pid")
@@ -246,3 +247,51 @@ def test_cleanup_stale_after_supervisor_kill_9(sim):
     assert Ledger(sim.session).outstanding() == []
     assert sim.agent("shutdown", session=other).returncode == 0
     assert any(e.get("ev") == "result" for e in journal(sim.session))
+
+
+def test_supervisor_survives_killing_the_boot_process_group(sim):
+    """Buildbot stops a step by killing its process group: a boot killed while the guest
+    still boots leaves the supervisor, which finishes the boot without its client."""
+    p = subprocess.Popen([sys.executable, "-m", "buildbot_vkckpt.agent",
+                          *map(str, sim.boot_argv(timeout=10, silence=5))],
+                         stdout=subprocess.PIPE, env=sim.env(), start_new_session=True)
+    for line in p.stdout:
+        if b"vkernel_pid" in line:  # the supervisor has started the vkernel
+            break
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    p.stdout.close()
+    sup = [e for e in Ledger(sim.session).outstanding() if e["kind"] == "supervisor"][0]
+    assert procs.alive(sup["pid"]) and os.getpgid(sup["pid"]) != p.pid
+    deadline = time.monotonic() + 15
+    status = None
+    while time.monotonic() < deadline:  # the boot finishes without its client
+        status = sim.agent("status")
+        if status.details.get("guest") == "ready":
+            break
+        time.sleep(0.1)
+    assert status.details.get("guest") == "ready", status
+    run = sim.agent("exec", "--", "echo still here")
+    assert run.returncode == 0 and run.details["output_tail"] == ["still here"], run
+    assert sim.agent("shutdown").returncode == 0
+    assert not procs.alive(sup["pid"])
+    assert any(e.get("ev") == "console" and e["kind"] == "version"
+               for e in journal(sim.session))
+
+
+def test_orphaned_supervisor_stops_its_vkernel_and_releases_the_session(sim):
+    """No agent command for --orphan-timeout: the supervisor halts the guest, releases the
+    ledger and exits by itself, saying why (a step that died must not leave a vkernel)."""
+    run = sim.boot(extra=("--orphan-timeout", "1"))
+    assert run.returncode == 0, run
+    entries = Ledger(sim.session).entries().values()
+    sup = [e for e in entries if e["kind"] == "supervisor"][0]["pid"]
+    vk = vkernel_entry(sim.session)["pid"]
+    child = procs.read_pidfile(sim.session / "vkernel.pid")
+    assert procs.wait_exit(sup, 15.0), "the orphaned supervisor is still up"
+    assert not procs.alive(vk) and not procs.alive(child)
+    assert Ledger(sim.session).outstanding() == []
+    why = [e["orphaned"] for e in journal(sim.session) if e.get("orphaned")]
+    assert why and "no agent command reached the supervisor for 1 s" in why[0]
+    assert "halted" in (sim.session / "console.log").read_text()
+    assert "released" in (sim.session / "supervisor.log").read_text()

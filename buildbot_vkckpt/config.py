@@ -14,6 +14,7 @@ from buildbot.plugins import changes as bb_changes
 from buildbot.plugins import schedulers, util
 
 from buildbot_vkckpt import changes
+from buildbot_vkckpt.bisect import config as bisect_config
 from buildbot_vkckpt.factory import VkernelCheckpointFactory, host_locks
 from buildbot_vkckpt.fulllogs import add_full_logs
 from buildbot_vkckpt.www import add_dashboard
@@ -33,6 +34,7 @@ class Added:
     change_sources: list = field(default_factory=list)
     builder_for_branch: dict = field(default_factory=dict)
     dashboard: str = None           # name of the page added to the web UI, if any
+    bisect_builders: list = field(default_factory=list)   # bisect= : probe and controller
     notifiers: list = field(default_factory=list)   # names of the reporters notify= added
 
 
@@ -101,6 +103,7 @@ def _taken(entries, attr="name"):
 def add_to_config(c, workers, repourl, branches=("master",), poll=True, tree_stable_timer=300,
                   nightly=None, builder_prefix="vkckpt", poll_interval=300, project=None,
                   dashboard=True, hook_user="vkckpt", hook_secret="vkckpt_change_hook",
+                  bisect=False,
                   notify=None,
                   **factory_kwargs):
     """Add the vkernel checkpoint test to the config dict ``c``; returns :class:`Added`.
@@ -127,6 +130,9 @@ def add_to_config(c, workers, repourl, branches=("master",), poll=True, tree_sta
     notify             None, or a dict with ``mail`` and/or ``webhook`` (and ``events``): mail
                        or post what broke on green->red, red->green and a bisected culprit
                        (:func:`buildbot_vkckpt.notify.notifiers`, docs/notify.rst)
+    bisect             True or a dict (``max_builds``, ``max_range``, ``workers`` of the
+                       controller): a build that goes green->red on a check bisects the
+                       range to the first bad commit (docs/bisect.rst)
     factory_kwargs     passed to :class:`VkernelCheckpointFactory` (``branch`` is per builder)
     """
     if not isinstance(c, dict):
@@ -154,6 +160,8 @@ def add_to_config(c, workers, repourl, branches=("master",), poll=True, tree_sta
     worker_names = _worker_names(workers)
     branch_list = _check_branches(branches)
     at = _nightly_time(nightly) if nightly is not None else None
+    bisect_options = bisect_config.options(bisect)
+    bisect_scheds = []
 
     builders = _as_list(c, "builders")
     scheds = _as_list(c, "schedulers")
@@ -174,6 +182,11 @@ def add_to_config(c, workers, repourl, branches=("master",), poll=True, tree_sta
             locks=host_locks(factory_kwargs.get("transport")), tags=[builder_prefix, branch]))
         added.builders.append(name)
         added.builder_for_branch[branch] = name
+        if bisect_options is not None:
+            bisect_scheds += _add_bisection(builders, taken_builders, added, name, repourl,
+                                            branch, worker_names, factory, bisect_options,
+                                            factory_kwargs, [builder_prefix, branch],
+                                            c.get("workers"))
 
     suite_prefix = factory_kwargs.get("suite_prefix", changes.DEFAULT_SUITE_PREFIX)
     important = functools.partial(changes.is_important, suite_prefix=suite_prefix)
@@ -184,6 +197,7 @@ def add_to_config(c, workers, repourl, branches=("master",), poll=True, tree_sta
             name=f"{builder_prefix}-push-{safe_name(branch)}", builderNames=[name],
             change_filter=util.ChangeFilter(branch=branch, **filter_args),
             treeStableTimer=tree_stable_timer, fileIsImportant=important))
+    new_scheds += bisect_scheds
     if added.builders:
         new_scheds.append(schedulers.ForceScheduler(name=f"{builder_prefix}-force",
                                                     builderNames=list(added.builders)))
@@ -245,6 +259,27 @@ def _add_notifiers(c, notify, added, prefix):
             continue
         services.append(service)
         added.notifiers.append(service.name)
+
+
+def _add_bisection(builders, taken, added, name, repourl, branch, workers, factory, options,
+                   factory_kwargs, tags, all_workers):
+    """The bisect and controller builders of builder ``name`` (its factory gets the watch
+    step); returns their schedulers."""
+    probe_factory = VkernelCheckpointFactory(repourl, branch=branch, **factory_kwargs)
+    new, scheds, watch = bisect_config.add_bisection(
+        name, probe_factory, repourl, branch, workers,
+        host_locks(factory_kwargs.get("transport")), tags, options, all_workers)
+    clash = [b.name for b in new if b.name in taken]
+    if clash:
+        _error(f"a builder named {clash[0]!r} already exists (bisect=True adds it for "
+               f"{name!r}: use another builder_prefix)")
+        return []
+    factory.addStep(watch)
+    for builder in new:
+        taken.add(builder.name)
+        builders.append(builder)
+        added.bisect_builders.append(builder.name)
+    return scheds
 
 
 def _protect_hooks(c, user, secret, other_dialects):

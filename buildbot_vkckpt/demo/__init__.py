@@ -45,11 +45,19 @@ def add_arguments(parser):
     parser.add_argument("--push", action="store_true",
                         help="show the push flow instead: a git remote whose post-receive hook "
                              "notifies the master, and what each kind of push builds")
+    parser.add_argument("--bisect", action="store_true",
+                        help="show bisection instead: a push of 5 commits, one planting a "
+                             "restore panic; the red build, the probe builds and the culprit")
+    parser.add_argument("--planted-at", type=int, choices=range(1, 6), default=None,
+                        metavar="K", help="with --bisect: the commit (1-5) that plants the "
+                                          "regression (default: a random one)")
 
 
 def run(args):
     if args.push:
         return run_push(args)
+    if args.bisect:
+        return run_bisect(args)
     from buildbot_vkckpt.demo.runner import DemoRun
 
     scenario = SCENARIOS[args.scenario]
@@ -85,6 +93,20 @@ def run_push(args):
     basedir = Path(args.basedir or tempfile.mkdtemp(prefix="vkckpt-push-"))
     try:
         ok = run_demo(basedir, out=sys.stdout, timeout=args.timeout, keep=args.keep)
+    finally:
+        if not args.basedir and not args.keep:
+            shutil.rmtree(basedir, ignore_errors=True)
+    return 0 if ok else 1
+
+
+def run_bisect(args):
+    from buildbot_vkckpt.demo.bisect import run_demo
+
+    basedir = Path(args.basedir or tempfile.mkdtemp(prefix="vkckpt-bisect-"))
+    planted = None if args.planted_at is None else args.planted_at - 1
+    try:
+        ok = run_demo(basedir, out=sys.stdout, timeout=max(args.timeout, 600), keep=args.keep,
+                      planted_at=planted)
     finally:
         if not args.basedir and not args.keep:
             shutil.rmtree(basedir, ignore_errors=True)

@@ -71,15 +71,13 @@ def run(args):
         ok = demo.execute(timeout=args.timeout)
     finally:
         if args.keep:
-            bindir = Path(sys.executable).parent     # the venv's, wherever PATH points
             print(f"\nmaster and worker left running: web UI {demo.bb.url}\n"
-                  f"stop them with: {bindir / 'buildbot'} stop {demo.bb.master_dir} && "
-                  f"{bindir / 'buildbot-worker'} stop "
-                  f"{list(demo.bb.worker_dirs.values())[0]}", file=out)
+                  f"stop them with: {demo.stop_command()}", file=out)
         else:
             errors = demo.stop()
             for e in errors:
                 print(f"warning: could not stop {e}", file=out)
+            print("\nmaster and worker stopped", file=out)
             if not args.basedir:
                 shutil.rmtree(basedir, ignore_errors=True)
     verdict = "as expected" if ok else "NOT as expected"

@@ -1,13 +1,14 @@
 """One demo run: simulated host + real master and worker + one forced build + report."""
 import dataclasses
 import os
+import shlex
 import signal
 import sys
 import time
 from pathlib import Path
 
 from buildbot_vkckpt.demo import noproc
-from buildbot_vkckpt.demo.localbb import LocalBuildbot
+from buildbot_vkckpt.demo.localbb import LocalBuildbot, _bin
 from buildbot_vkckpt.simhost.host import SimHost
 
 RESULT_NAMES = ["success", "warnings", "failure", "skipped", "exception", "retry", "cancelled"]
@@ -120,6 +121,7 @@ class DemoRun:
         self.host = SimHost(self.basedir / "host")
         self.bb = LocalBuildbot(self.basedir / "bb", worker_env=None)
         self._seen = {}
+        self._times = {}                # stepid -> [first seen running, first seen complete]
         self._t0 = None
 
     def say(self, text=""):
@@ -130,7 +132,11 @@ class DemoRun:
         self.bb.create(factory_source(self.host, transport_source=self.start_sshd(),
                                       **self.factory_params))
         self.bb.start()
-        self.say(f"master and worker running; web UI {self.bb.url}")
+        if self.keep:
+            self.say(f"master and worker running; web UI {self.bb.url}")
+        else:
+            self.say("master and worker running (stopped when the demo ends; "
+                     "DEMO_ARGS=--keep keeps them for the web UI)")
 
     def execute(self, timeout=240):
         self.prepare()
@@ -253,6 +259,14 @@ class DemoRun:
                     if time.monotonic() - first >= 1.0:
                         self.say(f"  -- the test host crashes during {step['name']}")
                         self.crash_host()
+        now = time.monotonic()
+        for step in steps:
+            # the REST API's times are whole seconds: the polls time the steps closer
+            seen = self._times.setdefault(step["stepid"], [None, None])
+            if seen[0] is None and step["started_at"]:
+                seen[0] = now
+            if seen[1] is None and step["complete_at"]:
+                seen[1] = now
         for step in steps:
             key = step["stepid"]
             line = f"{step['name']}: {step['state_string']}"
@@ -267,12 +281,16 @@ class DemoRun:
         rows = [("step", "result", "seconds", "summary")]
         for s in steps:
             secs = ""
-            if s.get("started_at") and s.get("complete_at"):
-                secs = f"{s['complete_at'] - s['started_at']:.1f}"
+            start, end = self._times.get(s["stepid"], (None, None))
+            if start is not None and end is not None:
+                secs = f"{end - start:.1f}"
+            elif s.get("started_at") and s.get("complete_at"):
+                secs = f"{s['complete_at'] - s['started_at']}"      # whole seconds
             rows.append((s["name"], result_name(s["results"]), secs, s["state_string"]))
         widths = [max(len(str(r[i])) for r in rows) for i in range(3)]
         for r in rows:
             self.say("  " + "  ".join(str(c).ljust(w) for c, w in zip(r[:3], widths)) + "  " + r[3])
+        self.say("  (seconds: as the demo's polls of the master saw each step, 0.3 s apart)")
         self.say("")
         self.say("test results (from the master's REST API):")
         any_sets = False
@@ -286,17 +304,27 @@ class DemoRun:
                     extra = f" ({ts.get('tests_passed')} passed, {ts.get('tests_failed')} failed)"
                 elif ts["category"] in ("performance", "binary_size") and count <= 6:
                     extra = ": " + ", ".join(str(r["value"]) for r in results)
+                elif ts["category"] == "code_issue":
+                    extra = " (one per distinct warning)"
                 self.say(f"  {s['name']}: {ts['description']} [{ts['category']}, "
                          f"{ts['value_unit']}]: {count} results{extra}")
         if not any_sets:
             self.say("  (none)")
         if not self.keep:
-            self.say("\nthe master stops when the demo ends; to browse this build in the web "
-                     "UI run it with --keep (make demo DEMO_ARGS=--keep)")
+            self.say("\nthe master and worker are stopped when the demo ends, and the web UI "
+                     "with them; to browse this build keep them: make demo DEMO_ARGS=--keep")
             return
         self.say(f"\nweb UI: {self.bb.url}#/builders/{build['builderid']}/builds/{build['number']}")
         self.say(f"checkpoint trends: {self.bb.url}#/vkckpt "
                  f"(page alone: {self.bb.url}plugins/wsgi_dashboards/vkckpt/index.html)")
+
+    def stop_command(self):
+        """A shell line that stops this run's worker and master, as pasted in any shell: the
+        venv's own buildbot commands by absolute path (its bin/ need not be on PATH)."""
+        lines = [shlex.join([_bin("buildbot-worker"), "stop", str(wdir)])
+                 for wdir in self.bb.worker_dirs.values()]
+        lines.append(shlex.join([_bin("buildbot"), "stop", str(self.bb.master_dir)]))
+        return " && ".join(lines)
 
     def leaks(self):
         """Whatever the session left on the simulated host: vn units, mounts, processes."""

@@ -41,8 +41,8 @@ from twisted.internet import threads
 
 from buildbot_vkckpt.monitor.agentlog import AgentLogMonitor
 from buildbot_vkckpt.protocol import Kind, Result
-from buildbot_vkckpt.steps.logs import (BACKTRACE_LOG, ReportLogs, TranscriptLogsMixin,
-                                        crash_of)
+from buildbot_vkckpt.steps.logs import (BACKTRACE_LOG, AgentLogsMixin, AgentObserver,
+                                        ReportLogs, crash_of)
 from buildbot_vkckpt.steps.report import FinalSummaryMixin, html_table
 from buildbot_vkckpt.transports.base import Transport
 from buildbot_vkckpt.transports.errors import (AuthenticationFailed, HostLost, HostUnreachable,
@@ -145,22 +145,7 @@ class Phase:
     judge: Optional[Callable] = None
 
 
-class _AgentObserver:
-    """Feeds the agent monitor (from the command's TranscriptLog); copies guest console lines
-    into the ``console`` log."""
-
-    def __init__(self, step):
-        self.monitor = AgentLogMonitor()
-        self._step = step
-
-    def outReceived(self, data):
-        self.monitor.feed(data.encode("utf-8", "surrogateescape"))
-        console = self.monitor.take_console()
-        if console:
-            self._step.console_lines("\n".join(console) + "\n")
-
-
-class AgentStep(TranscriptLogsMixin, FinalSummaryMixin, buildstep.ShellMixin,
+class AgentStep(AgentLogsMixin, FinalSummaryMixin, buildstep.ShellMixin,
                 CompositeStepMixin, buildstep.BuildStep):
     """Runs one agent subcommand; subclasses set ``subcommand`` and implement ``agent_args``
     (and ``agent_timeout`` when the agent bounds the command itself).
@@ -191,13 +176,12 @@ class AgentStep(TranscriptLogsMixin, FinalSummaryMixin, buildstep.ShellMixin,
         kwargs.setdefault("decodeRC", dict(AGENT_RESULTS))
         kwargs = self.setupShellMixin(kwargs, prohibitArgs=["command"])
         super().__init__(**kwargs)
-        self.observer = _AgentObserver(self)
+        self.observer = AgentObserver(self)
         self._observers = {"stdio": self.observer}
         self.reports = None             # ReportLogs of a step with a ``report_log``
         self.crash = None               # (panic line, backtrace frames) once one was seen
         self._agent_path = None
-        self._console_log = None
-        self._pending_console = []
+        self._pending_console = []      # console lines before the console log opened
         self._live = None
 
     # --- paths on the host that runs the agent ------------------------------------------------
@@ -232,13 +216,6 @@ class AgentStep(TranscriptLogsMixin, FinalSummaryMixin, buildstep.ShellMixin,
         if agent_timeout is None:
             return self.timeout
         return int(float(agent_timeout)) + MARGIN
-
-    # --- console log --------------------------------------------------------------------------
-    def console_lines(self, text):
-        if self._console_log is not None:
-            self._console_log.addStdout(text)
-        else:
-            self._pending_console.append(text)
 
     # --- summaries ----------------------------------------------------------------------------
     def set_live(self, text):
@@ -282,16 +259,9 @@ class AgentStep(TranscriptLogsMixin, FinalSummaryMixin, buildstep.ShellMixin,
         return [self.transport.python, "-S", agent, subcommand, "--session",
                 self.session_dir()] + [str(a) for a in args]
 
-    async def open_console_log(self):
-        if self.console_log and self._console_log is None:
-            self._console_log = await self.addLog("console")
-            for text in self._pending_console:
-                self._console_log.addStdout(text)
-            self._pending_console = []
-
     def _observer_for(self, logname):
         if logname not in self._observers:
-            self._observers[logname] = _AgentObserver(self)
+            self._observers[logname] = AgentObserver(self)
         return self._observers[logname]
 
     async def run_agent_command(self, subcommand, args, logname="stdio", agent_timeout=None):
@@ -302,7 +272,6 @@ class AgentStep(TranscriptLogsMixin, FinalSummaryMixin, buildstep.ShellMixin,
         ``agent_timeout``. Transport errors do not raise: they come back as
         ``AgentCommand.failure``. ``self.observer`` follows the running command, so live
         summaries and ``metrics()`` read the latest command's events."""
-        await self.open_console_log()
         observer = self._observer_for(logname)
         observer.monitor = AgentLogMonitor()
         self.observer = observer
@@ -325,7 +294,7 @@ class AgentStep(TranscriptLogsMixin, FinalSummaryMixin, buildstep.ShellMixin,
             command.cancelled = command.cancelled or (command.failure is not None
                                                       and bool(self.stopped))
         await transcript.flush()
-        observer.monitor.close()
+        await self.console_closed(observer)
         if observer.monitor.dropped:
             await self.addCompleteLog(f"{logname}-dropped-events", (
                 f"{observer.monitor.dropped} early events fell off the kept list; results, "

@@ -4,13 +4,15 @@ Buildbot 4.3 shows a step's logs in the order they were created, so a test step 
 HTML report and its ``backtrace`` log before any command runs (:class:`ReportLogs`) and fills
 them at the end. An agent command's log reads as a transcript: :class:`TranscriptLog` stands
 between the transport and the log, passes the human lines on, moves the ``@@vkckpt`` protocol
-lines into the step's ``agent-events`` log, and feeds every line to the event monitor.
+lines into the step's ``agent-events`` log, and feeds every line to the event monitor. The
+``console`` log (the guest's console lines) opens with its first line: no empty log.
 """
 import ast
 import shlex
 
 from twisted.internet import defer
 
+from buildbot_vkckpt.monitor.agentlog import AgentLogMonitor
 from buildbot_vkckpt.protocol import PREFIX
 
 EVENTS_LOG = "agent-events"
@@ -129,12 +131,55 @@ class ReportLogs:
             await self.backtrace.finish()
 
 
-class TranscriptLogsMixin:
+class AgentObserver:
+    """Feeds an agent command's monitor (from its TranscriptLog); copies guest console lines
+    into the step's ``console`` log."""
+
+    def __init__(self, step):
+        self.monitor = AgentLogMonitor()
+        self._step = step
+
+    def outReceived(self, data):
+        self.monitor.feed(data.encode("utf-8", "surrogateescape"))
+        self.take_console()
+
+    def take_console(self):
+        console = self.monitor.take_console()
+        if console:
+            self._step.console_lines("\n".join(console) + "\n")
+
+
+class AgentLogsMixin:
     """An AgentStep's commands write through a TranscriptLog (``open_transcript``): the
-    transports ask ``getLog`` for the log, and get the transcript."""
+    transports ask ``getLog`` for the log, and get the transcript. The ``console`` log is
+    opened by the first guest console line, so a step that saw none has none."""
 
     _transcripts = None
     _events_log = None
+    _console_log = None
+    _console_opening = None
+
+    def console_lines(self, text):
+        if self._console_log is not None:
+            self._console_log.addStdout(text)
+            return
+        self._pending_console.append(text)
+        if self.console_log and self._console_opening is None:
+            self._console_opening = defer.ensureDeferred(self.open_console_log())
+
+    async def open_console_log(self):
+        log = await self.addLog("console")
+        for text in self._pending_console:      # with the lines that came while it opened
+            log.addStdout(text)
+        self._pending_console = []
+        self._console_log = log
+
+    async def console_closed(self, observer):
+        """A command ended: its monitor's last line, and the console log's opening, done."""
+        observer.monitor.close()
+        observer.take_console()
+        if self._console_opening is not None:
+            await self._console_opening
 
     def getLog(self, name):
         transcript = (self._transcripts or {}).get(name)

@@ -296,6 +296,17 @@ def run(args, emitter):
                         details=dict(stamp, image=image, reused=False, suite=suite_source))
 
 
+def install_failed(what, tail):
+    """An install into the image failed. World and kernel were built (and judged) by their own
+    steps; what the install needs is the host's: the finished build and room in the image.
+    The kernel under test did not run, so this is never a ``kernel`` outcome."""
+    last = next((ln for ln in reversed(tail) if ln.strip()), "(no output)")
+    return Outcome.infrastructure(
+        f"{what} failed: {last.strip()}",
+        "check that buildworld and buildkernel finished for this --src and --objdir and that "
+        "the image (--size) has room; the make output is in the step log", tail=tail)
+
+
 def build(args, emitter, ledger, image, size, mnt, env, suite):
     def host(argv):
         try:
@@ -308,9 +319,7 @@ def build(args, emitter, ledger, image, size, mnt, env, suite):
     def make(argv, cwd, what):
         rc, tail = hostcmd.stream(["make"] + argv, emitter, env=env, cwd=cwd)
         if rc != 0:
-            last = next((ln for ln in reversed(tail) if ln.strip()), "(no output)")
-            raise Outcome("failure", f"{what} failed: {last.strip()}", kind="kernel",
-                          details={"tail": tail})
+            raise install_failed(what, tail)
 
     unit = free_vn_unit()
     emitter.phase("image:vn")

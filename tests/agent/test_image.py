@@ -99,7 +99,10 @@ def test_failed_install_releases_mount_and_vn(sim):
     sim.fault(world_missing=None)
     image = sim.tmp / "broken.img"
     run = sim.built.image_run(sim.session, image)
-    assert run.returncode == 1 and run.summary.startswith("installworld failed: "), run
+    # the world the image installs is missing: the host's build, not the kernel under test
+    assert run.returncode == 4 and run.result["kind"] == "infrastructure", run
+    assert run.summary.startswith("installworld failed: "), run
+    assert "buildworld and buildkernel finished" in run.result["fix"]
     assert "released mount" in run.stdout and "released vn unit vn0" in run.stdout
     assert not os.path.exists(str(image) + ".stamp")
     # the sim fixture checks the host: no vn unit in use, no mount
@@ -115,8 +118,9 @@ def test_broken_make_releases_mount_and_vn(sim, tmp_path):
     env = sim.env()
     env["PATH"] = f"{bindir}:{env['PATH']}"
     run = sim.built.image_run(sim.session, sim.tmp / "x.img", env=env)
-    assert run.returncode == 1, run
+    assert run.returncode == 4 and run.result["kind"] == "infrastructure", run
     assert run.summary == "installworld failed: make: stopped in /usr/src"
+    assert run.details["tail"][-1] == "make: stopped in /usr/src"
     assert "released mount" in run.stdout and "released vn unit" in run.stdout
 
 

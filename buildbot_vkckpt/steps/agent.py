@@ -78,8 +78,10 @@ def agent_zipapp(directory=None):
         os.makedirs(folder, exist_ok=True)
         path = os.path.join(folder, "vkckpt-agent.pyz")
         if not os.path.isfile(path) or os.path.getsize(path) != len(data):
-            tmp = f"{path}.tmp{os.getpid()}"
-            with open(tmp, "wb") as fh:
+            # a file of its own per writer: builds of several builders write at once, each
+            # from a thread of the same master process
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix="vkckpt-agent.pyz.")
+            with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
             os.chmod(tmp, 0o755)
             os.replace(tmp, path)

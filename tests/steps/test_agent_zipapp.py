@@ -25,3 +25,27 @@ def test_a_damaged_copy_is_replaced(tmp_path):
         fh.write(b"truncated")
     assert agent_zipapp(str(tmp_path))[0] == path
     assert open(path, "rb").read() == data
+
+
+
+def test_builds_writing_it_at_once_each_get_it(tmp_path, monkeypatch):
+    # builds of several builders start together, each in a thread of the same master: all
+    # of them find no file and write one before any of them puts it in place
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    writers = 4
+    barrier = threading.Barrier(writers, timeout=30)
+    replace = os.replace
+
+    def replace_together(src, dst):
+        barrier.wait()
+        return replace(src, dst)
+
+    agent_zipapp()      # the bytes are built once per process, before the race
+    monkeypatch.setattr(os, "replace", replace_together)
+    with ThreadPoolExecutor(writers) as pool:
+        answers = list(pool.map(lambda _: agent_zipapp(str(tmp_path)), range(writers)))
+    assert len(set(answers)) == 1
+    folder = os.path.dirname(answers[0][0])
+    assert os.listdir(folder) == ["vkckpt-agent.pyz"]

@@ -143,13 +143,13 @@ class VkernelCheckpointCycle(AgentStep):
     def untested(self, result):
         """``(result, summary)`` of a host or vkernel that cannot checkpoint: the reason in
         plain words, never green; FAILURE when support is required."""
-        reason = result.cause
+        reason = result.cause or "this host or vkernel cannot checkpoint a running vkernel"
         self.not_tested = (reason, result.fix)
         self.setProperty("vkckpt_not_tested", reason, self.name)
         summary = f"{NOT_TESTED} — {reason}"
         if self.require_support:
             summary += " (checkpoint support is required)"
-        self.build_summary = f"{summary}"
+        self.build_summary = summary
         return (FAILURE if self.require_support else WARNINGS), summary
 
     async def run_agent(self):

@@ -52,6 +52,8 @@ def headline(n):
 
 def broke(w):
     """``step: kind: cause`` as far as known."""
+    if not w.cause and w.summary:       # the step's summary already names its kind
+        return ": ".join(p for p in (w.step, w.summary) if p)
     parts = [p for p in (w.step, w.kind) if p]
     cause = w.panic if w.kind == "kernel" and w.panic and not w.cause else w.cause
     if cause:
@@ -67,7 +69,8 @@ def what_lines(w):
     """The 'what broke' block, one fact a line."""
     lines = []
     for label, value in (("step", w.step), ("kind", w.kind), ("cause", w.cause),
-                         ("fix", w.fix), ("panic", w.panic)):
+                         ("summary", None if w.cause else w.summary), ("fix", w.fix),
+                         ("panic", w.panic)):
         if value:
             lines.append(f"{label + ':':<9} {value}")
     if w.frames:
@@ -96,8 +99,7 @@ def what_lines(w):
 def culprit_lines(w, event):
     c = w.culprit
     if c is None:
-        return ["culprit:  not known yet (bisection reports it when it finds it)"] \
-            if event == "red" else []
+        return [f"{'culprit:':<9} {w.bisection}"] if w.bisection and event != "green" else []
     lines = [f"{'culprit:':<9} {c.line()}"]
     if c.url:
         lines.append(f"{'':<9} {c.url}")

@@ -20,11 +20,14 @@ there is left out, never guessed from text.
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from buildbot.process.results import EXCEPTION, FAILURE
+from buildbot.process.results import EXCEPTION, FAILURE, SUCCESS
 
 from buildbot_vkckpt.protocol import Kind
 
 FRAMES = 5          # backtrace frames in a notification; the build has them all
+# the bisection's watch step (bisect/watch.py) at the end of a watched build: SUCCESS when it
+# started a bisection, else SKIPPED with why not
+BISECT_WATCH = "bisect-watch"
 TESTS = 8           # failed tests named; the rest are counted
 
 
@@ -93,6 +96,7 @@ class WhatBroke:
     kind: Optional[str] = None
     cause: Optional[str] = None
     fix: Optional[str] = None
+    summary: Optional[str] = None       # the failing step's summary, when no outcome was set
     panic: Optional[str] = None
     frames: List[str] = field(default_factory=list)
     more_frames: int = 0
@@ -103,6 +107,7 @@ class WhatBroke:
     cycles_ok: Optional[int] = None
     cycles_total: Optional[int] = None
     culprit: Optional[Culprit] = None
+    bisection: Optional[str] = None     # whether the build is being bisected, when known
 
     @classmethod
     def from_build(cls, build):
@@ -120,6 +125,7 @@ class WhatBroke:
         wb.cycles_ok = _count(prop(build, "vkckpt_cycles_ok"))
         wb.cycles_total = _count(prop(build, "vkckpt_cycles_total"))
         wb.culprit = Culprit.from_value(prop(build, "vkckpt_culprit"))
+        wb.bisection = _bisection(build)
         if wb.kind is None:
             wb.kind = wb._implied_kind(build)
         return wb
@@ -136,8 +142,8 @@ class WhatBroke:
             step = failing_step(build)
             if step is not None:
                 self.step = _text(step.get("name"))
-                # the step's own summary, shown as it is (the cause when no outcome was set)
-                self.cause = self.cause or _text(step.get("state_string"))
+                # shown as it is, never parsed: the kind comes from typed properties
+                self.summary = _text(step.get("state_string"))
 
     def _read_tests(self, build):
         verdicts = {}
@@ -181,6 +187,15 @@ class WhatBroke:
 
 def _dicts(value):
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _bisection(build):
+    for step in build.get("steps") or []:
+        if isinstance(step, dict) and step.get("name") == BISECT_WATCH:
+            if step.get("results") == SUCCESS:
+                return "bisecting; a message follows when the culprit is found"
+            return _text(step.get("state_string"))
+    return None
 
 
 def failing_step(build):

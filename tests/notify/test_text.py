@@ -1,7 +1,7 @@
 """notify/text.py: the first lines say what broke; links follow."""
 from buildbot_vkckpt.notify import text
 from buildbot_vkckpt.notify.whatbroke import WhatBroke
-from tests.notify.builds import CULPRIT, FRAMES, PANIC, build, panic_build, suite_build
+from tests.notify.builds import CULPRIT, FRAMES, PANIC, build, panic_build, step, suite_build
 
 URL = "http://bb.example.org/#/builders/1/builds/12"
 TRENDS = "http://bb.example.org/#/vkckpt"
@@ -32,7 +32,7 @@ def test_red_panic_mail_leads_with_what_broke():
     body = text.body(n)
     assert FRAMES[4] in body and FRAMES[5] not in body and "... 3 more in the build" in body
     assert "cycles:   1/3 ok" in body
-    assert "culprit:  not known yet" in body
+    assert "culprit" not in body            # no bisection watches this builder
     assert f"build:    {URL}\ntrends:   {TRENDS}\n" in body
     assert "revision: abc123 on master" in body
 
@@ -66,7 +66,19 @@ def test_green_and_culprit_mails():
 def test_a_red_build_with_its_culprit_names_it_in_the_body():
     body = text.body(notice(panic_build(vkckpt_culprit=CULPRIT)))
     assert f"culprit:  {CULPRIT['revision'][:12]} vm: lazy pmap teardown" in body
-    assert "not known yet" not in body
+    assert "bisecting" not in body
+
+
+def test_a_bisected_red_build_says_so_and_a_step_summary_is_shown_as_it_is():
+    b = build(steps=[step("cycle", 2, "kernel: cycle 1/1 (restore): panic: x"),
+                     step("bisect-watch", 0, "bisecting", 2)], vkckpt_panic="panic: x")
+    n = notice(b)
+    assert text.headline(n) == "vkckpt-master #12 red: cycle: kernel: cycle 1/1 (restore): " \
+                               "panic: x"
+    assert text.body(n).splitlines()[2:6] == [
+        "step:     cycle", "kind:     kernel", "summary:  kernel: cycle 1/1 (restore): panic: x",
+        "panic:    panic: x"]
+    assert "culprit:  bisecting; a message follows when the culprit is found" in text.body(n)
 
 
 def test_subject_is_one_bounded_line():

@@ -24,8 +24,9 @@ def test_failed_tests_carry_messages_and_their_rerun_verdicts():
     # a flaky test passed in the end: named apart, with its verdict
     assert [(t.name, t.verdict) for t in w.flaky] == [("ckpt-signal", "flaky (1/3 failed)")]
     # no outcome recorded: the failing step's result names the step, the typed
-    # properties the kind
-    assert (w.step, w.kind, w.cause) == ("guest suite", "test", "test: 2 failed")
+    # properties the kind; its summary is kept apart, as it is
+    assert (w.step, w.kind, w.cause) == ("guest suite", "test", None)
+    assert w.summary == "test: 2 failed"
 
 
 def test_the_kind_is_read_not_guessed_from_text():
@@ -36,6 +37,16 @@ def test_the_kind_is_read_not_guessed_from_text():
     outcome = {"step": "boot", "kind": "host lost", "cause": "ssh closed"}
     assert WhatBroke.from_build(build(vkckpt_outcome=outcome)).kind == "host lost"
     assert WhatBroke.from_build(build(vkckpt_outcome={"kind": "bogus"})).kind is None
+
+
+def test_whether_the_build_is_bisected_comes_from_the_watch_step():
+    assert WhatBroke.from_build(panic_build()).bisection is None
+    watching = panic_build()
+    watching["steps"].append(step("bisect-watch", SUCCESS, "bisecting abc..def for cycle", 9))
+    assert WhatBroke.from_build(watching).bisection.startswith("bisecting; a message follows")
+    skipped = panic_build()
+    skipped["steps"].append(step("bisect-watch", 3, "not bisected: no green build before", 9))
+    assert WhatBroke.from_build(skipped).bisection == "not bisected: no green build before"
 
 
 def test_culprit_and_not_tested():

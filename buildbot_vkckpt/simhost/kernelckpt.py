@@ -193,7 +193,8 @@ def resume(k, state, master, memory_ok=True):
     if k.host.fault("restore-hangs") is not None:
         k.state = "hung"
         return
-    if k.host.fault("restore-loses-process") is not None or "restore-loses-process" in planted:
+    if k.host.fault("restore-loses-process") is not None or "restore-loses-process" in planted \
+            or flaky_fires(k.host, "restore-loses-process-flaky"):
         lost = [p for p in pids if p != state.get("shell_pid")]
         if lost:
             os.kill(max(lost), signal.SIGKILL)
@@ -205,6 +206,19 @@ def resume(k, state, master, memory_ok=True):
     k.shell.thaw(k.sel, k.on_shell_output)
     k.state = "shell"
     k.read_console(True)
+
+
+def flaky_fires(host, name):
+    """Fault ``NAME[=K]`` (a test knob, not DragonFly behaviour) fires on its first K
+    (default 1) occasions only, counted in the host state: a flaky fault, for re-runs."""
+    arg = host.fault(name)
+    if arg is None:
+        return False
+    with host.update_state() as state:
+        counts = state.setdefault("flaky_faults", {})
+        seen = counts.get(name, 0)
+        counts[name] = seen + 1
+    return seen < (int(arg) if str(arg).isdigit() else 1)
 
 
 def slow_factor(arg):
@@ -224,7 +238,10 @@ def slow_restore(host):
     if arg is None:
         return
     factor = slow_factor(arg) or 2.0
-    time.sleep((factor - 1) * max(0.0, time.monotonic() - process_started()))
+    started = process_started()
+    with open(host.state_dir / "slow-debug.log", "a") as fh:
+        fh.write(f"{os.getpid()} now={time.monotonic()} started={started}\n")
+    time.sleep((factor - 1) * max(0.0, time.monotonic() - started))
 
 
 def corrupt_notes(path):

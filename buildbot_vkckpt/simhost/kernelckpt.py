@@ -238,10 +238,7 @@ def slow_restore(host):
     if arg is None:
         return
     factor = slow_factor(arg) or 2.0
-    started = process_started()
-    with open(host.state_dir / "slow-debug.log", "a") as fh:
-        fh.write(f"{os.getpid()} now={time.monotonic()} started={started}\n")
-    time.sleep((factor - 1) * max(0.0, time.monotonic() - started))
+    time.sleep((factor - 1) * max(0.0, time.monotonic() - process_started()))
 
 
 def corrupt_notes(path):

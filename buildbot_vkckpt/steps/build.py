@@ -27,6 +27,7 @@ from buildbot_vkckpt.fulllogs import url_for
 from buildbot_vkckpt.makedigest import PREFIX as RUNNER_PREFIX
 from buildbot_vkckpt.makedigest import build_zipapp
 from buildbot_vkckpt.monitor.buildlog import BuildLogMonitor
+from buildbot_vkckpt.steps.logs import ReadableHeaders
 from buildbot_vkckpt.steps.report import FinalSummaryMixin, add_result_set, html_table
 
 # rc 127 from the worker's shell: the command itself is missing — the host is not set up.
@@ -239,6 +240,10 @@ class _MakeTarget(FinalSummaryMixin, buildstep.ShellMixin, buildstep.CommandMixi
         await self.addCompleteLog("full-log", "\n".join(lines) + "\n")
         return target
 
+    def getLog(self, name):
+        log = super().getLog(name)
+        return ReadableHeaders(log) if name == "stdio" else log
+
     # --- run ---------------------------------------------------------------------------------
     async def run(self):
         make_argv = self.build_command()
@@ -247,6 +252,8 @@ class _MakeTarget(FinalSummaryMixin, buildstep.ShellMixin, buildstep.CommandMixi
         if digest:
             self.observer.digest = True
             command = self.digest_command(await self.ensure_runner(), make_argv)
+        if "stdio" not in self.logs:           # made here so getLog wraps it (argv header)
+            await self.addLog("stdio")
         cmd = await self.makeRemoteShellCommand(command=command, env=self.build_env())
         await self.runCommand(cmd)
         self.observer.monitor.close()

@@ -223,3 +223,20 @@ def crash_of(details):
     if panic is None and not frames:
         return None
     return panic, frames
+
+
+class ReadableHeaders:
+    """A step's ``stdio`` log as its remote command sees it: the worker's argv header reads as
+    a shell line; everything else goes to the log unchanged (its observers see it as before)."""
+
+    def __init__(self, log):
+        self._log = log
+
+    def __getattr__(self, name):
+        return getattr(self._log, name)
+
+    def add_header_lines(self, text):
+        return self._log.add_header_lines(readable_header(text))
+
+    def addHeader(self, text):
+        return self._log.addHeader(readable_header(text))

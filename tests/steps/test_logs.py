@@ -4,7 +4,8 @@ from buildbot.process.results import WARNINGS
 from buildbot.test.fake.logfile import FakeLogFile
 from twisted.trial import unittest
 
-from buildbot_vkckpt.steps.logs import TranscriptLog, crash_of, readable_header
+from buildbot_vkckpt.steps.logs import (ReadableHeaders, TranscriptLog, crash_of,
+                                        readable_header)
 
 from .agentout import event, result
 from .test_cycle import CycleCase
@@ -55,6 +56,15 @@ class TestTranscript(unittest.TestCase):
 
     def test_an_argv_line_that_is_not_a_list_is_shown_as_it_came(self):
         self.assertEqual(readable_header(" argv: [oops\n"), " argv: [oops\n")
+
+    async def test_a_build_steps_stdio_gets_the_readable_header_and_the_rest_unchanged(self):
+        log = FakeLogFile("stdio")
+        wrapped = ReadableHeaders(log)
+        await wrapped.add_header_lines(" argv: [b'make', b'-j', b'4', b'buildworld']\n")
+        await wrapped.add_stdout_lines("--- stage 1\n")
+        self.assertEqual((log.header, log.stdout),
+                         (" argv: make -j 4 buildworld\n", "--- stage 1\n"))
+        self.assertEqual(wrapped.getName(), "stdio")
 
 
 class TestCrash(unittest.TestCase):

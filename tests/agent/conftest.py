@@ -1,4 +1,5 @@
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -8,9 +9,27 @@ HERE = Path(__file__).parent
 
 
 @pytest.fixture
-def run_agent(tmp_path):
-    import subprocess
+def private_registry(tmp_path, monkeypatch):
+    """A session registry of this test's own: ledgers holding live pids (pytest's own among
+    them) must never be found, and stopped, by a later test's ``cleanup --stale``."""
+    path = tmp_path / "registry"
+    monkeypatch.setenv("VKCKPT_STATE_DIR", str(path))
+    return path
 
+
+@pytest.fixture
+def orphan(private_registry):
+    """A live ``sleep`` reaped by init, not our child: stands for an unrelated process."""
+    from buildbot_vkckpt.agent import procs
+    pid = int(subprocess.run(["sh", "-c", "sleep 60 >/dev/null 2>&1 & echo $!"],
+                             stdout=subprocess.PIPE, check=True).stdout)
+    yield pid
+    procs.signal_pid(pid, 9)
+    procs.wait_exit(pid, 5)
+
+
+@pytest.fixture
+def run_agent(tmp_path):
     def run(*argv, env=None, **kw):
         e = dict(os.environ, **(env or {}))
         e["PYTHONPATH"] = str(HERE.parent.parent)

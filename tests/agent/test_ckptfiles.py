@@ -2,8 +2,6 @@
 restore names the one that changed (reference §23), on the simulated host."""
 import os
 
-from buildbot_vkckpt.agent import probe
-
 from .test_cycle import ckpt_file, metrics, shutdown
 
 
@@ -52,14 +50,3 @@ def test_the_obj_dir_kernel_may_go_the_session_copy_stays(sim):
         built.write_bytes(saved)
         built.chmod(0o755)
     shutdown(sim)
-
-
-def test_p_comm_is_the_resolved_executable(tmp_path):
-    real = tmp_path / "kernel.debug"
-    real.write_text("")
-    link = tmp_path / "vk"
-    link.symlink_to(real)
-    assert probe.comm_of([str(link), "-m", "1g"]) == "kernel.debug"
-    long = tmp_path / ("k" * 20)
-    long.write_text("")
-    assert probe.comm_of([str(long)]) == "k" * 16

@@ -1,5 +1,6 @@
 """cleanup --stale over the host-wide session registry (agent/cleanup.py, cleanupcmd.py,
-ledger.py): sessions anywhere on the host, live ones stopped, the caller's own left alone."""
+ledger.py): sessions anywhere on the host, live ones stopped, the caller's own left alone, and
+a pid that now names another process (a reboot, a reused pid) never signalled."""
 import io
 import json
 import os
@@ -10,7 +11,9 @@ import sys
 
 import pytest
 
+from buildbot_vkckpt.agent import cleanup as cleanup_mod
 from buildbot_vkckpt.agent import ledger as ledger_mod
+from buildbot_vkckpt.agent import procs
 from buildbot_vkckpt.agent.cli import main
 from buildbot_vkckpt.agent.ledger import Ledger
 
@@ -193,3 +196,95 @@ def test_keep_sessions_minus_one_keeps_everything(state, tmp_path):
         Ledger(session(root, f"build-{n}")).allocate("file", path="/nonexistent")
     rc, result, _ = cleanup("--root", root, "--keep-sessions", "-1")
     assert result["details"]["pruned"] == [] and len(list(root.iterdir())) == 3
+
+
+def test_cleanup_stale_releases_dead_sessions(tmp_path, run_agent, orphan):
+    """A crashed session's process (reaped by init, not our child) is stopped; the registry is
+    the test's own (``orphan``): --stale covers every session the registry knows."""
+    (tmp_path / "old").mkdir()
+    led = Ledger(tmp_path / "old")
+    led.update(led.allocate("supervisor"), pid=999999)   # dead supervisor
+    proc = led.allocate("process", pid=orphan)
+    junk = tmp_path / "old" / "memimg"
+    junk.write_bytes(b"x")
+    led.allocate("file", path=str(junk))
+    p = run_agent("cleanup", "--stale", "--root", tmp_path)
+    assert p.returncode == 0, p.stdout
+    assert not procs.alive(orphan)
+    assert not junk.exists()
+    assert Ledger(tmp_path / "old").outstanding() == []
+    assert proc in Ledger(tmp_path / "old").entries()
+    assert b"released 3 stale resource(s) from 1 session(s)" in p.stdout
+
+
+# --- pid identities: cleanup never signals a pid that now names another process ---------
+def other_start(identity):
+    """The same boot, a different start time: the pid names another process now."""
+    boot, _, start = identity.partition("@")
+    return f"{boot}@{int(start) + 1}"
+
+
+def test_cleanup_leaves_a_reused_pid_alone_and_releases_the_entry(tmp_path, orphan,
+                                                                  run_agent):
+    session = tmp_path / "old"
+    session.mkdir()
+    led = Ledger(session)
+    wrong = other_start(procs.identity(orphan))
+    # a supervisor and a process whose pids a reboot handed to the sleep
+    sup = led.allocate("supervisor", pid=orphan, pid_identity=wrong)
+    proc = led.allocate("process", pid=orphan, pid_identity=wrong)
+    assert not cleanup_mod.supervisor_alive(session)
+    p = run_agent("cleanup", "--stale", "--root", tmp_path)
+    assert p.returncode == 0, p.stdout
+    assert procs.alive(orphan)
+    assert led.outstanding() == []
+    assert {sup, proc} <= set(led.entries())
+    assert b"released 2 stale resource(s) from 1 session(s)" in p.stdout
+    assert f"pid {orphan} (gone; the pid now names another process".encode() in p.stdout
+
+
+def test_a_matching_identity_is_still_stopped(tmp_path, orphan):
+    led = Ledger(tmp_path)
+    led.allocate("process", pid=orphan)
+    released, problems = cleanup_mod.release_all(tmp_path)
+    assert problems == [] and released == [f"process pid {orphan}"]
+    assert not procs.alive(orphan)
+
+
+def test_live_supervisor_with_its_identity_keeps_the_session(tmp_path, orphan):
+    led = Ledger(tmp_path)
+    led.allocate("supervisor", pid=orphan)
+    assert cleanup_mod.supervisor_alive(tmp_path)
+
+
+def test_old_entries_without_identity_keep_liveness_alone(tmp_path, orphan):
+    led = Ledger(tmp_path)
+    with open(led.path, "w") as fh:     # written before identities existed
+        fh.write(json.dumps({"op": "alloc", "id": 1, "kind": "supervisor", "pid": orphan}) +
+                 "\n")
+    assert cleanup_mod.supervisor_alive(tmp_path)
+    released, _ = cleanup_mod.release_all(tmp_path)
+    assert released == [f"supervisor pid {orphan}"] and not procs.alive(orphan)
+
+
+def test_vkernel_of_an_earlier_boot_signals_neither_pid_nor_pidfile(tmp_path, orphan):
+    pidfile = tmp_path / "vkernel.pid"
+    pidfile.write_text(f"{orphan}\n")
+    led = Ledger(tmp_path)
+    led.allocate("vkernel", pid=orphan, pidfile=str(pidfile),
+                 pid_identity="an-earlier-boot@" + procs.identity(orphan).partition("@")[2])
+    released, problems = cleanup_mod.release_all(tmp_path)
+    assert problems == [] and procs.alive(orphan)
+    assert released == [f"vkernel pid {orphan} (gone; the pid now names another process, "
+                        f"left alone)"]
+
+
+def test_vkernel_pidfile_child_of_this_boot_is_still_killed(tmp_path, orphan):
+    pidfile = tmp_path / "vkernel.pid"
+    pidfile.write_text(f"{orphan}\n")
+    led = Ledger(tmp_path)
+    led.allocate("vkernel", pid=999999999, pidfile=str(pidfile),
+                 pid_identity=procs.identity(os.getpid()))
+    released, problems = cleanup_mod.release_all(tmp_path)
+    assert problems == [] and not procs.alive(orphan)
+    assert released == [f"vkernel pid 999999999 (child {orphan})"]

@@ -357,3 +357,91 @@ def test_memory_file_and_auto_tap_are_booked_from_monitor_events(sup, tmp_path):
     text = (tmp_path / "ledger.jsonl").read_text()
     assert str(tmp_path / "memimg.000000") in text
     assert text.count("tap3") == 1
+
+
+# --- refusals: what a real DragonFly host needs and the simulator rarely reaches -------------
+def op(sup, kind, clock, **params):
+    sup.op = supervisor.Op(kind, "client", dict(params), clock())
+
+
+def test_checkpoint_never_signals_the_fork_wrapper(sup, clock):
+    # no pidfile: the only known pid is the fork wrapper's
+    sup.start_checkpoint("client", {"op": "checkpoint"}, clock())
+    res = result(sup)
+    assert (res["status"], res["kind"]) == ("infrastructure", "infrastructure")
+    assert "not signalling the fork wrapper" in res["summary"] and sup.op is None
+
+
+def test_checkpoint_refused_while_a_crash_is_captured(sup, clock):
+    sup.crash = {"kind": "panic", "what": "panic: vm_fault"}
+    sup.start_checkpoint("client", {"op": "checkpoint"}, clock())
+    assert result(sup)["summary"] == "kernel: panic: vm_fault · capturing the ddb trace"
+
+
+def test_exit_0_after_a_halt_is_not_a_checkpoint(sup, clock):
+    op(sup, "checkpoint", clock, sent=clock(), target=VKERNEL_PID)
+    sup.halt_seen = True
+    sup.checkpoint_exited(0)
+    res = result(sup)
+    assert res["kind"] == "kernel" and res["summary"].startswith(
+        "the vkernel halted instead of checkpointing") and sup.parked is None
+
+
+def test_checkpt_exit_1_is_the_host_not_the_kernel(sup, clock):
+    op(sup, "restore", clock, file="/nonexistent.ckpt")
+    sup.on_vkernel_exit(1)
+    res = result(sup)
+    assert res["kind"] == "infrastructure" and res["summary"].startswith(
+        "restore failed: checkpt exited 1")
+
+
+def test_sigterm_goes_to_the_child_not_the_fork_wrapper(sup, clock, signals, tmp_path):
+    """The GSoC 2013 parent does not forward SIGTERM (§23): the pidfile's child gets it."""
+    (tmp_path / "vkernel.pid").write_text("424242\n")
+    op(sup, "shutdown", clock, timeout=10)
+    sup.sigterm(clock())
+    assert signals == [(424242, signal.SIGTERM)]
+
+
+def test_an_orphaned_supervisor_stops_its_vkernel(sup, clock, monkeypatch):
+    sup.orphan_timeout = 0.05
+    sup.exit_status = None
+    sup.last_request = clock() - 1
+    started = []
+    monkeypatch.setattr(sup, "start_shutdown", lambda sock, req, now: started.append(req))
+    assert sup.orphan_deadline() is not None and sup.next_timeout() == 0
+    sup.check_orphaned(clock())
+    assert started and "no agent command reached the supervisor" in sup.orphaned
+    # a request resets the clock
+    sup.orphaned, started[:] = None, []
+    sup.handle("client", {"op": "status"})
+    sup.check_orphaned(clock())
+    assert not started
+
+
+def test_thaw_eperm_is_a_permission_not_the_kernel(sup, clock):
+    op(sup, "restore", clock, file="/x.ckpt")
+    feed(sup, b"thaw failed error 1 Operation not permitted\n")
+    res = result(sup)
+    assert res["kind"] == "infrastructure" and "kern.ckptgroup" in res["fix"]
+
+
+def test_a_vkernel_killed_after_sigckptexit_is_named(sup, clock):
+    op(sup, "checkpoint", clock, sent=clock(), target=VKERNEL_PID)
+    sup.checkpoint_exited(-9)
+    res = result(sup)
+    assert res["kind"] == "kernel" and res["summary"].startswith(
+        "the vkernel was killed by SIGKILL after SIGCKPTEXIT"), res
+
+
+def test_a_parked_supervisor_waits_for_its_restore_but_not_forever(tmp_path):
+    import time
+    sup = supervisor.Supervisor(str(tmp_path), ["/bin/true"])
+    sup.proc, sup.exit_status = object(), 0          # the checkpointed vkernel has exited
+    sup.parked = {"seconds": 1.0, "at": time.monotonic()}
+    assert not sup.finished()
+    assert 0 < sup.next_timeout() <= supervisor.PARKED_MAX
+    sup.parked["at"] -= supervisor.PARKED_MAX + 1
+    assert sup.finished()
+    sup.op = object()                                 # never while a request is served
+    assert not sup.finished()

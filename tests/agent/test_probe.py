@@ -1,11 +1,11 @@
-"""Decisions of probe and the supervisor that a real DragonFly host needs and the simulator
-rarely reaches, tested on the functions themselves."""
+"""probe's decisions (agent/probe.py) on the functions themselves: what a real DragonFly host
+needs and the simulator rarely reaches. Whole probes on the simulated host: test_cycle.py,
+test_flavours.py."""
 import io
-import time
 
 import pytest
 
-from buildbot_vkckpt.agent import probe, supervisor
+from buildbot_vkckpt.agent import probe
 from buildbot_vkckpt.agent.events import Emitter
 from buildbot_vkckpt.agent.session import Session
 
@@ -99,99 +99,12 @@ def test_host_kernel_without_support_is_named(tmp_path, monkeypatch):
         "unsupported: host kernel has no vkernel checkpoint support: ")
 
 
-# --- the supervisor -----------------------------------------------------------------------
-class Proc:
-    pid = 999_999_999
-
-
-@pytest.fixture
-def sup(tmp_path):
-    s = supervisor.Supervisor(str(tmp_path), ["/boot/kernel/kernel", "-d"])
-    s.proc = Proc()
-    s.sent = []
-    s.send = lambda sock, message: s.sent.append(message)
-    return s
-
-
-def op(sup, kind, **params):
-    sup.op = supervisor.Op(kind, "client", dict(params), time.monotonic())
-
-
-def answer(sup):
-    return sup.sent[-1]["result"]
-
-
-def test_checkpoint_never_signals_the_fork_wrapper(sup):
-    # no pidfile: the only known pid is the fork wrapper's
-    sup.start_checkpoint("client", {"op": "checkpoint"}, time.monotonic())
-    res = answer(sup)
-    assert (res["status"], res["kind"]) == ("infrastructure", "infrastructure")
-    assert "not signalling the fork wrapper" in res["summary"] and sup.op is None
-
-
-def test_checkpoint_refused_while_a_crash_is_captured(sup):
-    sup.crash = {"kind": "panic", "what": "panic: vm_fault"}
-    sup.start_checkpoint("client", {"op": "checkpoint"}, time.monotonic())
-    assert answer(sup)["summary"] == "kernel: panic: vm_fault · capturing the ddb trace"
-
-
-def test_exit_0_after_a_halt_is_not_a_checkpoint(sup):
-    op(sup, "checkpoint", sent=time.monotonic(), target=Proc.pid)
-    sup.halt_seen = True
-    sup.checkpoint_exited(0)
-    res = answer(sup)
-    assert res["kind"] == "kernel" and res["summary"].startswith(
-        "the vkernel halted instead of checkpointing") and sup.parked is None
-
-
-def test_checkpt_exit_1_is_the_host_not_the_kernel(sup):
-    op(sup, "restore", file="/nonexistent.ckpt")
-    sup.on_vkernel_exit(1)
-    res = answer(sup)
-    assert res["kind"] == "infrastructure" and res["summary"].startswith(
-        "restore failed: checkpt exited 1")
-
-
-def test_sigterm_goes_to_the_child_not_the_fork_wrapper(sup, tmp_path, monkeypatch):
-    """The GSoC 2013 parent does not forward SIGTERM (§23): the pidfile's child gets it."""
-    (tmp_path / "vkernel.pid").write_text("424242\n")
-    sent = []
-    monkeypatch.setattr(supervisor.procs, "signal_pid", lambda pid, sig: sent.append(
-        (pid, sig)) or True)
-    op(sup, "shutdown", timeout=10)
-    sup.sigterm(time.monotonic())
-    import signal
-    assert sent == [(424242, signal.SIGTERM)]
-
-
-def test_an_orphaned_supervisor_stops_its_vkernel(sup, monkeypatch):
-    sup.orphan_timeout = 0.05
-    sup.exit_status = None
-    sup.last_request = time.monotonic() - 1
-    started = []
-    monkeypatch.setattr(sup, "start_shutdown", lambda sock, req, now: started.append(req))
-    assert sup.orphan_deadline() is not None and sup.next_timeout() == 0
-    sup.check_orphaned(time.monotonic())
-    assert started and "no agent command reached the supervisor" in sup.orphaned
-    # a request resets the clock
-    sup.orphaned, started[:] = None, []
-    sup.handle("client", {"op": "status"})
-    sup.check_orphaned(time.monotonic())
-    assert not started
-
-
-def test_thaw_eperm_is_a_permission_not_the_kernel(sup):
-    from buildbot_vkckpt.monitor.console import ConsoleMonitor
-    op(sup, "restore", file="/x.ckpt")
-    for event in ConsoleMonitor().feed(b"thaw failed error 1 Operation not permitted\n"):
-        sup.on_event(event)
-    res = answer(sup)
-    assert res["kind"] == "infrastructure" and "kern.ckptgroup" in res["fix"]
-
-
-def test_a_vkernel_killed_after_sigckptexit_is_named(sup):
-    op(sup, "checkpoint", sent=time.monotonic(), target=Proc.pid)
-    sup.checkpoint_exited(-9)
-    res = answer(sup)
-    assert res["kind"] == "kernel" and res["summary"].startswith(
-        "the vkernel was killed by SIGKILL after SIGCKPTEXIT"), res
+def test_p_comm_is_the_resolved_executable(tmp_path):
+    real = tmp_path / "kernel.debug"
+    real.write_text("")
+    link = tmp_path / "vk"
+    link.symlink_to(real)
+    assert probe.comm_of([str(link), "-m", "1g"]) == "kernel.debug"
+    long = tmp_path / ("k" * 20)
+    long.write_text("")
+    assert probe.comm_of([str(long)]) == "k" * 16

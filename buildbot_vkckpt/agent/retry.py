@@ -101,9 +101,9 @@ def parse_attempts(text):
 
 
 def merge_property(existing, flakes):
-    """``vkckpt_flaky``: the list another step of the build set, plus this step's flaky
-    tests (only flaky ones: a deterministic failure is a plain failure)."""
+    """``vkckpt_flaky``: the list another step of the build set, plus the verdict of every
+    test this step re-ran (``flaky ...`` or ``deterministic ...``: notifications say which)."""
     merged = [e for e in existing if isinstance(e, dict)] if isinstance(existing, list) else []
     names = {e.get("test") for e in merged}
-    merged += [f.as_property() for f in flakes if f.flaky and f.name not in names]
+    merged += [f.as_property() for f in flakes if f.attempts > 1 and f.name not in names]
     return merged

@@ -220,11 +220,11 @@ class VkernelCheckpointCycle(AgentStep):
             flake.outcomes.append(again.ok)
         await add_result_set(self, "vkernel checkpoint cycle attempts", "pass_fail",
                              "boolean", flake.attempt_results())
+        self.setProperty("vkckpt_flaky", merge_property(self.getProperty("vkckpt_flaky"),
+                                                        [flake]), self.name)
         if not flake.flaky:
             return problem[0], f"{problem[1]} · {flake.verdict}"
         self.flakes.append(flake)
-        self.setProperty("vkckpt_flaky", merge_property(self.getProperty("vkckpt_flaky"),
-                                                        [flake]), self.name)
         return None
 
     def rerun_refusal(self, command, cycle):

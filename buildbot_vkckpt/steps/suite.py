@@ -240,7 +240,7 @@ class GuestCheckpointSuite(AgentStep):
 
     async def publish_attempts(self, flakes):
         """Every attempt of a re-run test as a test result (the dashboard's flake rate), and
-        ``vkckpt_flaky`` (shared with the cycle step) naming the flaky ones."""
+        ``vkckpt_flaky`` (shared with the cycle step) with each re-run test's verdict."""
         if not flakes:
             return
         await add_result_set(self, "guest checkpoint suite attempts", "pass_fail", "boolean",

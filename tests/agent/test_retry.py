@@ -58,9 +58,11 @@ def test_attempts_diagnostic(text, outcomes):
     assert parse_attempts(text) == outcomes
 
 
-def test_the_property_keeps_what_another_step_set_and_only_flaky_tests():
+def test_the_property_keeps_what_another_step_set_and_every_re_run_verdict():
     other = [{"test": "cycle: network", "verdict": "flaky (1/3 failed)"}]
     merged = merge_property(other, [Flake("memory", [False, True, True]),
-                                    Flake("pipe", [False, False, False])])
-    assert merged == other + [{"test": "memory", "verdict": "flaky (1/3 failed)"}]
+                                    Flake("pipe", [False, False, False]),
+                                    Flake("cycle: restore", [False], FRESH_BOOT)])
+    assert merged == other + [{"test": "memory", "verdict": "flaky (1/3 failed)"},
+                              {"test": "pipe", "verdict": "deterministic (3/3 failed)"}]
     assert merge_property("garbage", []) == []

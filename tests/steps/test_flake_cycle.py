@@ -74,7 +74,8 @@ class TestFlakyCycles(FlakeCase):
         await self.run_step()
         self.assertEqual(self.summary()["step"],
                          BROKE.format(total=1) + " · deterministic (3/3 failed)")
-        self.assertNotIn("vkckpt_flaky", self.get_nth_step(0).build.getProperties())
+        self.assertEqual(self.get_nth_step(0).getProperty("vkckpt_flaky"),
+                         [{"test": NAME, "verdict": "deterministic (3/3 failed)"}])
 
     async def test_a_panic_while_re_running_ends_the_step_with_the_panic(self):
         self.setup(cycles=1, retries=1)

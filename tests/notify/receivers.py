@@ -1,16 +1,9 @@
-"""Real receivers on 127.0.0.1 for the notification tests: an SMTP server (aiosmtpd) and an
-HTTP server taking the webhook's JSON posts. Both collect what they get; ``wait_for`` polls
-with a deadline."""
-import email
-import email.policy
+"""A real webhook receiver on 127.0.0.1 for the notification tests (the SMTP server is the
+project's own notify/mailbox.py); ``wait_for`` polls with a deadline."""
 import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-from aiosmtpd.controller import Controller
-
-from buildbot_vkckpt.demo.localbb import free_port
 
 
 def wait_for(what, items, count, timeout=60):
@@ -20,38 +13,6 @@ def wait_for(what, items, count, timeout=60):
         time.sleep(0.1)
     assert len(items) >= count, f"{len(items)} {what} after {timeout} s, wanted {count}: {items}"
     return list(items)
-
-
-class _Collect:
-    def __init__(self):
-        self.mails = []
-
-    async def handle_DATA(self, server, session, envelope):
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.mails.append({"to": list(envelope.rcpt_tos), "from": envelope.mail_from,
-                           "subject": str(message["Subject"]),
-                           "body": message.get_content().replace("\r\n", "\n")})
-        return "250 Message accepted for delivery"
-
-
-class SMTPSink:
-    """An SMTP server on 127.0.0.1 that keeps every mail (``mails``: to, from, subject, body)."""
-
-    def __init__(self):
-        self._handler = _Collect()
-        self.port = free_port()
-        self._controller = Controller(self._handler, hostname="127.0.0.1", port=self.port)
-
-    @property
-    def mails(self):
-        return self._handler.mails
-
-    def __enter__(self):
-        self._controller.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._controller.stop()
 
 
 class WebhookSink:

@@ -5,7 +5,9 @@ import pytest
 
 from buildbot_vkckpt.demo.localbb import LocalBuildbot
 
-from .receivers import SMTPSink, WebhookSink, wait_for
+from buildbot_vkckpt.notify.mailbox import LocalMailbox
+
+from .receivers import WebhookSink, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -53,14 +55,14 @@ def run(bb, builder, outcome="green"):
 
 
 def test_state_changes_and_the_culprit_reach_mail_and_webhook(tmp_path):
-    with SMTPSink() as smtp, WebhookSink() as hook, LocalBuildbot(tmp_path / "bb") as bb:
+    with LocalMailbox() as smtp, WebhookSink() as hook, LocalBuildbot(tmp_path / "bb") as bb:
         bb.create(master_cfg(smtp.port, hook.url))
         bb.start()
         builds = [run(bb, MAIN), run(bb, MAIN, "red"), run(bb, MAIN, "red"),
                   run(bb, BISECT), run(bb, BISECT), run(bb, MAIN)]
         assert [b["results"] for b in builds] == [0, 2, 2, 0, 0, 0]
         green, red, _, found, _, again = builds
-        mails = wait_for("mails", smtp.mails, 3)
+        mails = smtp.wait(3)
         posts = wait_for("webhook posts", hook.posts, 3)
         url = f"{bb.url}#/builders/{red['builderid']}/builds/{red['number']}"
 

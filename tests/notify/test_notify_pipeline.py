@@ -3,8 +3,9 @@ the SMTP server on 127.0.0.1 leads with the failing step, the panic line and the
 the steps recorded as properties."""
 import pytest
 
+from buildbot_vkckpt.notify.mailbox import LocalMailbox
+
 from ..simmaster import sim_master
-from .receivers import SMTPSink, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -12,7 +13,7 @@ BUILDER = "vkckpt-sim"
 
 
 def test_a_restore_panic_is_mailed_with_its_panic_line_and_frames(tmp_path):
-    with SMTPSink() as smtp:
+    with LocalMailbox() as smtp:
         extra = (f"from buildbot_vkckpt.notify import notifiers\n"
                  f"c['services'] = notifiers({{'mail': {{'to': ['kernel@example.org'], "
                  f"'fromaddr': 'bb@example.org', 'relayhost': '127.0.0.1', "
@@ -24,7 +25,7 @@ f.addStep(VkernelCheckpointCycle(cycles=1, checkpoint_timeout=30, restore_timeou
             build = bb.wait_build(bb.force(BUILDER, reason="restore panics"), timeout=150)
             props = bb.properties(build["buildid"])
             failed = [s["name"] for s in bb.steps(build["buildid"]) if s["results"] == 2]
-            mail, = wait_for("mails", smtp.mails, 1)
+            mail, = smtp.wait(1)
 
     assert build["results"] == 2 and failed, build
     panic, frames = props["vkckpt_panic"], props["vkckpt_backtrace"].splitlines()

@@ -1,4 +1,5 @@
 """Event lines, outcomes and the emitter (agent/events.py)."""
+import io
 import json
 
 from buildbot_vkckpt.agent import events
@@ -18,3 +19,46 @@ def test_event_lines_stay_short_and_parse():
     assert len(line.encode()) < 4000
     assert json.loads(line[len(events.PREFIX):])["details"]["file"] == path
     assert events.exit_code({"status": "unsupported"}) == 3
+
+
+def test_outcomes_carry_their_kind_as_a_field_and_exit_codes_follow_the_status():
+    cases = [(events.Outcome.kernel("kernel: panic: x", crash={"k": 1}), "failure", "kernel", 1),
+             (events.Outcome.test("guest command exited 3"), "failure", "test", 1),
+             (events.Outcome.timeout("timeout in boot: ..."), "failure", "timeout", 1),
+             (events.Outcome.infrastructure("no vn unit", "cleanup --stale"), "infrastructure",
+              "infrastructure", 4)]
+    for outcome, status, kind, code in cases:
+        ev = outcome.to_event()
+        assert (ev["status"], ev["kind"], events.exit_code(ev)) == (status, kind, code)
+    panic = cases[0][0]
+    assert panic.cause == "panic: x" and panic.summary == "kernel: panic: x"
+    assert panic.details == {"crash": {"k": 1}} and cases[3][0].fix == "cleanup --stale"
+    assert events.result_event("unsupported", "no handler")["kind"] == "unsupported"
+
+
+def test_the_emitter_prints_humans_events_and_one_result_and_journals(tmp_path):
+    out = io.StringIO()
+    journal = tmp_path / "events.jsonl"
+    em = events.Emitter(stream=out, journal=str(journal))
+    em.human("two\nlines")
+    em.phase("boot")
+    em.event({"ev": "line", "text": "x"}, journal=False)
+    em.console_line("c" * 10000)
+    code = em.finish(events.Outcome.infrastructure("no image", "run image first").to_event())
+    lines = out.getvalue().splitlines()
+    assert lines[:2] == [events.HUMAN_PREFIX + "two", events.HUMAN_PREFIX + "lines"]
+    assert len(lines[4]) == events.MAX_LINE                  # a console line is cut, not split
+    assert lines[-3:-1] == [events.HUMAN_PREFIX + "infrastructure: no image",
+                            events.HUMAN_PREFIX + "fix: run image first"]
+    assert code == 4 and em.result["summary"] == "no image"
+    assert [json.loads(ln)["ev"] for ln in journal.read_text().splitlines()] == [
+        "phase", "result"]
+
+
+def test_a_closed_stdout_loses_no_journal_entry(tmp_path):
+    stream = io.StringIO()
+    stream.close()                                   # the step that read us went away
+    em = events.Emitter(stream=stream, journal=str(tmp_path / "events.jsonl"))
+    em.metric("boot_time", 1.5, "s")
+    events.append_journal(str(tmp_path / "no-such-dir" / "x.jsonl"), {"ev": "lost"})
+    assert json.loads((tmp_path / "events.jsonl").read_text())["value"] == 1.5

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_ARGS ?=
 
-.PHONY: venv system-packages test demo docs bench clean
+.PHONY: venv system-packages test demo docs bench reliability clean
 
 venv: $(STAMP)
 
@@ -21,6 +21,10 @@ $(STAMP): constraints.txt setup.py pyproject.toml
 
 test: system-packages venv
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# the load and fault suite: 8 builds on 2 simulated hosts, a worker and a master SIGKILLed
+reliability: system-packages venv
+	$(PY) -m pytest -s -m reliability tests/reliability $(PYTEST_ARGS)
 
 demo: system-packages venv
 	$(VENV)/bin/vkckpt demo $(DEMO_ARGS)

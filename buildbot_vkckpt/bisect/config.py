@@ -63,6 +63,16 @@ def names(builder):
     return f"{builder}-bisect", f"{builder}-bisect-control"
 
 
+def probe_plan_from_tree(factory):
+    """A probe build has no changes: its plan starts from the tests and adds what the tree
+    needs since each stage was built (a forced build's plan is everything). The factory is
+    the watched builder's own, so its BuildPlan step's arguments are set here."""
+    from buildbot_vkckpt.steps.plan import BuildPlan
+    for step in factory.steps:
+        if getattr(step, "step_class", None) is BuildPlan:
+            step.kwargs["without_changes"] = "tree"
+
+
 def control_factory(repourl, branch, settings):
     factory = util.BuildFactory()
     # a full clone: rev-list needs the history between the two builds
@@ -78,6 +88,7 @@ def add_bisection(watched, probe_factory, repourl, branch, workers, locks, tags,
     step. ``settings`` is what :func:`options` returned. Returns (builders, schedulers,
     watch step)."""
     probe, control = names(watched)
+    probe_plan_from_tree(probe_factory)
     settings = dict(settings)
     control_workers = settings.pop("workers", None) or list(workers)
     check_slots(all_workers, control_workers, workers)

@@ -51,7 +51,11 @@ FACTORY = dict(guest_commands=["true"], guest_tests=["memory"], cycles=1)
 class BisectRig(PushRig):
     """The push rig with bisection on."""
 
-    def __init__(self, basedir, **factory_kwargs):
+    def __init__(self, basedir, mail_port=None, **factory_kwargs):
+        if mail_port is not None:   # notify= mails the red build and the culprit
+            factory_kwargs["notify"] = {"mail": {
+                "to": ["kernel@dragonfly.invalid"], "fromaddr": "buildbot@dragonfly.invalid",
+                "relayhost": "127.0.0.1", "port": mail_port}}
         super().__init__(basedir, tree_stable_timer=1, bisect=True,
                          **{**FACTORY, **factory_kwargs})
 
@@ -103,11 +107,21 @@ def _git_env(extra):
     return env
 
 
+def local_mailbox():
+    """An SMTP server on 127.0.0.1 for the demo's mails, or None without one."""
+    try:
+        from buildbot_vkckpt.notify.mailbox import LocalMailbox, MailboxError
+        return LocalMailbox()
+    except (ImportError, MailboxError):
+        return None
+
+
 def run_demo(basedir, out=sys.stdout, timeout=600, keep=False, commits=5, planted_at=None,
              seed=None):
     """Seed, push ``commits`` commits with a regression planted at ``planted_at`` (random
-    when None), show the red build and the bisection. True when the culprit is the planted
-    commit."""
+    when None), show the red build, the bisection and the culprit mail. True when the
+    culprit is the planted commit (and, with a local mailbox, was mailed)."""
+    import contextlib
     import random
 
     def say(text=""):
@@ -115,12 +129,19 @@ def run_demo(basedir, out=sys.stdout, timeout=600, keep=False, commits=5, plante
 
     if planted_at is None:
         planted_at = random.Random(seed).randrange(commits)
-    rig = BisectRig(basedir)
+    box = local_mailbox()
+    with box if box is not None else contextlib.nullcontext():
+        return _run(basedir, say, timeout, keep, commits, planted_at, box)
+
+
+def _run(basedir, say, timeout, keep, commits, planted_at, box):
+    rig = BisectRig(basedir, mail_port=box.port if box else None)
     ok = False
     try:
         say("== vkckpt demo --bisect: a push with a planted regression, bisected by the master")
         rig.prepare()
-        say(f"master {rig.bb.url}")
+        say(f"master {rig.bb.url}" + (f"; mail to an SMTP server on 127.0.0.1:{box.port}"
+                                      if box else "; no local SMTP server (aiosmtpd missing)"))
         build = rig.force(reason="the last green build")
         say(f"\n-- build {build['number']}: {RESULT.get(build['results'])} (the last green one)")
         known = {r["buildrequestid"] for r in rig.build_requests()}
@@ -149,14 +170,15 @@ def run_demo(basedir, out=sys.stdout, timeout=600, keep=False, commits=5, plante
         for step in rig.bb.steps(control["buildid"]):
             if step["name"].startswith(("probe", "bisect")):
                 say(f"     {step['name']:<17} {step['state_string']}")
-        props = rig.bb.properties(control["buildid"])
-        culprit = props.get("vkckpt_culprit") or {}
+        culprit = rig.bb.properties(control["buildid"]).get("vkckpt_culprit") or {}
         say(f"\n   summary: {control['state_string']}")
         red_props = rig.bb.properties(red["buildid"])
         red_now = rig.bb.get(f"builds/{red['buildid']}")["builds"][0]
         say(f"   red build {red['number']} now says: {red_now['state_string']}")
         ok = (culprit.get("revision") == revisions[planted_at]
               and red_props.get("vkckpt_culprit", {}).get("revision") == revisions[planted_at])
+        if box is not None:
+            ok &= show_culprit_mail(box, revisions[planted_at], say)
     finally:
         if keep:
             say(f"\nmaster and worker left running: web UI {rig.bb.url}")
@@ -164,3 +186,22 @@ def run_demo(basedir, out=sys.stdout, timeout=600, keep=False, commits=5, plante
             rig.stop()
     say(f"\nbisect demo: {'as expected' if ok else 'NOT as expected'}")
     return ok
+
+
+def show_culprit_mail(box, revision, say, timeout=60):
+    """Print the mail that names the culprit; False when none arrives."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with box.lock:
+            mails = list(box.mails)
+        found = [m for m in mails if revision[:10] in m["subject"] + m["body"]]
+        if found:
+            mail = found[0]
+            say(f"\n-- {len(mails)} mail(s) received by the SMTP server; the culprit's:")
+            say(f"   To: {', '.join(mail['to'])}\n   Subject: {mail['subject']}")
+            for line in mail["body"].splitlines()[:10]:
+                say(f"   | {line}")
+            return True
+        time.sleep(0.5)
+    say(f"\n-- no mail naming {revision[:10]} arrived in {timeout} s")
+    return False

@@ -167,9 +167,19 @@ class BuildPlan(_MarkerStep):
     name = "plan"
     renderables = ["suite_prefix"]
 
-    def __init__(self, suite_prefix=changes.DEFAULT_SUITE_PREFIX, tree_rules=True, **kwargs):
+    # a build without changes: "everything" (a forced build), or "tree": tests, plus what
+    # the tree needs since each stage's marker (a bisection probe, docs/bisect.rst)
+    WITHOUT_CHANGES = ("everything", "tree")
+
+    def __init__(self, suite_prefix=changes.DEFAULT_SUITE_PREFIX, tree_rules=True,
+                 without_changes="everything", **kwargs):
         self.suite_prefix = suite_prefix
         self.use_tree_rules = tree_rules
+        if without_changes not in self.WITHOUT_CHANGES:
+            from buildbot import config
+            config.error(f"BuildPlan: without_changes must be one of "
+                         f"{', '.join(self.WITHOUT_CHANGES)}, not {without_changes!r}")
+        self.without_changes = without_changes
         self._diff_log = None
         self._tree_rules = ()
         self._notes = []
@@ -183,8 +193,15 @@ class BuildPlan(_MarkerStep):
     async def run(self):
         if self.use_tree_rules:
             self._tree_rules = await self.load_tree_rules()
-        plan = changes.merge(self.classify(getattr(c, "files", None))
-                             for c in self.build.allChanges())
+        build_changes = list(self.build.allChanges())
+        if not build_changes and self.without_changes == "tree":
+            # check_reuse puts back every stage whose marker the git diff does not clear
+            plan = changes.Plan.from_stages(changes.Stage.TESTS, (
+                "no changes (bisection probe): what the tree needs since the last build "
+                "here",))
+        else:
+            plan = changes.merge(self.classify(getattr(c, "files", None))
+                                 for c in build_changes)
         files = self.files()
         reused_from = {}
         if plan.nothing():

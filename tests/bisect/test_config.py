@@ -90,3 +90,13 @@ def test_a_name_clash_is_a_config_error():
                       branches=["master"], bisect=True, poll=False)
     assert any("'vkckpt-master-bisect' already exists" in e for e in err.value.errors), \
         err.value.errors
+
+
+def test_the_probe_plans_from_the_tree_and_the_watched_builder_does_not():
+    from buildbot_vkckpt.steps.plan import BuildPlan
+    c = {}
+    add_to_config(c, ["w1"], REPO, dashboard=False, bisect=True)
+    plans = {b.name: next(s for s in b.factory.steps if s.step_class is BuildPlan)
+             for b in c["builders"] if not b.name.endswith("-control")}
+    assert plans["vkckpt-master-bisect"].kwargs["without_changes"] == "tree"
+    assert "without_changes" not in plans["vkckpt-master"].kwargs

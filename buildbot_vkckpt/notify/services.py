@@ -7,6 +7,8 @@
                  "relayhost": "localhost", "port": 25, "tls": False, "smtps": False,
                  "user": None, "password": None, "blamelist": False},
         "webhook": "https://chat.example.org/hooks/vkckpt",   # or {"url", "headers"}, or a list
+        "irc": {"host": "irc.libera.chat", "port": 6697, "tls": True, "nick": "dfly-vkckpt",
+                "channels": ["#dragonflybsd"], "password": None},
         "events": ["red", "green", "culprit"],                # the default
     }
 """
@@ -19,11 +21,15 @@ from buildbot.reporters.mail import MailNotifier
 from buildbot_vkckpt.notify.events import DEFAULT_EVENTS, EVENTS
 from buildbot_vkckpt.notify.formatter import NoticeFormatter
 from buildbot_vkckpt.notify.generator import StateChangeGenerator
+from buildbot_vkckpt.notify.irc import IRCNotifier
 
-KEYS = ("mail", "webhook", "events")
+KEYS = ("mail", "webhook", "irc", "events")
 MAIL_KEYS = ("to", "fromaddr", "relayhost", "port", "tls", "smtps", "user", "password",
              "blamelist")
 WEBHOOK_KEYS = ("url", "headers")
+IRC_KEYS = ("host", "port", "nick", "channels", "password", "tls")
+NICK = re.compile(r"[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}-]{0,29}\Z")
+CHANNEL = re.compile(r"[#&][^\s,\x07]{1,49}\Z")
 ADDRESS = re.compile(r"[^@\s<>]+@[^@\s<>]+\Z")
 
 
@@ -106,17 +112,46 @@ def _webhooks(cfg, webhook, make_generator):
     return services
 
 
+def _irc(cfg, value, generator):
+    where = "['irc']"
+    if not isinstance(value, dict):
+        cfg.error(where, f"must be a dict with 'host', 'nick' and 'channels', not {value!r}")
+        return None
+    _unknown(cfg, where, value, IRC_KEYS)
+    host, nick, channels = value.get("host"), value.get("nick"), value.get("channels")
+    if not isinstance(host, str) or not host or any(ch.isspace() for ch in host):
+        cfg.error(f"{where}['host']", f"must be a host name, not {host!r}")
+    if not isinstance(nick, str) or not NICK.match(nick):
+        cfg.error(f"{where}['nick']", f"must be an IRC nick (a letter, then letters, digits "
+                                      f"or -[]\\`_^{{|}}, at most 30), not {nick!r}")
+    if isinstance(channels, str) or not isinstance(channels, (list, tuple)) or not channels \
+            or not all(isinstance(c, str) and CHANNEL.match(c) for c in channels):
+        cfg.error(f"{where}['channels']", f"must be a list of channels such as "
+                                          f"'#dragonflybsd', not {channels!r}")
+    tls = value.get("tls", False)
+    if not isinstance(tls, bool):
+        cfg.error(f"{where}['tls']", f"must be True or False, not {tls!r}")
+    port = value.get("port", 6697 if tls is True else 6667)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        cfg.error(f"{where}['port']", f"must be a TCP port number, not {port!r}")
+    if not cfg.ok:
+        return None
+    return IRCNotifier(name=f"{cfg.prefix}-irc", host=host, nick=nick, channels=list(channels),
+                       port=port, password=value.get("password"), tls=tls,
+                       generators=[generator])
+
+
 def notifiers(notify, builders, dashboard=None, prefix="vkckpt", owner="add_to_config"):
     """The reporter services for ``notify`` watching ``builders`` (a list of names); [] and
     a config error for a bad value. ``dashboard``: the trends page's name, for its link;
     ``prefix`` starts the services' names."""
     cfg = NotifyConfig(owner, prefix)
     if not isinstance(notify, dict) or not notify:
-        cfg.error("", f"must be a dict with 'mail' and/or 'webhook', not {notify!r}")
+        cfg.error("", f"must be a dict with 'mail', 'webhook' and/or 'irc', not {notify!r}")
         return []
     _unknown(cfg, "", notify, KEYS)
-    if "mail" not in notify and "webhook" not in notify:
-        cfg.error("", "needs 'mail' or 'webhook' (or both)")
+    if not {"mail", "webhook", "irc"} & set(notify):
+        cfg.error("", "needs 'mail', 'webhook' or 'irc' (or several)")
     events = notify.get("events", DEFAULT_EVENTS)
     if isinstance(events, str) or not isinstance(events, (list, tuple)) or not events or any(
             e not in EVENTS for e in events):
@@ -134,4 +169,8 @@ def notifiers(notify, builders, dashboard=None, prefix="vkckpt", owner="add_to_c
             services.append(mail)
     if "webhook" in notify:
         services.extend(_webhooks(cfg, notify["webhook"], make_generator))
+    if "irc" in notify:
+        chat = _irc(cfg, notify["irc"], make_generator("chat"))
+        if chat is not None:
+            services.append(chat)
     return services if cfg.ok else []

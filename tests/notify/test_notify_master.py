@@ -1,24 +1,26 @@
 """Notifications from a real Buildbot master to a real SMTP server and a webhook receiver on
-127.0.0.1: green, red, still red, the bisection's culprit (twice), green again — three mails
-and three posts (red, culprit, green), each leading with what broke."""
+127.0.0.1, and to an IRC channel on a real IRC server: green, red, still red, the bisection's
+culprit (twice), green again — three mails, three posts and three announcements (red,
+culprit, green), each leading with what broke."""
 import pytest
 
 from buildbot_vkckpt.demo.localbb import LocalBuildbot
 
 from buildbot_vkckpt.notify.mailbox import LocalMailbox
 
-from .receivers import WebhookSink, wait_for
+from .receivers import IRCServer, WebhookSink, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 MAIN, BISECT = "vkckpt-master", "vkckpt-bisect"
+BOT, CHANNEL = "vkckpt-bot", "#vkckpt"
 PANIC = "panic: vm_fault: fault on nofault entry, addr: 0xdeadc000"
 CULPRIT = {"revision": "4f1c2d3e5a6b7c8d9e0f11223344556677889900", "author": "A. Hacker",
            "subject": "vm: lazy pmap teardown", "check": "cycle restore",
            "builder": MAIN, "url": "http://bb/#/builders/1/builds/2", "build": 2}
 
 
-def master_cfg(smtp_port, webhook_url):
+def master_cfg(smtp_port, webhook_url, irc_port):
     return f"""
 from buildbot_vkckpt.notify import notifiers
 
@@ -46,7 +48,10 @@ c['schedulers'].append(schedulers.ForceScheduler(
     properties=[util.StringParameter(name="outcome", default="green")]))
 c['services'] = notifiers({{"mail": {{"to": ["kernel@example.org"], "fromaddr": "bb@example.org",
                                      "relayhost": "127.0.0.1", "port": {smtp_port}}},
-                           "webhook": {webhook_url!r}}}, [{MAIN!r}], dashboard="vkckpt")
+                           "webhook": {webhook_url!r},
+                           "irc": {{"host": "127.0.0.1", "port": {irc_port}, "nick": {BOT!r},
+                                   "channels": [{CHANNEL!r}], "password": "pw"}}}},
+                          [{MAIN!r}], dashboard="vkckpt")
 """
 
 
@@ -55,8 +60,9 @@ def run(bb, builder, outcome="green"):
 
 
 def test_state_changes_and_the_culprit_reach_mail_and_webhook(tmp_path):
-    with LocalMailbox() as smtp, WebhookSink() as hook, LocalBuildbot(tmp_path / "bb") as bb:
-        bb.create(master_cfg(smtp.port, hook.url))
+    with LocalMailbox() as smtp, WebhookSink() as hook, IRCServer(BOT, CHANNEL) as irc, \
+            LocalBuildbot(tmp_path / "bb") as bb:
+        bb.create(master_cfg(smtp.port, hook.url, irc.port))
         bb.start()
         builds = [run(bb, MAIN), run(bb, MAIN, "red"), run(bb, MAIN, "red"),
                   run(bb, BISECT), run(bb, BISECT), run(bb, MAIN)]
@@ -64,6 +70,8 @@ def test_state_changes_and_the_culprit_reach_mail_and_webhook(tmp_path):
         green, red, _, found, _, again = builds
         mails = smtp.wait(3)
         posts = wait_for("webhook posts", hook.posts, 3)
+        # red: headline, first frame, links; culprit and green: headline, links
+        said = irc.wait(7)
         url = f"{bb.url}#/builders/{red['builderid']}/builds/{red['number']}"
 
     assert len(mails) == 3 and len(posts) == 3, (mails, posts)
@@ -100,3 +108,11 @@ def test_state_changes_and_the_culprit_reach_mail_and_webhook(tmp_path):
     assert by_event["culprit"]["culprit"]["revision"] == CULPRIT["revision"]
     assert by_event["culprit"]["number"] == found["number"]
     assert by_event["green"]["text"].startswith(f"{MAIN} #{again['number']} is green again")
+
+    assert len(said) == 7 and {nick for nick, _ in said} == {BOT}, said
+    texts = [text for _, text in said]
+    heads = [t for t in texts if t.startswith(MAIN)]
+    # each announcement leads with the mail's subject, without the title
+    assert heads == [m["subject"].split("] ", 1)[1]
+                     for m in (red_mail, culprit_mail, green_mail)], texts
+    assert "at #0 vm_fault" in texts and f"{url} · trends {bb.url}#/vkckpt" in texts

@@ -6,9 +6,11 @@ from buildbot.reporters.mail import MailNotifier
 
 from buildbot_vkckpt.config import add_to_config
 from buildbot_vkckpt.notify import NoticeFormatter, StateChangeGenerator, notifiers
+from buildbot_vkckpt.notify.irc import IRCNotifier
 
 REPO = "https://gitweb.dragonflybsd.org/dragonfly.git"
 MAIL = {"to": ["kernel@lists.dragonflybsd.org"], "fromaddr": "bb@dragonflybsd.org"}
+IRC = {"host": "irc.libera.chat", "nick": "dfly-vkckpt", "channels": ["#dragonflybsd"]}
 
 
 def generator(service):
@@ -38,6 +40,15 @@ def test_add_to_config_wires_mail_and_webhook_on_its_builders():
     assert hook_b._config_kwargs["headers"] == {"X-Token": "t"}
 
 
+def test_irc_gets_the_chat_lines_on_the_tls_port_by_default():
+    irc, = notifiers({"irc": dict(IRC, tls=True)}, ["b"], prefix="p")
+    assert isinstance(irc, IRCNotifier) and irc.name == "p-irc"
+    assert irc._config_kwargs["port"] == 6697 and irc._config_kwargs["tls"] is True
+    assert generator(irc).formatter.style == "chat"
+    plain, = notifiers({"irc": IRC}, ["b"])
+    assert plain._config_kwargs["port"] == 6667
+
+
 def test_no_notify_adds_no_reporter_and_no_www_means_no_trends_link():
     c = {}
     add_to_config(c, ["w1"], REPO)
@@ -48,9 +59,9 @@ def test_no_notify_adds_no_reporter_and_no_www_means_no_trends_link():
 
 
 @pytest.mark.parametrize("notify, message", [
-    ("kernel@lists", "notify must be a dict with 'mail' and/or 'webhook'"),
+    ("kernel@lists", "notify must be a dict with 'mail', 'webhook' and/or 'irc'"),
     ({}, "notify must be a dict"),
-    ({"events": ["red"]}, "notify needs 'mail' or 'webhook'"),
+    ({"events": ["red"]}, "notify needs 'mail', 'webhook' or 'irc'"),
     ({"mial": MAIL}, "notify has no key 'mial'"),
     ({"mail": "kernel@x.org"}, "notify['mail'] must be a dict with 'to' and 'fromaddr'"),
     ({"mail": dict(MAIL, to="not-an-address")}, "notify['mail']['to'] must be a list of mail"),
@@ -64,6 +75,13 @@ def test_no_notify_adds_no_reporter_and_no_www_means_no_trends_link():
     ({"webhook": ["http://a/", 3]}, "notify['webhook'][1] must be a URL or a dict"),
     ({"webhook": {"url": "http://a/", "headers": "X: y"}},
      "notify['webhook']['headers'] must be a dict"),
+    ({"irc": "irc.libera.chat"}, "notify['irc'] must be a dict with 'host', 'nick'"),
+    ({"irc": dict(IRC, host="")}, "notify['irc']['host'] must be a host name"),
+    ({"irc": dict(IRC, nick="9lives")}, "notify['irc']['nick'] must be an IRC nick"),
+    ({"irc": dict(IRC, channels="#dfly")}, "notify['irc']['channels'] must be a list of"),
+    ({"irc": dict(IRC, channels=["dfly"])}, "notify['irc']['channels'] must be a list of"),
+    ({"irc": dict(IRC, port=0)}, "notify['irc']['port'] must be a TCP port"),
+    ({"irc": dict(IRC, ssl=True)}, "notify['irc'] has no key 'ssl'"),
     ({"webhook": "http://a/", "events": "red"}, "notify['events'] must be a list of red, "
                                                 "green, culprit, failing, exception"),
     ({"webhook": "http://a/", "events": ["red", "blue"]}, "notify['events'] must be a list"),

@@ -108,3 +108,32 @@ def test_p_comm_is_the_resolved_executable(tmp_path):
     long = tmp_path / ("k" * 20)
     long.write_text("")
     assert probe.comm_of([str(long)]) == "k" * 16
+
+
+def test_options_are_read_as_getopt_reads_them():
+    argv = ["/k", "-m", "1g", "-r", "a.img", "-m", "2g", "-r"]
+    assert probe.option(argv, "-m") == "2g"                 # the last one wins
+    assert probe.option(argv, "-r") == "a.img"               # a trailing flag has no value
+    assert probe.option(argv, "-i") is None
+    assert probe.guest_memory(argv) == 2 * GIB
+    assert probe.guest_memory(["/k", "-m", "lots"]) is None
+    assert probe.guest_memory(["/k"]) is None
+    assert probe.comm_of([]) == "kernel"
+
+
+def test_a_supported_host_names_what_it_found_and_where_the_file_goes(tmp_path):
+    session = Session(str(tmp_path))
+    checks = probe.Checks(Emitter(stream=io.StringIO()))
+    checks.add("handler", True, "present")
+    facts = {"ckpt_path": str(tmp_path / "kernel.debug.ckpt"), "host_kernel": "gsoc",
+             "rlimit_core": "unlimited"}
+    res = probe.verdict(session, checks, facts)
+    assert res["status"] == "ok" and res["details"]["supported"] is True
+    assert res["summary"] == ("checkpoint supported: handler present, host kernel gsoc, "
+                              "RLIMIT_CORE unlimited, file kernel.debug.ckpt")
+    checks.add("handler", False, "no handler messages in the binary", "unsupported",
+               "build from a tree with the port")
+    checks.add("disk", False, "full", "infrastructure", "free space")
+    res = probe.verdict(session, checks, dict(facts, handler=False))
+    assert (res["status"], res["summary"]) == ("unsupported", probe.NO_HANDLER_SUMMARY)
+    assert res["fix"] == "build from a tree with the port"   # unsupported comes first

@@ -66,6 +66,8 @@ def notice_for(master, build, users=None, dashboard=None):
 class NoticeFormatter(MessageFormatterBase):
     """What broke first, then the links. ``dashboard``: the trends page's name (``#/name``)."""
 
+    compare_attrs = ["style", "dashboard"]    # a reconfig with other values takes effect
+
     def __init__(self, style="mail", dashboard=None):
         super().__init__(want_properties=True, want_steps=True)
         if style not in STYLES:

@@ -79,7 +79,7 @@ def what_lines(w):
         if w.more_frames:
             lines.append(f"    ... {w.more_frames} more in the build")
     if w.failed_tests:
-        lines.append("failing tests:")
+        lines.append("failing tests and checks:")
         for t in w.failed_tests:
             verdict = f" [{t.verdict}]" if t.verdict else ""
             message = f": {t.message}" if t.message else ""

@@ -162,8 +162,12 @@ class WhatBroke:
                 failed.append(FailedTest(name.strip()))
         for test in failed:
             test.verdict = verdicts.pop(test.name, None)
+        # the rest: cycle checks (not suite tests) and tests that passed when re-run; a flaky
+        # one passed in the end, a deterministic one failed every time
+        for name, verdict in list(verdicts.items()):
+            if not verdict.startswith("flaky"):
+                failed.append(FailedTest(name, verdict=verdicts.pop(name)))
         self.failed_tests, self.more_tests = failed[:TESTS], max(0, len(failed) - TESTS)
-        # flaky tests passed in the end, so they are not among the failures
         self.flaky = [FailedTest(name, verdict=v) for name, v in verdicts.items()]
 
     def _implied_kind(self, build):

@@ -39,7 +39,7 @@ def test_red_panic_mail_leads_with_what_broke():
 
 def test_failing_tests_with_verdicts_and_flaky_ones():
     body = text.body(notice(suite_build()))
-    assert ("failing tests:\n"
+    assert ("failing tests and checks:\n"
             "    ckpt-pipe [deterministic (3/3 failed)]: pipe lost 3 bytes\n"
             "    ckpt-mmap: page differs\n"
             "    ckpt-shm\n"

@@ -39,6 +39,16 @@ def test_the_kind_is_read_not_guessed_from_text():
     assert WhatBroke.from_build(build(vkckpt_outcome={"kind": "bogus"})).kind is None
 
 
+def test_a_cycle_check_verdict_is_a_failure_and_only_flaky_ones_passed():
+    w = WhatBroke.from_build(build(vkckpt_flaky=[
+        {"test": "cycle 2: workload-alive", "verdict": "deterministic (3/3 failed)"},
+        {"test": "cycle 1: files-intact", "verdict": "flaky (1/3 failed)"}]))
+    assert [(t.name, t.verdict) for t in w.failed_tests] == [
+        ("cycle 2: workload-alive", "deterministic (3/3 failed)")]
+    assert [(t.name, t.verdict) for t in w.flaky] == [
+        ("cycle 1: files-intact", "flaky (1/3 failed)")]
+
+
 def test_whether_the_build_is_bisected_comes_from_the_watch_step():
     assert WhatBroke.from_build(panic_build()).bisection is None
     watching = panic_build()

@@ -7,8 +7,10 @@ expectation needs a look.
 from html import escape
 
 # outcome -> the mark in the strip
-MARKS = {"pass": "✓", "fail": "✗", "xfail": "x", "xpass": "!", "skip": "s", "missing": "?"}
+MARKS = {"pass": "✓", "fail": "✗", "xfail": "x", "xpass": "!", "skip": "s", "missing": "?",
+         "flaky": "~"}
 OUTCOME_WORDS = {"pass": "passed", "fail": "FAILED", "xfail": "failed as expected",
+                 "flaky": "flaky: failed, then passed when re-run",
                  "xpass": "passed but is expected to fail", "skip": "skipped",
                  "missing": "no result"}
 
@@ -32,16 +34,38 @@ def xpass_warnings(rows):
     return found
 
 
+def flake_rate(rows, test):
+    """``(k, n)``: ``test`` was flaky (failed, then passed when re-run) in ``k`` of the
+    ``n`` builds shown."""
+    return sum(1 for r in rows if str(r.flaky.get(test, "")).startswith("flaky")), len(rows)
+
+
+def flake_cell(rows, test):
+    k, n = flake_rate(rows, test)
+    if not k:
+        return '<td class="vkd-flake">–</td>'
+    return (f'<td class="vkd-flake" title="flaky in {k} of the last {n} builds">'
+            f"{k}/{n} ({100 * k // n} %)</td>")
+
+
 def strip_html(rows):
-    """The history table of one builder's ``rows`` (newest first); "" without suite results."""
+    """The history table of one builder's ``rows`` (newest first); "" without suite results.
+    Cycle checks that were re-run join the guest tests, for their flake rate."""
     tests = tests_of(rows)
-    if not tests:
+    checks = []
+    for row in rows:
+        checks.extend(t for t in row.flaky if t not in tests and t not in checks)
+    if not tests and not checks:
         return ""
-    builds = [r for r in reversed(rows) if r.suite]
+    builds = [r for r in reversed(rows) if r.suite or r.flaky]
     out = ['<table class="vkd-history"><tr><th>guest test</th>'
-           f'<th>last {len(builds)} builds, oldest → newest</th></tr>']
-    for test in sorted(tests):
-        outcomes = [r.suite.get(test) for r in builds]
+           f'<th>last {len(builds)} builds, oldest → newest</th><th>flake rate</th></tr>']
+    for test in sorted(tests) + sorted(checks):
+        if test in checks:      # a check has a mark only where it was re-run
+            outcomes = [None if test not in r.flaky else "flaky"
+                        if r.flaky[test].startswith("flaky") else "fail" for r in builds]
+        else:
+            outcomes = [r.suite.get(test) for r in builds]
         xfail = any(o in ("xfail", "xpass") for o in outcomes)
         latest = next((o for o in reversed(outcomes) if o), None)
         marks = []
@@ -57,6 +81,7 @@ def strip_html(rows):
         if latest == "xpass":
             label += ' <span class="vkd-xpass">xfail now passes</span>'
         out.append(f'<tr data-test="{escape(test)}"><td>{label}</td>'
-                   f'<td class="vkd-strip">{"".join(marks)}</td></tr>')
+                   f'<td class="vkd-strip">{"".join(marks)}</td>'
+                   f"{flake_cell(builds, test)}</tr>")
     out.append("</table>")
     return "".join(out)

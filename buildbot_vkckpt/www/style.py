@@ -53,4 +53,5 @@ STYLE = """<style>
 .vkd .vkd-h-xfail { color: #888; }
 .vkd .vkd-h-xpass { color: #fff; background: #e67300; }
 .vkd .vkd-h-none { color: #ccc; }
+.vkd .vkd-h-flaky { color: #fff; background: #f0ad4e; }
 </style>"""

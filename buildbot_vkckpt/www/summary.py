@@ -45,6 +45,7 @@ class BuildSummary:
     failed: int = None
     xfail: int = None
     suite: dict = field(default_factory=dict)     # test -> outcome (pass, fail, xfail, xpass..)
+    flaky: dict = field(default_factory=dict)     # re-run test or check -> its verdict
     cycles_ok: int = None
     cycles: int = None                # cycles that ran
     cycles_planned: int = None        # cycles asked for, when the step said
@@ -160,6 +161,7 @@ def summarize(build, steps=(), sets=(), results=None, properties=None, changes=(
     if isinstance(host, (list, tuple)):
         row.untested_host_paths = [p for p in host if isinstance(p, str) and p]
 
+    _flaky(row, properties)
     _suite(row, sets, results, properties)
     _cycles(row, steps, sets, results, properties)
     _not_tested(row, steps, properties)
@@ -199,8 +201,18 @@ def _suite(row, sets, results, properties):
         if name is None:
             continue
         value = str(r.get("value"))
+        flaky = str(row.flaky.get(name, "")).startswith("flaky")
         row.suite[name] = ("pass" if value == "1" else
-                           "fail" if name in failed else "xpass" if value == "0" else "?")
+                           "fail" if name in failed else "flaky" if flaky else
+                           "xpass" if value == "0" else "?")
+
+
+def _flaky(row, properties):
+    """``vkckpt_flaky``: the verdict of every test or cycle check the build re-ran."""
+    entries = property_value(properties, "vkckpt_flaky")
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and text(entry.get("test")) and text(entry.get("verdict")):
+            row.flaky[text(entry["test"])] = text(entry["verdict"])
 
 
 def _cycle_number(result):

@@ -66,12 +66,6 @@ class Cycle:
                 self.verify or "-", failed)
 
 
-def format_seconds(value):
-    if value >= 10:
-        return f"{value:.0f} s"
-    return f"{value:.1f} s" if value >= 0.1 else f"{value:.2f} s"
-
-
 format_bytes = format_size
 
 
@@ -326,10 +320,10 @@ class VkernelCheckpointCycle(AgentStep):
         ckpt_b = median(c.ckpt_bytes for c in self.done)
         restore_s = median(c.restore_seconds for c in self.done)
         if ckpt_s is not None:
-            parts.append(f"ckpt {format_seconds(ckpt_s)}"
+            parts.append(f"ckpt {format_ms(ckpt_s)}"
                          + (f" / {format_bytes(ckpt_b)}" if ckpt_b is not None else ""))
         if restore_s is not None:
-            parts.append(f"restore {format_seconds(restore_s)}")
+            parts.append(f"restore {format_ms(restore_s)}")
         return " · ".join(parts)
 
     # --- reporting ----------------------------------------------------------------------------

@@ -38,7 +38,8 @@ def test_cycles_reach_the_master_as_test_results(bb):
     build, steps, sets, results, logs = run_build(bb)
     cycle = steps["checkpoint-cycle"]
     assert cycle["results"] == 0, cycle["state_string"]
-    assert re.fullmatch(r"2/2 cycles ok · ckpt [\d.]+ s / [\d.]+ [KMG]iB · restore [\d.]+ s",
+    assert re.fullmatch(r"2/2 cycles ok · ckpt [\d.]+ m?s / [\d.]+ [KMG]iB · "
+                        r"restore [\d.]+ m?s",
                         cycle["state_string"]), cycle["state_string"]
     assert {d: (s["category"], s["value_unit"]) for d, s in sets.items()} == {
         "vkernel checkpoint cycle": ("pass_fail", "boolean"),

@@ -9,8 +9,8 @@ from buildbot.test.steps import ExpectShell, ExpectStat, TestBuildStepMixin
 from twisted.trial import unittest
 
 from buildbot_vkckpt.steps.agent import MARGIN
-from buildbot_vkckpt.steps.cycle import (VkernelCheckpointCycle, format_bytes,
-                                         format_seconds)
+from buildbot_vkckpt.steps.cycle import VkernelCheckpointCycle, format_bytes
+from buildbot_vkckpt.steps.report import format_ms
 
 from .agentout import BUILDDIR, ScriptedTransport, agent_path, event, metric, result
 
@@ -135,14 +135,14 @@ class TestCycles(CycleCase):
         self.expect_property("vkckpt_cycles_total", 3)
         self.expect_property("vkckpt_cycles_not_run", 0)
         await self.run_step()
-        self.assertEqual(self.summary(), {"step": "3/3 cycles ok · ckpt 1.8 s / 256 MiB · "
-                                                  "restore 0.9 s"})
+        self.assertEqual(self.summary(), {"step": "3/3 cycles ok · ckpt 1.800 s / 256.0 MiB · "
+                                                  "restore 900 ms"})
         # test result values are strings, as Buildbot 4.3 requires
         self.assertTrue(all(isinstance(r[1], str) for r in self._got_test_results))
         html = self.report()
         # times in ms, sizes in MiB: for people, not raw floats and byte counts
-        self.assertIn("<tr><td>2</td><td>ok</td><td>1800 ms</td><td>256 MiB</td><td>2</td>"
-                      "<td>ok</td><td>900 ms</td><td>1200 ms</td>", html)
+        self.assertIn("<tr><td>2</td><td>ok</td><td>1.800 s</td><td>256.0 MiB</td><td>2</td>"
+                      "<td>ok</td><td>900 ms</td><td>1.200 s</td>", html)
         self.assertIn("3/3 cycles ok", html)
         self.assertNotIn("background", html)
         # the report leads; the backtrace log follows it and says there was none
@@ -240,7 +240,7 @@ class TestCycles(CycleCase):
         # the failed cycle first and coloured, with what failed; cycle 3 did not run
         rows = [line for line in html.splitlines() if line.startswith("<tr")][1:]
         self.assertTrue(rows[0].startswith('<tr style="background:#f8d0d0"><td>2</td><td>ok'
-                                           '</td><td>1900 ms</td>'), rows[0])
+                                           '</td><td>1.900 s</td>'), rows[0])
         self.assertIn("restore failed: thaw failed error 22", rows[0])
         self.assertTrue(rows[1].startswith("<tr><td>1</td>"), rows[1])
         self.assertIn("<td>3</td><td>not run</td>", rows[2])
@@ -396,8 +396,8 @@ class TestLiveAndRendered(CycleCase):
         self.expect_sets(passed(1), ckpt_s=[(1, "1.8")], restore_s=[(1, "0.9")],
                          console_s=[(1, "1.2")], ckpt_bytes=[(1, str(256 * MIB))])
         await self.run_step()
-        self.assertEqual(self.summary()["step"], "1/1 cycles ok · ckpt 1.8 s / 256 MiB · "
-                                                 "restore 0.9 s")
+        self.assertEqual(self.summary()["step"], "1/1 cycles ok · ckpt 1.800 s / 256.0 MiB · "
+                                                 "restore 900 ms")
 
     async def test_rendered_garbage_is_a_configuration_exception(self):
         self.setup(cycles=Property("cycles"))
@@ -427,10 +427,12 @@ class TestConfig(unittest.TestCase):
                       str(ctx.exception))
 
     def test_formatting(self):
-        self.assertEqual(format_seconds(0.04), "0.04 s")
-        self.assertEqual(format_seconds(12.4), "12 s")
-        self.assertEqual(format_bytes(64 * MIB), "64 MiB")
-        self.assertEqual(format_bytes(3 * 1024 * MIB), "3.0 GiB")
+        # the trends page's rule: ms below a second, three decimals above
+        self.assertEqual([format_ms(v) for v in (0.021, 0.0015, 0.097, 12.4)],
+                         ["21 ms", "1.5 ms", "97 ms", "12.400 s"])
+        self.assertEqual(format_bytes(64 * MIB), "64.0 MiB")
+        self.assertEqual(format_bytes(2633728), "2.5 MiB")
+        self.assertEqual(format_bytes(3 * 1024 * MIB), "3.00 GiB")
 
 
 class TestOverTransport(CycleCase):

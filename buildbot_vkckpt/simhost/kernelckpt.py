@@ -24,6 +24,7 @@ the guest processes back, ``Restored from checkpoint...``.
 import json
 import os
 import signal
+import statistics
 import struct
 import time
 
@@ -230,15 +231,32 @@ def slow_factor(arg):
     return factor if 1 < factor <= 100 else None
 
 
+RESTORE_TIMES = "restore-times"     # in state/: seconds each unslowed restore took, one a line
+RESTORE_HISTORY = 5
+
+
 def slow_restore(host):
     """Fault ``restore-slow[=F]`` (a test knob, not DragonFly behaviour): the restore takes
-    F times (default 2) as long as it has so far, by waiting before ``Restored from
-    checkpoint...``, so trends can be shown a slower restore that still succeeds."""
+    F times (default 2) as long as the host's last unslowed restores did (their median), by
+    waiting before ``Restored from checkpoint...``; without earlier restores, F times as long
+    as it has so far. Every unslowed restore is timed for that (from checkpt's start)."""
+    elapsed = max(0.0, time.monotonic() - process_started())
+    times = host.state_dir / RESTORE_TIMES
     arg = host.fault("restore-slow")
     if arg is None:
+        try:
+            with open(times, "a") as fh:
+                fh.write(f"{elapsed:.4f}\n")
+        except OSError:
+            pass
         return
     factor = slow_factor(arg) or 2.0
-    time.sleep((factor - 1) * max(0.0, time.monotonic() - process_started()))
+    try:
+        earlier = [float(x) for x in times.read_text().split()][-RESTORE_HISTORY:]
+    except (OSError, ValueError):
+        earlier = []
+    target = factor * (statistics.median(earlier) if earlier else elapsed)
+    time.sleep(max(0.0, target - elapsed))
 
 
 def corrupt_notes(path):

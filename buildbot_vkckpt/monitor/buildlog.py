@@ -39,6 +39,9 @@ Event kinds (``Event.data`` fields in brackets):
     ``make: stopped in DIR``, ``make: stopped making "T" in DIR`` (also ``make[2]:``).
 ``make_error_count``  [count]
     ``1 error`` / ``N errors`` printed by bmake ``-j`` once its jobs drain.
+``no_space``  [message]
+    a tool could not write: ``...: No space left on device`` (a full disk is the host's
+    problem, not the code's: :attr:`BuildReport.no_space`).
 ``precondition``  [message]
     lines printed just before a deliberate failure: ``You must buildworld before
     buildkernel.``, ``>>> ERROR: Missing kernel configuration file(s).``, ``>>> X not found in
@@ -80,7 +83,8 @@ _LINE_MARKERS = (rb"(?:>>> |\*\*\* |Stop\.|make(?:\[\d+\])?: |You |Explicit targ
 _LINE_SCAN = re.compile(rb"\n" + _LINE_MARKERS)   # literal prefix: searched at C speed
 _LINE_HEAD = re.compile(_LINE_MARKERS)            # for a line at the very start of a buffer
 _DIAG_SCAN = re.compile(rb": (?:warning: |error: |fatal error: |undefined reference to |"
-                        rb"multiple definition of |cannot find )")
+                        rb"multiple definition of |cannot find |No space left on device)")
+NO_SPACE = "No space left on device"     # strerror(ENOSPC), whichever tool could not write
 
 # --- line classifiers (on decoded, cleaned text) --------------------------------------------
 _CTRL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
@@ -164,6 +168,7 @@ class BuildReport:
     failing_dir: Optional[str] = None
     error_code: Optional[int] = None
     precondition: Optional[str] = None
+    no_space: Optional[str] = None      # the first "No space left on device" line: a full disk
     failure: Optional[str] = None       # the make line that failed the build, as printed
     signal: Optional[int] = None
     lines: int = 0
@@ -301,6 +306,7 @@ class BuildLogMonitor:
         self._signal: Optional[int] = None
         self._pending_failed_target: Optional[str] = None
         self._precondition: Optional[str] = None
+        self._no_space: Optional[str] = None
         self._warnings: Dict[tuple, CompilerMessage] = {}
         self._warning_count = 0
         self._errors: List[Dict[str, Any]] = []
@@ -473,7 +479,7 @@ class BuildLogMonitor:
 
     @staticmethod
     def _is_error(kind: str, data: Dict[str, Any]) -> bool:
-        if kind in ("compile_error", "precondition"):
+        if kind in ("compile_error", "precondition", "no_space"):
             return True
         return kind == "make_error" and not data.get("ignored")
 
@@ -668,6 +674,13 @@ class BuildLogMonitor:
     # diagnostics -------------------------------------------------------------------------------
 
     def _diagnostic(self, text: str):
+        if NO_SPACE in text:
+            # a full disk, not the code: whatever the tool, the build could not write
+            if self._no_space is None:
+                self._no_space = _clip(text, _MESSAGE_CLIP)
+            if len(self._errors) < MAX_ERRORS:
+                self._errors.append({"file": None, "line": None, "message": self._no_space})
+            return "no_space", {"message": _clip(text, _MESSAGE_CLIP)}
         file = line = col = flag = None
         m = _DIAG_FILE.match(text)
         if m:
@@ -762,6 +775,7 @@ class BuildLogMonitor:
             first_error=first,
             failing_target=self._failing_target, failing_dir=self._failing_dir,
             error_code=self._error_code, precondition=self._precondition,
+            no_space=self._no_space,
             failure=self._failure, signal=self._signal,
             lines=self._line_no - 1 + (1 if self._partial_len else 0),  # counts a partial line
             bytes=self._offset + self._partial_len,

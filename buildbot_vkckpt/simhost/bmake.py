@@ -11,6 +11,7 @@ It leaves its outputs where DragonFly does: the world stage in ``${MAKEOBJDIRPRE
 objects in ``${MAKEOBJDIRPREFIX}${SRCDIR}``, the kernel in ``…${SRCDIR}/sys/<KERNCONF>/kernel.debug``
 (a script that runs the simulated vkernel). Faults come from ``ROOT/state/faults.json``.
 """
+import errno
 import os
 import random
 import shutil
@@ -86,6 +87,15 @@ class BMake(KernelTargets):
                     getattr(self, target)()
                 except MakeError as exc:
                     raise exc.wrap(target, self.src)  # the top-level Makefile's own level
+                except OSError as exc:
+                    if exc.errno != errno.ENOSPC:
+                        raise
+                    # a full objdir: the tool that wrote says so in err(3)'s format, make
+                    # stops (the host kernel's "write failed, filesystem is full" goes to
+                    # its console, not to make's output)
+                    self.o.err(f"install: {exc.filename}: No space left on device")
+                    raise MakeError([("all", Path(exc.filename or self.src).parent)]) \
+                        .wrap(target, self.src)
             return 0
         except MakeError as exc:
             return self.report(exc)

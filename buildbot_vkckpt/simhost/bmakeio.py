@@ -105,6 +105,9 @@ def date_now():
 
 
 def write_marker(path, text, mode=0o644):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    except OSError as exc:   # a failed write(2) names no file; the tool's message does
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     path.chmod(mode)

@@ -7,7 +7,7 @@ summary (``stage 4b: building libraries (8/12) · 17 warnings``); at the end the
 
 Two log modes. ``log_mode="digest"`` (the default): make runs under a small runner on the
 worker (:mod:`buildbot_vkckpt.makedigest`, shipped as a zipapp like the agent) that streams
-only what :class:`~buildbot_vkckpt.monitor.buildlog.BuildLogDigest` keeps — banners, warnings,
+only what :class:`~buildbot_vkckpt.monitor.buildlogdigest.BuildLogDigest` keeps — banners, warnings,
 errors, the first error's context and the last lines — and writes the whole output gzipped on
 the worker; the step uploads that file to the master with Buildbot's file transfer when make
 ends and points at it (log ``full-log``, property, optional URL). The monitor reads the digest
@@ -280,6 +280,12 @@ class _MakeTarget(FinalSummaryMixin, buildstep.ShellMixin, buildstep.CommandMixi
         result = cmd.results()
         if result == SUCCESS and report.state == "failed":
             result = FAILURE
+        if result != SUCCESS and report.no_space and not self.timed_out:
+            # a full disk is the host's problem, not the code's: infrastructure, with the fix
+            where = self.objdir or "the build's object directory"
+            self.final_summary = (f"infrastructure: disk full: {report.no_space} (fix: free "
+                                  f"space where the build writes ({where}), see df -h)")
+            return EXCEPTION
         if result == SUCCESS and self.max_warnings is not None \
                 and report.warning_count > self.max_warnings:
             result = WARNINGS

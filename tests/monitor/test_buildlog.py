@@ -535,3 +535,27 @@ def test_cheap_live_summary_is_the_reports(name):
         assert monitor.live_summary() == monitor.report().live_summary()
     monitor.close()
     assert monitor.live_summary() == monitor.report().live_summary()
+
+
+# --- a full disk is the host's problem, not the code's ----------------------------------------
+@pytest.mark.parametrize("line", [
+    b"install: /usr/obj/usr/src/lib/libc/libc.a: No space left on device",
+    b"cc: fatal error: error writing to /tmp/ccQ2x.s: No space left on device",
+    b"/usr/libexec/binutils234/elf/ld.bfd: final link failed: No space left on device",
+])
+def test_no_space_left_is_reported_as_such(line):
+    m = BuildLogMonitor()
+    events = m.feed(b">>> stage 4b: building libraries\n" + line
+                    + b"\n*** Error code 1\n\nStop.\nmake: stopped in /usr/src/lib/libc\n")
+    events += m.close()
+    report = m.report()
+    assert [e.kind for e in events if e.kind == "no_space"] == ["no_space"]
+    assert report.state == "failed" and report.no_space == line.decode()
+    assert report.first_error["message"] == line.decode()
+
+
+def test_no_space_is_not_read_into_ordinary_output():
+    m = BuildLogMonitor()
+    m.feed(b"echo checking disk space\nNo space left on device is a phrase in a comment\n")
+    m.close()
+    assert m.report().no_space is None

@@ -95,6 +95,8 @@ class VkernelCheckpointFactory(util.BuildFactory):
                   supervisor still runs: ``"stop"`` it (default; the host lock says no build
                   of this master uses it) or ``"refuse"`` to build (a host shared with
                   another master)
+      keep_artifacts  builds whose artifacts (console log, results, full build logs) stay
+                  under the master's ``artifacts/<builder>/`` (default 20; None: all)
     """
 
     TIMEOUT_PHASES = ("world", "kernel", "image", "boot", "command", "suite", "cycle")
@@ -105,7 +107,7 @@ class VkernelCheckpointFactory(util.BuildFactory):
                  guest_commands=("uname -a",), cycles=3, guest_tests=None,
                  require_checkpoint_support=False, transport=None,
                  suite_prefix=changes.DEFAULT_SUITE_PREFIX, plan=True, live_sessions="stop",
-                 retries=DEFAULT_RETRIES):
+                 retries=DEFAULT_RETRIES, keep_artifacts=20):
         super().__init__()
         _non_empty_str("repourl", repourl)
         _non_empty_str("branch", branch)
@@ -133,6 +135,8 @@ class VkernelCheckpointFactory(util.BuildFactory):
         validate.size(OWNER, "memory", memory, 64)
         validate.size(OWNER, "image_size", image_size, 64)
         _positive_int("cpus", cpus, allow_none=False, maximum=16)
+        if not _positive_int("keep_artifacts", keep_artifacts):
+            keep_artifacts = 20     # reported once, as the factory's parameter
         if network is not None:
             _non_empty_str("network", network)
         if isinstance(guest_commands, str) or not isinstance(guest_commands, (list, tuple)) \
@@ -220,4 +224,4 @@ class VkernelCheckpointFactory(util.BuildFactory):
                 checkpoint_timeout=cycle_timeout, restore_timeout=cycle_timeout,
                 retries=retries, **stage_step("tests"), **vk))
         self.addStep(ShutdownVkernel(**vk))
-        self.addStep(CollectArtifacts(**vk))
+        self.addStep(CollectArtifacts(keep_artifacts=keep_artifacts, **vk))

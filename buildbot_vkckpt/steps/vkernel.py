@@ -10,7 +10,7 @@ import os
 from buildbot.process.results import SUCCESS
 from twisted.internet import threads
 
-from buildbot_vkckpt import validate
+from buildbot_vkckpt import artifacts, validate
 from buildbot_vkckpt.agent.image import kernel_path
 from buildbot_vkckpt.steps.agent import IMAGE_NAME, SESSIONS_DIR, VKERNEL_STARTED, AgentStep
 from buildbot_vkckpt.transports.errors import TransportError
@@ -222,7 +222,8 @@ class CollectArtifacts(_AlwaysRunStep):
     """Collects the console log, ledger, events and results tar, and uploads them to the
     master: ``artifacts/<builder>/<build>/`` under the master's base directory (or
     ``master_dest``; a relative one is taken under the base directory too). Directory and
-    console-tail I/O on the master run off the reactor thread."""
+    console-tail I/O on the master run off the reactor thread. Of ``artifacts/<builder>/``
+    only the newest ``keep_artifacts`` builds stay (None: all), full build logs included."""
 
     name = "collect"
     subcommand = "collect"
@@ -230,10 +231,12 @@ class CollectArtifacts(_AlwaysRunStep):
     UPLOADS = ("console.log", "events.jsonl", "ledger.jsonl", "results.tar")
     MAX_UPLOAD = 512 * 1024 * 1024
     CONSOLE_TAIL = 512 * 1024
-    renderables = ["master_dest"]
+    renderables = ["master_dest", "keep_artifacts"]
 
-    def __init__(self, master_dest=None, **kwargs):
+    def __init__(self, master_dest=None, keep_artifacts=20, **kwargs):
+        validate.positive_int("CollectArtifacts", "keep_artifacts", keep_artifacts)
         self.master_dest = master_dest
+        self.keep_artifacts = keep_artifacts
         super().__init__(**kwargs)
 
     def collect_dir(self):
@@ -253,6 +256,15 @@ class CollectArtifacts(_AlwaysRunStep):
 
     async def publish(self, details, result):
         await super().publish(details, result)
+        if not self.master_dest:        # a builder's own tree: keep its newest builds only
+            number = self.getProperty("buildnumber")
+            pruned = await self._off_reactor(
+                artifacts.prune, os.path.join(self.master.basedir, "artifacts",
+                                              self.build.builder.name),
+                self.keep_artifacts, number if isinstance(number, int) else None)
+            if pruned:
+                self.final_summary = (f"{self.final_summary} · removed the artifacts of "
+                                      f"{len(pruned)} older build(s)")
         if result != SUCCESS:
             return
         dest = self.artifacts_dir()

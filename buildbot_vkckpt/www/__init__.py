@@ -18,7 +18,7 @@ NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
 
 
 def add_dashboard(c, name="vkckpt", caption="vkernel checkpoints", builders=None, tags=None,
-                  limit=DEFAULT_LIMIT, order=5, icon="FaChartLine",
+                  limit=DEFAULT_LIMIT, order=5,
                   regression_baseline=regression.DEFAULT_BASELINE,
                   regression_threshold=regression.DEFAULT_THRESHOLD,
                   revision_url=DRAGONFLY_GITWEB):
@@ -83,8 +83,9 @@ def add_dashboard(c, name="vkckpt", caption="vkernel checkpoints", builders=None
     app = DashboardApp(builders=builders, tags=tags, limit=limit, title=caption,
                        regression_baseline=regression_baseline,
                        regression_threshold=regression_threshold, revision_url=revision_url)
-    dashboards.append({"name": name, "caption": caption, "app": app, "order": order,
-                       "icon": icon})
+    # no "icon": buildbot-wsgi-dashboards 4.3.0 looks icons up by list index, so every entry
+    # gets its generic icon whatever is configured
+    dashboards.append({"name": name, "caption": caption, "app": app, "order": order})
     plugins[PLUGIN] = dashboards
     return app
 

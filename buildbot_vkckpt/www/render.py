@@ -161,6 +161,15 @@ def regression_text(reg, fmt):
             f"the previous {reg.builds} green builds")
 
 
+def span(lo, hi, fmt):
+    """``60–68 ms``: one unit for both ends when they share it."""
+    a, b = shown(lo, fmt), shown(hi, fmt)
+    if a == b:
+        return a
+    unit_a, unit_b = a.rpartition(" ")[2], b.rpartition(" ")[2]
+    return f"{a.rpartition(' ')[0]}–{b}" if unit_a == unit_b else f"{a} – {b}"
+
+
 def metric_cell(row, attr, fmt):
     """The median over the cycles, the first cycle apart and the others' range; every
     cycle's exact value in the tooltip."""
@@ -170,13 +179,12 @@ def metric_cell(row, attr, fmt):
         return f'<td class="vkd-num">{DASH}</td>'
     title = "; ".join(f"cycle {n}: {exact(v)}" for n, v in per_cycle) or exact(value)
     lines = [f'<span class="vkd-median">{escape(shown(value, fmt))}</span>']
-    if len(per_cycle) > 1:
-        first = per_cycle[0][1]
-        rest = [v for _n, v in per_cycle[1:]]
-        lo, hi = min(rest), max(rest)
-        others = shown(lo, fmt) if lo == hi else f"{shown(lo, fmt)} – {shown(hi, fmt)}"
-        lines.append(f'<div class="vkd-cycles">1st {escape(shown(first, fmt))} · '
-                     f"later {escape(others)}</div>")
+    values = [v for _n, v in per_cycle]
+    if len(values) > 1 and min(values) != max(values):
+        rest = values[1:]
+        lines.append(f'<div class="vkd-cycles">1st {escape(shown(values[0], fmt))}</div>'
+                     f'<div class="vkd-cycles">later '
+                     f"{escape(span(min(rest), max(rest), fmt))}</div>")
     reg = regression_of(row, attr)
     cls = "vkd-num vkd-metric"
     if reg is not None:
@@ -214,8 +222,9 @@ def failures_cell(row, base_url):
 
 
 # --- blocks ---------------------------------------------------------------------------------
-HEADERS = ("build", "tested", "result", "guest suite pass / fail / xfail", "cycles ok",
-           "checkpoint", "restore", "console", "file size", "failures")
+# the answer first: result and what broke, then the numbers, then what was tested
+HEADERS = ("build", "result", "what broke", "guest suite pass / fail / xfail", "cycles ok",
+           "checkpoint", "restore", "console", "file size", "tested")
 
 
 def table(rows, base_url, url_template=None):
@@ -223,12 +232,12 @@ def table(rows, base_url, url_template=None):
            + "".join(f"<th>{escape(h)}</th>" for h in HEADERS) + "</tr>"]
     for row in rows:
         cells = [f"<td>{build_cell(base_url, row)}</td>",
-                 f'<td class="vkd-tested">{tested_cell(row, url_template)}</td>',
-                 f"<td>{result_cell(row)}</td>",
+                 f'<td class="vkd-state">{result_cell(row)}</td>',
+                 f'<td class="vkd-broke">{failures_cell(row, base_url)}</td>',
                  f'<td class="vkd-num">{suite_cell(row)}</td>',
                  f'<td class="vkd-num">{cycles_cell(row)}</td>']
         cells.extend(metric_cell(row, attr, fmt) for _c, attr, fmt in METRICS)
-        cells.append(f"<td>{failures_cell(row, base_url)}</td>")
+        cells.append(f'<td class="vkd-tested">{tested_cell(row, url_template)}</td>')
         out.append(f'<tr class="vkd-row vkd-state-{row.state}" data-build="{shown(row.number)}">'
                    + "".join(cells) + "</tr>")
     out.append("</table>")

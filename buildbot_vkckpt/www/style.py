@@ -31,7 +31,9 @@ STYLE = """<style>
 .vkd .vkd-r-running { background: #fd3; }
 .vkd .vkd-r-unknown { background: #ccc; }
 .vkd .vkd-not-tested { background: #6c757d; color: #fff; padding: 1px 6px; border-radius: 3px;
-  font-weight: bold; }
+  font-weight: bold; white-space: nowrap; }
+.vkd td.vkd-broke { max-width: 30em; }
+.vkd td.vkd-tested { max-width: 22em; }
 .vkd .vkd-reason { color: #444; font-size: 12px; max-width: 28em; }
 .vkd .vkd-not-tested-cell { color: #6c757d; font-weight: bold; }
 .vkd .vkd-slower, .vkd .vkd-regression { color: #b35900; font-weight: bold; }
@@ -42,7 +44,8 @@ STYLE = """<style>
   color: #666; }
 .vkd .vkd-failed { color: #a00; }
 .vkd .vkd-panic { color: #a00; font-family: monospace; font-weight: bold; }
-.vkd pre.vkd-backtrace { margin: 2px 0; font-size: 11px; background: #fbf3f3; padding: 3px; }
+.vkd pre.vkd-backtrace { margin: 2px 0; font-size: 11px; background: #fbf3f3; padding: 3px;
+  white-space: pre-wrap; }
 .vkd code { font-size: 12px; }
 .vkd .vkd-host { margin-left: 4px; padding: 0 4px; border: 1px dashed #a60; color: #a60;
   border-radius: 3px; font-size: 11px; white-space: nowrap; }

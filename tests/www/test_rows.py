@@ -139,6 +139,19 @@ def test_an_unreadable_date_or_identity_is_left_out():
     assert "vkd-date" not in row and "vkd-subject" not in row and "vkd-machine" not in row
 
 
+def test_later_cycles_share_one_unit_and_equal_cycles_need_no_detail():
+    api = FakeApi()
+    api.add_builder("b", 1)
+    api.add_build(1, 1, steps=[("checkpoint-cycle", 0, "ok")],
+                  sets=cycle_sets(["0.612", "0.097", "0.155"], ["0.100", "0.100", "0.100"],
+                                  ["0.9", "0.95", "1.2"], ["4096"] * 3))
+    row = row_html(page(api), 1)
+    assert "1st 612 ms</div><div class=\"vkd-cycles\">later 97–155 ms" in row
+    assert "later 950 ms – 1.200 s" in row
+    restore = re.search(r'data-metric="restore_seconds"[^>]*>(.*?)</td>', row).group(1)
+    assert "1st" not in restore and ">100 ms<" in restore
+
+
 def test_units_for_people():
     assert [format_ms(v) for v in (0.097, 0.115, 0.155)] == ["97 ms", "115 ms", "155 ms"]
     assert format_ms(0.0015) == "1.5 ms" and format_ms(1.2345) == "1.234 s"

@@ -142,7 +142,7 @@ class BisectProbe(Trigger):
         record = {"revision": self.probe.revision, "verdict": found, "why": why,
                   "build": build["number"] if build else None}
         self.setProperty(VERDICTS, (self.getProperty(VERDICTS) or []) + [record], SOURCE)
-        self.outcome = f"{core.short(self.probe.revision)} {found}: {why}"
+        self.outcome = f"{found}: {why}"       # the step's name has the revision
         advance(self, self.settings)
         return SUCCESS
 

@@ -5,6 +5,7 @@ from buildbot.data import resultspec
 from buildbot_vkckpt.bisect.check import BuildFacts, StepFacts
 
 PASS_FAIL = "pass_fail"
+ATTEMPTS = " attempts"
 
 
 async def build_facts(master, buildid):
@@ -22,7 +23,8 @@ async def build_facts(master, buildid):
 async def _failed_tests(master, stepid):
     names = []
     for rset in await master.data.get(("steps", stepid, "test_result_sets")) or []:
-        if rset.get("category") != PASS_FAIL:
+        # every attempt of a re-run check has its own set; the verdict set says what failed
+        if rset.get("category") != PASS_FAIL or rset.get("description", "").endswith(ATTEMPTS):
             continue
         for result in await master.data.get(
                 ("test_result_sets", rset["test_result_setid"], "results")) or []:

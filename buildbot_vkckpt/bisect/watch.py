@@ -14,8 +14,9 @@ from buildbot_vkckpt.steps.report import FinalSummaryMixin
 BISECT_OF = "vkckpt_bisect_of"    # what the controller bisects (set by the trigger)
 
 
-def hide_when_skipped(results, step):
-    return results == SKIPPED
+def hide_unless_red(results, step):
+    """Shown on a red build (started, or why not); hidden on the others."""
+    return results == SKIPPED and step.build.results != FAILURE
 
 
 class WatchRegression(FinalSummaryMixin, buildstep.BuildStep):
@@ -26,7 +27,7 @@ class WatchRegression(FinalSummaryMixin, buildstep.BuildStep):
     def __init__(self, control_scheduler, **kwargs):
         self.control_scheduler = control_scheduler
         kwargs.setdefault("alwaysRun", True)
-        kwargs.setdefault("hideStepIf", hide_when_skipped)
+        kwargs.setdefault("hideStepIf", hide_unless_red)
         kwargs.setdefault("flunkOnFailure", False)
         kwargs.setdefault("warnOnFailure", False)
         super().__init__(**kwargs)

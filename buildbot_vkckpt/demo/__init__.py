@@ -47,7 +47,8 @@ def add_arguments(parser):
                              "notifies the master, and what each kind of push builds")
     parser.add_argument("--bisect", action="store_true",
                         help="show bisection instead: a push of 5 commits, one planting a "
-                             "restore panic; the red build, the probe builds and the culprit")
+                             "restore that loses a guest process; the red build, the probe "
+                             "builds, the culprit and its mail")
     parser.add_argument("--planted-at", type=int, choices=range(1, 6), default=None,
                         metavar="K", help="with --bisect: the commit (1-5) that plants the "
                                           "regression (default: a random one)")

@@ -3,10 +3,11 @@
 
 The push rig (:mod:`buildbot_vkckpt.demo.push`) with ``add_to_config(bisect=True)``: a forced
 build makes the builder green, then one push brings several commits, one of which plants a
-restore panic in the kernel source (the simulated host's tree knob,
-``VKCKPT_SIM_REGRESSION: restore-panics``). The push's build goes red on the checkpoint cycle,
-its last step triggers the bisection controller, whose probe builds (the bisect builder, same
-host lock) find the commit that planted it.
+regression in the kernel source (the simulated host's tree knob,
+``VKCKPT_SIM_REGRESSION: restore-loses-process``: every restore loses a guest process). The
+push's build goes red on the checkpoint cycle (its re-runs say deterministic), its last step
+triggers the bisection controller, whose probe builds (the bisect builder, same host lock)
+find the commit that planted it.
 """
 import subprocess
 import sys
@@ -16,7 +17,9 @@ from buildbot_vkckpt.bisect.config import names
 from buildbot_vkckpt.demo.push import RESULT, PushRig
 from buildbot_vkckpt.simhost import tree
 
-REGRESSION = "/* VKCKPT_SIM_REGRESSION: restore-panics */\n"
+# a restore that loses a guest process: verify fails while the guest still runs, so the
+# cycle re-runs it and can call it deterministic (a panic is never re-run)
+REGRESSION = "/* VKCKPT_SIM_REGRESSION: restore-loses-process */\n"
 CULPRIT_AUTHOR = ("Jane Culprit", "jane@dragonfly.invalid")
 
 # kernel-only changes: the probes reuse world and rebuild the kernel, as the plan allows
@@ -147,8 +150,8 @@ def _run(basedir, say, timeout, keep, commits, planted_at, box):
         known = {r["buildrequestid"] for r in rig.build_requests()}
         revisions, subjects = rig.push_commits(commits, planted_at)
         say(f"\n-- one push of {commits} commits; commit {planted_at + 1} "
-            f"({revisions[planted_at][:10]}) plants a restore panic in "
-            f"sys/kern/kern_checkpoint.c")
+            f"({revisions[planted_at][:10]}) plants a restore that loses a guest process "
+            f"in sys/kern/kern_checkpoint.c")
         for rev, subject in zip(revisions, subjects):
             say(f"   {rev[:10]} {subject}")
         red = rig.wait_for_build_of(revisions[-1], known, rig.tree_stable_timer + 6, timeout)

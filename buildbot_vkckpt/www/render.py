@@ -19,6 +19,7 @@ from buildbot_vkckpt.www.spark import DASH, MIB, format_ms, format_size, shown, 
 from buildbot_vkckpt.www.style import STYLE
 
 MAX_FAILED_NAMES = 8
+MAX_ASSERTIONS = 3
 MAX_HOST_PATHS = 8
 NOT_TESTED = "checkpoint NOT TESTED"
 
@@ -204,6 +205,9 @@ def failures_cell(row, base_url):
         more = len(names) - MAX_FAILED_NAMES
         parts.append(f'<span class="vkd-failed">failed: {listed}'
                      f'{f" and {more} more" if more > 0 else ""}</span>')
+    for test, message in row.assertions[:MAX_ASSERTIONS]:
+        parts.append(f'<div class="vkd-assertion"><code>{escape(test)}</code>: '
+                     f"{escape(message)}</div>")
     if row.failed_step or row.failed_summary:
         step = f'<b class="vkd-failed-step">{escape(row.failed_step)}</b>: ' \
             if row.failed_step else ""

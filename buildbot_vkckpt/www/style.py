@@ -43,6 +43,7 @@ STYLE = """<style>
 .vkd .vkd-xfail { font-size: 10px; border: 1px solid #999; border-radius: 3px; padding: 0 3px;
   color: #666; }
 .vkd .vkd-failed { color: #a00; }
+.vkd .vkd-assertion { color: #a00; font-size: 12px; }
 .vkd .vkd-panic { color: #a00; font-family: monospace; font-weight: bold; }
 .vkd pre.vkd-backtrace { margin: 2px 0; font-size: 11px; background: #fbf3f3; padding: 3px;
   white-space: pre-wrap; }

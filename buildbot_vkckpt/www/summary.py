@@ -58,6 +58,7 @@ class BuildSummary:
     ckpt_bytes: float = None
     not_tested: str = None            # why checkpointing was not tested, in plain words
     failed_tests: list = field(default_factory=list)
+    assertions: list = field(default_factory=list)  # (test, what its assertion said)
     failed_step: str = None
     failed_summary: str = None
     panic: str = None
@@ -190,6 +191,10 @@ def _suite(row, sets, results, properties):
     else:
         failed = _failed_names(suite_results)
         row.failed_tests.extend(failed)
+    for entry in as_list(property_value(properties, "vkckpt_suite_failures")):
+        test, message = text(entry.get("test")), text(entry.get("message"))
+        if test and message:
+            row.assertions.append((test, message))
     outcomes = property_value(properties, "vkckpt_suite_outcomes")
     if isinstance(outcomes, dict):
         row.suite = {str(t): str(o) for t, o in outcomes.items() if isinstance(t, str) and t}

@@ -177,6 +177,20 @@ def suite_history():
     return api
 
 
+def test_a_failed_guest_test_shows_its_assertion():
+    api = FakeApi()
+    api.add_builder("b", 1)
+    props = step_properties(3, 1, 0, ["memory"])
+    props["vkckpt_suite_failures"] = ([
+        {"test": "memory", "message": "heap word 262144 is 0x5ac3, expected <0x5ac2>"},
+        {"test": "bad", "message": None}, "junk"], "guest-suite")
+    api.add_build(1, 1, results=2, steps=[("guest-suite", 2, "failed")], properties=props)
+    row = row_html(page(api), 1)
+    assert ('<div class="vkd-assertion"><code>memory</code>: heap word 262144 is 0x5ac3, '
+            "expected &lt;0x5ac2&gt;</div>") in row
+    assert row.count("vkd-assertion") == 1
+
+
 def test_per_test_history_marks_xfail_and_warns_when_it_passes():
     body = page(suite_history())
     strip = body.split('<table class="vkd-history">')[1].split("</table>")[0]

@@ -8,7 +8,9 @@ build that had a verdict.
 
 ``red``        green (or no earlier verdict) -> red
 ``green``      red -> green
-``culprit``    the build carries a bisected culprit its builder's previous build did not
+``culprit``    the build carries a bisected culprit its builder's previous build did not; for
+               the bisection's own build of a watched builder also ``no culprit``: the
+               bisection ended without one (the red message said one may follow)
 ``failing``    every red build (off by default)
 ``exception``  every EXCEPTION build: the host or the master's setup (off by default)
 """

@@ -60,7 +60,8 @@ def notice_for(master, build, users=None, dashboard=None):
         if previous is not None else None,
         revision=_revision(build),
         branch=branch if isinstance(branch, str) else None,
-        blamelist=sorted(str(u) for u in users or [] if u))
+        blamelist=sorted(str(u) for u in users or [] if u),
+        bisection=info.get("bisection"))
 
 
 class NoticeFormatter(MessageFormatterBase):

@@ -8,9 +8,10 @@ earlier build that had a verdict (:mod:`~.events`) and reports a build that carr
 
 The culprit arrives when the bisection's controller build finishes: that build carries
 ``vkckpt_culprit`` (its ``builder`` names the watched builder), so a build of any builder is
-reported when its culprit names one of ``builders``. A culprit set on a build that had already
-finished sends no event of its own in Buildbot 4.3; the controller's finished build is the one
-event that surely comes.
+reported when its culprit names one of ``builders``; one that ends without a culprit is
+reported as ``no culprit`` (with the bisection's reason). A culprit set on a build that had
+already finished sends no event of its own in Buildbot 4.3; the controller's finished build is
+the one event that surely comes.
 """
 from typing import ClassVar, Sequence
 
@@ -26,6 +27,10 @@ from buildbot_vkckpt.notify.formatter import NOTIFY_KEY, NoticeFormatter
 from buildbot_vkckpt.notify.whatbroke import Culprit, prop
 
 LOOK_BACK = 50          # earlier builds searched for the last verdict
+# set by the bisection's controller build (bisect/watch.py, bisect/controller.py): which red
+# build it bisects, and its answer in words (shown as it is)
+BISECT_OF = "vkckpt_bisect_of"
+BISECT_RESULT = "vkckpt_bisect_result"
 
 
 class StateChangeGenerator(BuildStatusGeneratorMixin):
@@ -51,18 +56,26 @@ class StateChangeGenerator(BuildStatusGeneratorMixin):
     def generate_name(self):
         return "vkckpt_" + super().generate_name()
 
-    def _watched(self, build, culprit):
-        if self.is_message_needed_by_props(build):
-            return True
-        # the bisection's controller build, reporting on a watched builder
-        return culprit is not None and self.builders is not None \
-            and culprit.builder in self.builders
+    def _bisects_watched(self, build, culprit):
+        """The watched builder and red build number a bisection's controller build reports
+        on, or None: its culprit's ``builder``/``build``, else its ``vkckpt_bisect_of``."""
+        of = prop(build, BISECT_OF)
+        of = of if isinstance(of, dict) else {}
+        builder = culprit.builder if culprit else of.get("builder")
+        number = culprit.build if culprit and culprit.build is not None else of.get("number")
+        if self.builders is None or builder not in self.builders:
+            return None
+        return {"builder": builder, "number": number if isinstance(number, int) else None,
+                "url": (culprit.url if culprit else None) or of.get("url"),
+                "result": prop(build, BISECT_RESULT) or build.get("state_string")}
 
     @defer.inlineCallbacks
     def generate(self, master, reporter, key, build):
         yield utils.getDetailsForBuild(master, build, want_properties=True, want_steps=True)
         culprit = Culprit.from_value(prop(build, "vkckpt_culprit"))
-        if not self._watched(build, culprit):
+        own = self.is_message_needed_by_props(build)
+        bisection = None if own else self._bisects_watched(build, culprit)
+        if not own and bisection is None:
             return None
         previous = yield previous_with_verdict(master, build)
         previous_culprit = None
@@ -74,13 +87,21 @@ class StateChangeGenerator(BuildStatusGeneratorMixin):
                               events.verdict(previous["results"]) if previous else None,
                               culprit.revision if culprit else None, previous_culprit,
                               self.events)
+        if bisection is not None:
+            # the bisection's controller build: only its answer is news, with what broke
+            # read from the red build it bisected
+            if culprit is None:
+                event = "no culprit" if "culprit" in self.events else None
+            elif event != "culprit":
+                event = None
         if event is None:
             return None
         build[NOTIFY_KEY] = {"event": event,
                              "previous_number": previous["number"] if previous else None}
-        if event == "culprit" and culprit.builder != build["builder"]["name"]:
-            # the controller's build: what broke is in the red build it bisected
-            build[NOTIFY_KEY]["red"] = yield red_build(master, culprit)
+        if bisection is not None:
+            build[NOTIFY_KEY]["bisection"] = bisection
+            build[NOTIFY_KEY]["red"] = yield red_build(master, bisection["builder"],
+                                                       bisection["number"])
         report = yield self.build_message(self.formatter, master, reporter, build)
         return report
 
@@ -100,18 +121,18 @@ def previous_with_verdict(master, build):
 
 
 @defer.inlineCallbacks
-def red_build(master, culprit):
-    """The bisected red build with its properties and steps, or None (a culprit without its
-    build number, a build since removed, a data API error: the culprit is still sent)."""
-    if culprit.builder is None or culprit.build is None:
+def red_build(master, builder, number):
+    """Build ``number`` of ``builder`` with its properties and steps, or None (no number, a
+    build since removed, a data API error: the bisection's answer is still sent)."""
+    if builder is None or number is None:
         return None
     try:
-        red = yield master.data.get(("builders", culprit.builder, "builds", culprit.build))
+        red = yield master.data.get(("builders", builder, "builds", number))
         if not red:
             return None
         red["properties"] = yield master.data.get(("builds", red["buildid"], "properties"))
         red["steps"] = yield master.data.get(("builds", red["buildid"], "steps"))
-    except Exception as e:          # noqa: BLE001 - a lookup must not lose the culprit mail
-        log.err(e, f"vkckpt notify: reading red build {culprit.builder} #{culprit.build}")
+    except Exception as e:          # noqa: BLE001 - a lookup must not lose the answer
+        log.err(e, f"vkckpt notify: reading red build {builder} #{number}")
         return None
     return red

@@ -28,6 +28,8 @@ class Notice:
     revision: Optional[str] = None
     branch: Optional[str] = None
     blamelist: List[str] = field(default_factory=list)
+    # a bisection's own build: the red build it bisected (builder, number, url) and its answer
+    bisection: Optional[dict] = None
 
 
 def _cut(text, limit):
@@ -42,6 +44,11 @@ def headline(n):
     if n.event == "culprit" and w.culprit:
         # the bisection's own build names the builder it bisected
         return f"{w.culprit.builder or n.builder}: culprit {w.culprit.line()}"
+    if n.event == "no culprit":
+        b = n.bisection or {}
+        red = f" #{b['number']}" if b.get("number") is not None else ""
+        return f"{b.get('builder') or n.builder}{red}: no culprit: " \
+               f"{b.get('result') or 'the bisection found none'}"
     if n.event == "green":
         since = f" (red since #{n.previous_number})" if n.previous_number is not None else ""
         return f"{where} is green again{since}"
@@ -112,6 +119,14 @@ def body(n):
     lines = [headline(n), ""]
     if n.event == "green":
         lines.append(f"Checkpointing on {n.builder} works again.")
+    elif n.event == "no culprit":
+        b = n.bisection or {}
+        lines.append(f"The bisection ended without a culprit: {b.get('result') or '?'}")
+        if b.get("url"):
+            lines.append(f"{'red:':<9} {b['url']}")
+        facts = what_lines(w)
+        if facts:
+            lines.extend(["", "What broke:"] + facts)
     elif n.event == "culprit":
         lines.append(f"Bisection found the first bad commit for {w.culprit.builder or n.builder}:")
         lines.extend(culprit_lines(w, n.event))
@@ -138,7 +153,7 @@ def chat_lines(n, limit=3):
     """A few short lines for IRC-like channels: headline, panic or first test, links."""
     w = n.what
     lines = [_cut(headline(n), 300)]
-    if n.event not in ("green", "culprit"):
+    if n.event not in ("green", "culprit", "no culprit"):
         if w.panic and w.panic not in lines[0]:
             lines.append(_cut(w.panic + (f" at {w.frames[0]}" if w.frames else ""), 300))
         elif w.panic and w.frames:
@@ -171,6 +186,7 @@ def payload(n):
         "branch": n.branch,
         "blamelist": list(n.blamelist),
         "subject": subject(n),
+        "bisection": n.bisection,
         "text": "\n".join(chat_lines(n)),
         "what_broke": {
             "step": w.step, "kind": w.kind, "cause": w.cause, "fix": w.fix,

@@ -104,3 +104,16 @@ def test_chat_lines_and_payload():
     assert p["text"] == "\n".join(lines)
     import json
     json.dumps(p)           # the webhook posts it as JSON
+
+
+def test_a_bisection_without_a_culprit():
+    n = notice(panic_build(), "no culprit", builder="vkckpt-master-bisect-control",
+               bisection={"builder": "vkckpt-master", "number": 7, "url": "http://bb/red",
+                          "result": "could not bisect: a flaky result"})
+    assert text.headline(n) == "vkckpt-master #7: no culprit: could not bisect: a flaky result"
+    lines = text.body(n).splitlines()
+    assert lines[2:7] == ["The bisection ended without a culprit: could not bisect: a flaky "
+                          "result", "red:      http://bb/red", "", "What broke:",
+                          "step:     cycle"]
+    assert text.chat_lines(n)[0] == text.headline(n) and len(text.chat_lines(n)) == 2
+    assert text.payload(n)["bisection"]["result"] == "could not bisect: a flaky result"

@@ -141,8 +141,9 @@ SCENARIOS = {s.name: s for s in [
              expect={"checkpoint-cycle": "failure", **CLEANUP_OK},
              mentions={"checkpoint-cycle": "timeout"}, build_result="failure",
              logs={"checkpoint-cycle": ("checkpoint-inspect", "last-console-lines")}),
-    Scenario("restore-slow", "every restore takes twice as long as it would; after two "
-             "green builds the trends page flags the build's restore time as slower than usual",
+    Scenario("restore-slow", "every restore takes twice as long as the host's restores "
+             "before it: after two green builds the trends page flags the build's restore "
+             "time as slower than usual",
              faults={"restore-slow": "2"}, baseline_builds=2,
              expect={"checkpoint-cycle": "success", **CLEANUP_OK},
              mentions={"checkpoint-cycle": "3/3 cycles ok"}),

@@ -8,6 +8,9 @@ it reads the probe build's verdict and adds the next step. The verdicts live in 
 property ``vkckpt_bisect_verdicts``; :func:`~buildbot_vkckpt.bisect.core.next_step` decides from
 them, so each step only adds the one after it. ``BisectReport`` names the culprit.
 """
+from dataclasses import dataclass
+from typing import Optional
+
 from buildbot.process import buildstep, remotecommand
 from buildbot.process.results import CANCELLED, SUCCESS, WARNINGS
 from buildbot.steps.trigger import Trigger
@@ -26,13 +29,13 @@ PROBLEM = "vkckpt_bisect_problem"
 CULPRIT = "vkckpt_culprit"
 
 
+@dataclass(frozen=True)
 class Settings:
-    """What every controller step needs: the bisect builder's scheduler and the limits."""
-
-    def __init__(self, probe_scheduler, max_builds=None, max_range=1000):
-        self.probe_scheduler = probe_scheduler
-        self.max_builds = max_builds
-        self.max_range = max_range
+    """What every controller step needs: the bisect builder's scheduler and the limits
+    (compared by value: a reconfig with the same settings changes no builder)."""
+    probe_scheduler: str
+    max_builds: Optional[int] = None
+    max_range: int = 1000
 
 
 async def git(step, args, ok=(0,)):

@@ -52,8 +52,7 @@ def headline(n):
     if n.event == "green":
         since = f" (red since #{n.previous_number})" if n.previous_number is not None else ""
         return f"{where} is green again{since}"
-    label = {"red": "red", "failing": "still red",
-             "exception": "could not run"}.get(n.event, n.results)
+    label = "could not run" if n.event == "exception" else "red"
     return f"{where} {label}: {broke(w) or n.results}"
 
 

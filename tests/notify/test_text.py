@@ -117,3 +117,12 @@ def test_a_bisection_without_a_culprit():
                           "step:     cycle"]
     assert text.chat_lines(n)[0] == text.headline(n) and len(text.chat_lines(n)) == 2
     assert text.payload(n)["bisection"]["result"] == "could not bisect: a flaky result"
+
+
+def test_an_infrastructure_exception_and_every_red_build():
+    from tests.notify.builds import exception_build
+    n = notice(exception_build(), "exception")
+    assert text.headline(n) == "vkckpt-master #12 could not run: preflight: infrastructure: " \
+                               "disk full"
+    assert "kind:     infrastructure" in text.body(n)
+    assert text.headline(notice(panic_build(), "failing")).startswith("vkckpt-master #12 red: ")

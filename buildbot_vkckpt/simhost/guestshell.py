@@ -25,7 +25,8 @@ import sys
 import termios
 import uuid
 
-from . import sigckpt, simfs
+from . import guestreaper, sigckpt, simfs
+from .guestreaper import session_pids
 from .guestcmds import GuestCommands
 from .host import proc_dir
 
@@ -277,6 +278,13 @@ class ShellPty:
         self.pid = pid
         self.master = master
         self.frozen = False
+        # the guest dies with the vkernel, even a SIGKILLed one (guestreaper)
+        self.reaper = guestreaper.watch(pid) if pid else None
+
+    def hand_over(self):
+        """The guest goes to a checkpoint keeper: it must outlive this vkernel."""
+        guestreaper.stand_down(self.reaper)
+        self.reaper = None
 
     def send(self, data):
         try:
@@ -342,19 +350,6 @@ class ShellPty:
             os.waitpid(self.pid, 0)
         except ChildProcessError:
             pass
-
-
-def session_pids(sid):
-    """Every process in session ``sid`` (the login shell's session on ttyv0)."""
-    pids = []
-    for name in os.listdir(proc_dir()):
-        if name.isdigit():
-            try:
-                if os.getsid(int(name)) == sid:
-                    pids.append(int(name))
-            except OSError:
-                continue
-    return pids
 
 
 def command_words(line):

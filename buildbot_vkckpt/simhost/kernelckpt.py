@@ -147,6 +147,7 @@ def handler_exit(k):
     if k.host.fault("ckpt-corrupt") is not None:
         corrupt_notes(path)
     if k.shell:
+        k.shell.hand_over()
         ckptkeeper.start(keeper, k.shell.master, pids, path)
         os.close(k.shell.master)
         k.shell.master = None

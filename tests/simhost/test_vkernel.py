@@ -408,6 +408,30 @@ def test_sigkill_of_the_child_ends_the_parent_with_0(sim):
     assert vk.wait() == 0
 
 
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_sigkilled_vkernel_takes_its_guest_processes_with_it(sim):
+    """On DragonFly a guest process is a vmspace of the vkernel: nothing of the guest outlives
+    a SIGKILLed vkernel, not even a background job of root's shell."""
+    vk = boot_shell(sim)
+    out, status = vk.run("sleep 300 & echo bg=$!")
+    assert status == 0, out
+    guest = int(re.search(r"bg=(\d+)", out).group(1))
+    assert alive(guest)
+    os.kill(vk.child_pid(), signal.SIGKILL)
+    vk.wait()
+    deadline = time.monotonic() + 5
+    while alive(guest) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(guest), f"guest process {guest} outlived its vkernel"
+
+
 def test_results_disk_receives_a_tar(sim):
     results = sim.results(2 << 20)
     vk = boot_shell(sim, "-r", str(results))

@@ -72,14 +72,14 @@ def later(values):
 
 def expected_flags(builds, values):
     """(build number, metric) pairs by the rule docs/dashboard.rst states: the median of the
-    cycles after the first, more than 25 % and at least 20 ms (1 MiB) above its median over
+    cycles after the first, more than 25 % and at least 50 ms (1 MiB) above its median over
     the previous (up to 5, at least 2) green builds."""
     flags, greens = set(), []
     for build in builds:
         mine = {attr: later(values[build["number"]][d]) for d, attr, _f in METRICS}
         earlier = greens[-5:]
         for description, attr, _fmt in METRICS:
-            step = 1 << 20 if attr == "ckpt_bytes" else 0.02
+            step = 1 << 20 if attr == "ckpt_bytes" else 0.05
             if len(earlier) >= 2:
                 base = statistics.median(g[attr] for g in earlier)
                 if mine[attr] > base * 1.25 and mine[attr] - base >= step:

@@ -176,3 +176,14 @@ def test_bad_settings_are_refused(baseline, threshold):
         assert add_dashboard({"www": {}}, regression_baseline=baseline,
                              regression_threshold=threshold) is None
     assert len(errors.errors) == 1 and "regression_" in errors.errors[0]
+
+
+def test_flags_are_set_per_page_never_on_the_cached_rows():
+    api = history("ok", "ok", "ok", "restore-slow", seed=4)
+    app = DashboardApp()
+    app.buildbot_api = api
+    first = call(app)[2]
+    cached = [app.collector.cached(b["buildid"])
+              for b in api.answers[("builders", "1", "builds")]]
+    assert all(row is not None and row.regressions == [] for row in cached)
+    assert call(app)[2] == first and 'data-build="4" data-metric="restore_seconds"' in first

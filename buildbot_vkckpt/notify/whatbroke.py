@@ -103,6 +103,7 @@ class WhatBroke:
     failed_tests: List[FailedTest] = field(default_factory=list)
     more_tests: int = 0
     flaky: List[FailedTest] = field(default_factory=list)
+    suite_failed: bool = False          # guest suite tests failed (not only cycle checks)
     not_tested: Optional[str] = None
     cycles_ok: Optional[int] = None
     cycles_total: Optional[int] = None
@@ -160,6 +161,7 @@ class WhatBroke:
         for name in names if isinstance(names, list) else []:
             if _text(name) and name not in {t.name for t in failed}:
                 failed.append(FailedTest(name.strip()))
+        self.suite_failed = bool(failed)
         for test in failed:
             test.verdict = verdicts.pop(test.name, None)
         # the rest: cycle checks (not suite tests) and tests that passed when re-run; a flaky
@@ -174,7 +176,7 @@ class WhatBroke:
         """The kind the typed properties imply when no step recorded its outcome."""
         if self.panic:
             return Kind.KERNEL.value
-        if self.failed_tests:
+        if self.suite_failed:           # a failed cycle check is the kernel's, not a test's
             return Kind.TEST.value
         if self.not_tested:
             return Kind.UNSUPPORTED.value

@@ -11,7 +11,7 @@ from collections import deque
 
 from buildbot import config as bb_config
 from buildbot.reporters.base import ReporterBase
-from twisted.internet import protocol, reactor, ssl
+from twisted.internet import protocol
 from twisted.python import log
 from twisted.words.protocols import irc
 
@@ -94,6 +94,7 @@ class IRCNotifier(ReporterBase):
 
     def reconfigService(self, host, nick, channels, port=6667, password=None, tls=False,
                         generators=None):
+        from twisted.internet import reactor, ssl   # the master's reactor, at run time only
         self._disconnect()
         self.connection = _Connection(nick, channels, password)
         if tls:

@@ -40,11 +40,11 @@ def notice_for(master, build, users=None, dashboard=None):
     builderid = builder.get("builderid", build.get("builderid"))
     previous = info.get("previous_number")
     branch = prop(build, "branch")
-    what = WhatBroke.from_build(build)
     red = info.get("red")
-    if red:                         # a culprit reported by the bisection's own build
+    what = WhatBroke.from_build(build, None if red else info.get("agent_outcome"))
+    if red:                         # the bisection's own build: what broke is in the red one
         culprit = what.culprit
-        what = WhatBroke.from_build(red)
+        what = WhatBroke.from_build(red, info.get("agent_outcome"))
         what.culprit = culprit
     return text.Notice(
         event=info.get("event", "failing"),

@@ -24,7 +24,9 @@ from twisted.python import log
 
 from buildbot_vkckpt.notify import events
 from buildbot_vkckpt.notify.formatter import NOTIFY_KEY, NoticeFormatter
-from buildbot_vkckpt.notify.whatbroke import Culprit, prop
+from buildbot_vkckpt.notify.whatbroke import Culprit, failing_step, prop
+from buildbot_vkckpt.protocol import Result, decode_line
+from buildbot_vkckpt.steps.logs import EVENTS_LOG
 
 LOOK_BACK = 50          # earlier builds searched for the last verdict
 # set by the bisection's controller build (bisect/watch.py, bisect/controller.py): which red
@@ -102,6 +104,8 @@ class StateChangeGenerator(BuildStatusGeneratorMixin):
             build[NOTIFY_KEY]["bisection"] = bisection
             build[NOTIFY_KEY]["red"] = yield red_build(master, bisection["builder"],
                                                        bisection["number"])
+        broken = build[NOTIFY_KEY].get("red") or build
+        build[NOTIFY_KEY]["agent_outcome"] = yield agent_outcome(master, broken)
         report = yield self.build_message(self.formatter, master, reporter, build)
         return report
 
@@ -136,3 +140,26 @@ def red_build(master, builder, number):
         log.err(e, f"vkckpt notify: reading red build {builder} #{number}")
         return None
     return red
+
+
+@defer.inlineCallbacks
+def agent_outcome(master, build):
+    """The agent's last failed ``result`` event (a protocol ``Result``: typed kind, cause,
+    fix) in the failing step's ``agent-events`` log, for a build whose steps set no
+    ``vkckpt_outcome``; None without one (a make step, a lost host, a master-side timeout)."""
+    step = failing_step(build)
+    if step is None or prop(build, "vkckpt_outcome") is not None or "stepid" not in step:
+        return None
+    try:
+        chunk = yield master.data.get(("steps", step["stepid"], "logs", EVENTS_LOG,
+                                       "contents"))
+    except Exception as e:          # noqa: BLE001 - the message goes out without it
+        log.err(e, f"vkckpt notify: reading {EVENTS_LOG} of step {step.get('name')}")
+        return None
+    found = None
+    for line in (chunk or {}).get("content", "").splitlines():
+        # a stream log's lines start with their stream's letter
+        result = Result.from_event(decode_line(line[1:]))
+        if result is not None and not result.ok:
+            found = result
+    return found

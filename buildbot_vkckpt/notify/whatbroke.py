@@ -4,6 +4,8 @@
 ``getDetailsForBuild`` with properties and steps) and keeps only typed data the steps set:
 
 ``vkckpt_outcome``             {"step", "kind", "cause", "fix"} of the step that ended the build
+                               (without it: the agent's last failed ``result`` event in that
+                               step's ``agent-events`` log, read by the generator)
 ``vkckpt_panic``               the panic line
 ``vkckpt_backtrace``           the first frames, newline-joined
 ``vkckpt_suite_failures``      [{"test", "message"}] failed guest tests (or the names alone in
@@ -111,9 +113,11 @@ class WhatBroke:
     bisection: Optional[str] = None     # whether the build is being bisected, when known
 
     @classmethod
-    def from_build(cls, build):
+    def from_build(cls, build, agent_outcome=None):
+        """``agent_outcome``: the failing step's agent ``Result`` (protocol), used when the
+        build has no ``vkckpt_outcome``."""
         wb = cls()
-        wb._read_outcome(build)
+        wb._read_outcome(build, agent_outcome)
         wb.panic = _text(prop(build, "vkckpt_panic"))
         backtrace = prop(build, "vkckpt_backtrace")
         if isinstance(backtrace, list):
@@ -131,8 +135,12 @@ class WhatBroke:
             wb.kind = wb._implied_kind(build)
         return wb
 
-    def _read_outcome(self, build):
+    def _read_outcome(self, build, agent_outcome):
         outcome = prop(build, "vkckpt_outcome")
+        if not isinstance(outcome, dict) and agent_outcome is not None:
+            step = failing_step(build) or {}
+            outcome = {"step": step.get("name"), "kind": agent_outcome.kind,
+                       "cause": agent_outcome.cause, "fix": agent_outcome.fix}
         if isinstance(outcome, dict):
             self.step = _text(outcome.get("step"))
             kind = Kind.of(outcome.get("kind"))

@@ -36,4 +36,7 @@ f.addStep(VkernelCheckpointCycle(cycles=1, checkpoint_timeout=30, restore_timeou
     assert lines[2] == f"step:     {failed[0]}"
     head = "\n".join(lines[:12])
     assert f"panic:    {panic}" in head and f"    {frames[0]}" in head, mail["body"]
-    assert "kind:     kernel" in head      # implied by the panic property when no outcome
+    # kind, cause and fix are the agent's typed result event (its agent-events log), not the
+    # step's summary
+    assert lines[3] == "kind:     kernel" and lines[4].startswith("cause:    "), mail["body"]
+    assert "summary:" not in head

@@ -3,6 +3,7 @@ from buildbot.process.results import FAILURE, SUCCESS
 
 from buildbot_vkckpt.notify.whatbroke import FRAMES as SHOWN
 from buildbot_vkckpt.notify.whatbroke import WhatBroke
+from buildbot_vkckpt.protocol import Result
 from tests.notify.builds import (CULPRIT, FRAMES, PANIC, build, exception_build, panic_build,
                                  step, suite_build)
 
@@ -84,3 +85,16 @@ def test_rest_api_lists_and_a_backtrace_list_are_read_too():
     b["properties"] = {"vkckpt_panic": [PANIC, "cycle"], "vkckpt_backtrace": [FRAMES[:2], "c"]}
     w = WhatBroke.from_build(b)
     assert w.panic == PANIC and w.frames == FRAMES[:2] and w.kind == "kernel"
+
+
+def test_the_agents_result_stands_in_for_a_missing_outcome():
+    agent = Result("failure", "cycle 1/1 (verify): restore broke the guest", "kernel",
+                   "bisect it")
+    b = build(steps=[step("checkpoint-cycle", 2, "kernel: ... (fix: bisect it)")])
+    w = WhatBroke.from_build(b, agent)
+    assert (w.step, w.kind, w.cause, w.fix, w.summary) == (
+        "checkpoint-cycle", "kernel", "cycle 1/1 (verify): restore broke the guest",
+        "bisect it", None)
+    # a recorded outcome wins
+    w = WhatBroke.from_build(build(vkckpt_outcome={"step": "boot", "kind": "timeout"}), agent)
+    assert (w.step, w.kind, w.cause) == ("boot", "timeout", None)

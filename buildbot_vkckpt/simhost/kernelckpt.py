@@ -233,12 +233,12 @@ def slow_factor(arg):
 
 
 RESTORE_TIMES = "restore-times"     # in state/: seconds each unslowed restore took, one a line
-RESTORE_HISTORY = 5
+RESTORE_HISTORY = 15                # five builds of three cycles: drift in load evens out
 
 
 def slow_restore(host):
     """Fault ``restore-slow[=F]`` (a test knob, not DragonFly behaviour): the restore takes
-    F times (default 2) as long as the host's last unslowed restores did (their median), by
+    F times (default 2) as long as the host's last 15 unslowed restores did (their median), by
     waiting before ``Restored from checkpoint...``; without earlier restores, F times as long
     as it has so far. Every unslowed restore is timed for that (from checkpt's start)."""
     elapsed = max(0.0, time.monotonic() - process_started())

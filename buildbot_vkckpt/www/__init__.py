@@ -83,9 +83,12 @@ def add_dashboard(c, name="vkckpt", caption="vkernel checkpoints", builders=None
     app = DashboardApp(builders=builders, tags=tags, limit=limit, title=caption,
                        regression_baseline=regression_baseline,
                        regression_threshold=regression_threshold, revision_url=revision_url)
-    # no "icon": buildbot-wsgi-dashboards 4.3.0 looks icons up by list index, so every entry
-    # gets its generic icon whatever is configured
-    dashboards.append({"name": name, "caption": caption, "app": app, "order": order})
+    # buildbot-wsgi-dashboards 4.3.0 looks icons up by list index, so every entry gets its
+    # generic icon whatever is configured (and logs "Could not find icon"); but an entry
+    # without an icon string stops the UI's plugin setup (capitalize(undefined)): no menu
+    # entry, no page
+    dashboards.append({"name": name, "caption": caption, "app": app, "order": order,
+                       "icon": "chart-line"})
     plugins[PLUGIN] = dashboards
     return app
 

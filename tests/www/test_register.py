@@ -24,6 +24,8 @@ def test_existing_plugins_and_dashboards_stay():
     ours = plugins["wsgi_dashboards"][1]
     assert ours["name"] == "vkckpt" and ours["app"] is app and isinstance(app, DashboardApp)
     assert app.builders == ["vkckpt-master"] and ours["caption"] == "vkernel checkpoints"
+    # buildbot-wsgi-dashboards 4.3.0 capitalizes the icon: an entry without one breaks the UI
+    assert isinstance(ours["icon"], str) and ours["icon"]
 
 
 def test_missing_plugins_are_created_and_no_www_adds_nothing():

@@ -265,7 +265,8 @@ def _add_bisection(builders, taken, added, name, repourl, branch, workers, facto
                    factory_kwargs, tags, all_workers):
     """The bisect and controller builders of builder ``name`` (its factory gets the watch
     step); returns their schedulers."""
-    probe_factory = VkernelCheckpointFactory(repourl, branch=branch, **factory_kwargs)
+    probe_factory = VkernelCheckpointFactory(
+        repourl, branch=branch, **bisect_config.probe_kwargs(factory_kwargs))
     new, scheds, watch = bisect_config.add_bisection(
         name, probe_factory, repourl, branch, workers,
         host_locks(factory_kwargs.get("transport")), tags, options, all_workers)

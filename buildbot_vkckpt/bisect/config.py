@@ -1,5 +1,7 @@
 """``add_to_config(bisect=...)``: per watched builder, a bisect builder (the same factory and
 host lock) and a controller builder, each started by its own Triggerable scheduler."""
+import posixpath
+
 from buildbot import config as bb_config
 from buildbot.plugins import schedulers, steps as bb_steps, util
 
@@ -61,6 +63,20 @@ def check_slots(all_workers, control_workers, probe_workers, owner="add_to_confi
 def names(builder):
     """(bisect builder, controller builder) names of a watched builder."""
     return f"{builder}-bisect", f"{builder}-bisect-control"
+
+
+PROBE_OBJDIR = "vkckpt-bisect"
+
+
+def probe_kwargs(factory_kwargs):
+    """The watched builder's factory arguments for the bisect builder: the same, but world
+    and kernel go to their own objdir under the watched one, so probes at older revisions
+    never replace the world the watched builder reuses."""
+    kwargs = dict(factory_kwargs)
+    objdir = kwargs.get("objdir", "/usr/obj")
+    if isinstance(objdir, str) and objdir.startswith("/"):
+        kwargs["objdir"] = posixpath.join(objdir, PROBE_OBJDIR)
+    return kwargs
 
 
 def probe_plan_from_tree(factory):

@@ -100,3 +100,11 @@ def test_the_probe_plans_from_the_tree_and_the_watched_builder_does_not():
              for b in c["builders"] if not b.name.endswith("-control")}
     assert plans["vkckpt-master-bisect"].kwargs["without_changes"] == "tree"
     assert "without_changes" not in plans["vkckpt-master"].kwargs
+
+
+def test_probes_build_in_their_own_objdir_under_the_watched_one():
+    from buildbot_vkckpt.bisect.config import probe_kwargs
+    assert probe_kwargs({"objdir": "/build/obj", "jobs": 8}) == {
+        "objdir": "/build/obj/vkckpt-bisect", "jobs": 8}
+    assert probe_kwargs({})["objdir"] == "/usr/obj/vkckpt-bisect"
+    assert probe_kwargs({"objdir": "relative"})["objdir"] == "relative"   # the factory says no

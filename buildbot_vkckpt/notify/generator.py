@@ -63,13 +63,17 @@ class StateChangeGenerator(BuildStatusGeneratorMixin):
         on, or None: its culprit's ``builder``/``build``, else its ``vkckpt_bisect_of``."""
         of = prop(build, BISECT_OF)
         of = of if isinstance(of, dict) else {}
+        result = prop(build, BISECT_RESULT)
+        result = result if isinstance(result, str) and result.strip() else None
+        if culprit is None and result is None:
+            return None             # not the controller's answer (a probe build, say)
         builder = culprit.builder if culprit else of.get("builder")
         number = culprit.build if culprit and culprit.build is not None else of.get("number")
         if self.builders is None or builder not in self.builders:
             return None
         return {"builder": builder, "number": number if isinstance(number, int) else None,
                 "url": (culprit.url if culprit else None) or of.get("url"),
-                "result": prop(build, BISECT_RESULT) or build.get("state_string")}
+                "result": result}
 
     @defer.inlineCallbacks
     def generate(self, master, reporter, key, build):

@@ -500,3 +500,48 @@ def test_name_status_paths_counts_both_sides_and_keeps_odd_names():
     assert name_status_paths(out) == ["a.c", "sys/sys/x.h", "include/x.h", "a", "b", "gone.c",
                                       "dir/new\nline.c", "link"]
     assert name_status_paths("") == []
+
+
+class TestBuildPlanWithoutChanges(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):
+    """``without_changes="tree"`` (the bisect builder's): a build without changes runs the
+    tests and rebuilds what the git diff since each marker needs, not everything."""
+
+    def setUp(self):
+        self.setup_test_reactor()
+        return self.setup_test_build_step()
+
+    def start(self):
+        plan_step.TREE_RULES = TreeRulesCache()
+        self.setup_step(BuildPlan(objdir=OBJ, tree_rules=False, without_changes="tree"))
+        self.build.builder.name = "bldr"
+        self.build.setProperty("builddir", BUILDDIR, "test")
+        self.build.sources[""] = SimpleNamespace(changes=[])
+
+    def test_a_kernel_diff_reuses_world_and_rebuilds_the_kernel(self):
+        self.start()
+        self.expect_commands(
+            read(WORLD, mark(41)), diff(["sys/kern/kern_exec.c"]),
+            read(KERNEL, mark(42)),
+            ExpectStat(file=f"{KDIR}/kernel.debug", log_environ=False).exit(0),
+            diff(["sys/kern/kern_exec.c"]),
+            ExpectRmfile(path=KERNEL, log_environ=False).exit(0),
+            ExpectRmfile(path=IMAGE, log_environ=False).exit(0))
+        self.expect_outcome(result=SUCCESS, state_string=(
+            "plan: kernel + image + tests; world reused from build 41"))
+        return self.run_step()
+
+    def test_no_markers_build_everything(self):
+        self.start()
+        self.expect_commands(read(WORLD), read(KERNEL),
+                             ExpectRmfile(path=WORLD, log_environ=False).exit(0),
+                             ExpectRmfile(path=KERNEL, log_environ=False).exit(0),
+                             ExpectRmfile(path=IMAGE, log_environ=False).exit(0))
+        self.expect_outcome(result=SUCCESS, state_string="plan: world + kernel + image + tests")
+        return self.run_step()
+
+
+def test_without_changes_is_checked_at_config_time():
+    import pytest
+    from buildbot import config as bb_config
+    with pytest.raises(bb_config.ConfigErrors, match="without_changes must be one of"):
+        BuildPlan(without_changes="nothing")

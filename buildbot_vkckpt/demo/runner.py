@@ -324,6 +324,8 @@ class DemoRun:
         lines = [shlex.join([_bin("buildbot-worker"), "stop", str(wdir)])
                  for wdir in self.bb.worker_dirs.values()]
         lines.append(shlex.join([_bin("buildbot"), "stop", str(self.bb.master_dir)]))
+        if self.sshd is not None and self.sshd.process is not None:    # --transport ssh
+            lines.append(f"kill {self.sshd.process.pid}")
         return " && ".join(lines)
 
     def leaks(self):

@@ -185,6 +185,7 @@ class AgentStep(AgentLogsMixin, FinalSummaryMixin, buildstep.ShellMixin,
         self._agent_path = None
         self._pending_console = []      # console lines before the console log opened
         self._live = None
+        self._outcome = None            # the step's first problem: (Kind or None, cause, fix)
 
     # --- paths on the host that runs the agent ------------------------------------------------
     def worker_builddir(self):
@@ -317,11 +318,15 @@ class AgentStep(AgentLogsMixin, FinalSummaryMixin, buildstep.ShellMixin,
 
     async def run(self):
         if self.report_log is None:
-            return await self.run_agent()
+            result = await self.run_agent()
+            self.publish_outcome(result)
+            return result
         self.reports = ReportLogs(self, self.report_log)
         await self.reports.open()
         try:
-            return await self.run_agent()
+            result = await self.run_agent()
+            self.publish_outcome(result)
+            return result
         finally:
             await self.reports.close(html_table(self.name, (), (), note=self.final_summary
                                                 or "the step ended before its report"))
@@ -342,9 +347,12 @@ class AgentStep(AgentLogsMixin, FinalSummaryMixin, buildstep.ShellMixin,
         if command.timed_out:
             tail = " | ".join(command.monitor.console_tail(3))
             where = f"timeout: {what}:" if what else f"timeout in {command.subcommand}:"
-            return FAILURE, (f"{where} no output for {command.silence} s; "
-                             f"last console lines: {tail}")
+            cause = f"{where} no output for {command.silence} s; last console lines: {tail}"
+            self.record_outcome(Kind.TIMEOUT, cause.split(": ", 1)[1])
+            return FAILURE, cause
         result = self.result_of(command)
+        self.record_outcome(result.kind, f"{what}: {result.cause}" if what else result.cause,
+                            result.fix)
         summary = describe(result)
         if what and result.kind is not None:
             summary = describe(Result(result.status, f"{what}: {result.cause}", result.kind,
@@ -360,7 +368,7 @@ class AgentStep(AgentLogsMixin, FinalSummaryMixin, buildstep.ShellMixin,
         if command.cancelled:
             self.final_summary = "cancelled"
             return CANCELLED
-        if command.timed_out:
+        if command.timed_out or not command.ok:
             result, self.final_summary = self.command_problem(command)
         else:
             self.final_summary = describe(self.result_of(command))
@@ -417,21 +425,45 @@ class AgentStep(AgentLogsMixin, FinalSummaryMixin, buildstep.ShellMixin,
         if command.cancelled:
             return CANCELLED, "cancelled"
         if isinstance(error, TransportTimeout):
-            return FAILURE, (f"timeout in {command.subcommand}: {message}; last console "
-                             f"lines: {' | '.join(tail)}")
+            cause = f"{message}; last console lines: {' | '.join(tail)}"
+            self.record_outcome(Kind.TIMEOUT, f"in {command.subcommand}: {cause}")
+            return FAILURE, f"timeout in {command.subcommand}: {cause}"
         if isinstance(error, HostLost):
             what = "host unreachable" if isinstance(error, HostUnreachable) else "host lost"
             if self.runs_with_vkernel or self.vkernel_started():
+                self.record_outcome(Kind.HOST_LOST, f"{message}{last}")
                 return FAILURE, f"{Kind.HOST_LOST.value}: {message}{last}"
+            fix = "bring the test host up and make it reachable over SSH"
+            self.record_outcome(Kind.INFRASTRUCTURE,
+                                f"{what} before the vkernel started: {message}", fix)
             return EXCEPTION, (f"{Kind.INFRASTRUCTURE.value}: {what} before the vkernel "
-                               f"started: {message} (fix: bring the test host up and make "
-                               f"it reachable over SSH)")
+                               f"started: {message} (fix: {fix})")
         if isinstance(error, AuthenticationFailed):
-            return EXCEPTION, (f"infrastructure: {message} (fix: the transport's key= secret "
-                               f"must be the private key whose public half is in the host "
-                               f"user's authorized_keys; passphrase= for an encrypted key)")
+            fix = ("the transport's key= secret must be the private key whose public half is "
+                   "in the host user's authorized_keys; passphrase= for an encrypted key")
+            self.record_outcome(Kind.INFRASTRUCTURE, message, fix)
+            return EXCEPTION, f"infrastructure: {message} (fix: {fix})"
         # HostKeyRejected and every other transport error
+        self.record_outcome(Kind.INFRASTRUCTURE, message)
         return EXCEPTION, f"infrastructure: {message}"
+
+    def record_outcome(self, kind, cause, fix=None):
+        """The step's first problem, for ``vkckpt_outcome`` (notifications read it)."""
+        if self._outcome is None:
+            self._outcome = (kind, cause, fix)
+
+    def publish_outcome(self, result):
+        """``vkckpt_outcome`` = {step, kind, cause, fix} of the build's first red step: what
+        broke, as fields (a kind is None when the step's own check, not an agent result,
+        failed)."""
+        if result not in (FAILURE, EXCEPTION):
+            return
+        if self.build.getProperties().hasProperty("vkckpt_outcome"):
+            return
+        kind, cause, fix = self._outcome or (None, self.final_summary or "", None)
+        self.setProperty("vkckpt_outcome", {
+            "step": self.name, "kind": kind.value if isinstance(kind, Kind) else kind,
+            "cause": cause, "fix": fix}, self.name)
 
     async def transport_failed(self, command):
         """Ends the step with a transport failure's outcome (and the console tail of a lost

@@ -52,6 +52,31 @@ class TestPreflight(AgentStepCase):
         self.assertEqual(self.summary(), "infrastructure: host not ready: vm.vkernel_enable is 0 "
                                          "(fix: sysctl vm.vkernel_enable=1)")
 
+    async def test_the_first_red_step_records_what_broke_as_fields(self):
+        self.setup(VkernelPreflight())
+        self.expect_agent(
+            ["preflight", "--session", SESSION, "--memory", "256m", "--image-size", "2g",
+             "--workdir", BUILDDIR],
+            result("infrastructure", "host not ready: vm.vkernel_enable is 0",
+                   kind="infrastructure", fix="sysctl vm.vkernel_enable=1"), 4)
+        self.expect_outcome(result=EXCEPTION)
+        self.expect_property("vkckpt_outcome", {
+            "step": "preflight", "kind": "infrastructure",
+            "cause": "host not ready: vm.vkernel_enable is 0",
+            "fix": "sysctl vm.vkernel_enable=1"})
+        await self.run_step()
+
+    async def test_an_earlier_red_step_keeps_its_outcome(self):
+        self.setup(VkernelPreflight())
+        self.build.setProperty("vkckpt_outcome", {"step": "buildworld"}, "buildworld")
+        self.expect_agent(
+            ["preflight", "--session", SESSION, "--memory", "256m", "--image-size", "2g",
+             "--workdir", BUILDDIR],
+            result("infrastructure", "host not ready", kind="infrastructure"), 4)
+        self.expect_outcome(result=EXCEPTION)
+        self.expect_property("vkckpt_outcome", {"step": "buildworld"})
+        await self.run_step()
+
     def test_too_little_memory_is_config_error(self):
         from buildbot.config.errors import ConfigErrors
         with self.assertRaises(ConfigErrors) as ctx:

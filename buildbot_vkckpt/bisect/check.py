@@ -7,6 +7,11 @@ EXCEPTION and never bisected; a failed stage step (checkout, plan, world, kernel
 build break; a FAILURE of a check step (boot, guest commands, guest suite, checkpoint cycle) is
 a ``kernel``, ``test``, ``timeout`` or ``host lost`` verdict on the tree: those are bisected.
 A check step that ends WARNINGS after a failure was re-run is flaky.
+
+When the build carries ``vkckpt_outcome`` ({"step", "kind", ...}: the typed outcome of the step
+that ended it), its kind decides first: ``infrastructure``, ``unsupported`` and ``host lost``
+(the host, not the tree, may be at fault) are never bisected, and a probe that ends in one is
+a skip.
 """
 import re
 from dataclasses import dataclass
@@ -20,6 +25,8 @@ from buildbot_vkckpt.bisect.core import BAD, FLAKY, GOOD, SKIP
 STAGE_STEPS = ("checkout", "plan", "buildworld", "buildkernel", "root-image")
 CHECK_STEPS = ("boot", "guest-suite", "checkpoint-cycle")
 GREEN = (SUCCESS, WARNINGS)
+NOT_THE_TREE = ("infrastructure", "unsupported", "host lost")
+OUTCOME = "vkckpt_outcome"
 # "cycle 2: restore" and "cycle 1: restore" are the same check
 CYCLE_TEST = re.compile(r"cycle \d+: ")
 
@@ -73,9 +80,20 @@ def _failed_tests(step):
     return tuple(sorted({check_name(t) for t in step.failed_tests}))
 
 
-def failing_check(facts):
+def _not_the_tree(outcome):
+    """Why ``vkckpt_outcome`` says the tree is not to blame, or None."""
+    kind = outcome.get("kind") if isinstance(outcome, dict) else None
+    if kind in NOT_THE_TREE:
+        return f"{kind}: {outcome.get('step') or 'a step'} ended the build"
+    return None
+
+
+def failing_check(facts, outcome=None):
     """``(Check, None)`` when the build failed a check that bisection can chase, else
-    ``(None, why not)``."""
+    ``(None, why not)``. ``outcome``: the build's ``vkckpt_outcome``, when it has one."""
+    why = _not_the_tree(outcome)
+    if why:
+        return None, why
     for step in facts.steps:
         if step.results == EXCEPTION:
             return None, f"infrastructure: {step.name} ended in an exception"
@@ -90,9 +108,13 @@ def failing_check(facts):
     return None, "no check failed"
 
 
-def verdict(check, facts):
+def verdict(check, facts, outcome=None):
     """``(verdict, why)`` of a probe build on ``check``: :data:`GOOD`, :data:`BAD`,
-    :data:`SKIP` (it could not build or run the check) or :data:`FLAKY`."""
+    :data:`SKIP` (it could not build or run the check) or :data:`FLAKY`. ``outcome``: the
+    probe's ``vkckpt_outcome``, when it has one."""
+    why = _not_the_tree(outcome)
+    if why:
+        return SKIP, why
     before = None       # why the check may not have run: the first problem before it
     for step in facts.steps:
         if step.name == check.step:

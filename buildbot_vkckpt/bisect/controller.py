@@ -17,7 +17,7 @@ from buildbot.steps.trigger import Trigger
 
 from buildbot_vkckpt.bisect import core
 from buildbot_vkckpt.bisect import facts as bfacts
-from buildbot_vkckpt.bisect.check import Check, verdict
+from buildbot_vkckpt.bisect.check import OUTCOME, Check, verdict
 from buildbot_vkckpt.bisect.watch import BISECT_OF
 from buildbot_vkckpt.steps.plan import FULL_REVISION
 from buildbot_vkckpt.steps.report import FinalSummaryMixin
@@ -141,7 +141,9 @@ class BisectProbe(Trigger):
         if build is None:
             found, why = core.SKIP, "no probe build ran"
         else:
-            found, why = verdict(check, await bfacts.build_facts(self.master, build["buildid"]))
+            props = await bfacts.build_properties(self.master, build["buildid"])
+            found, why = verdict(check, await bfacts.build_facts(self.master, build["buildid"]),
+                                 props.get(OUTCOME))
         record = {"revision": self.probe.revision, "verdict": found, "why": why,
                   "build": build["number"] if build else None}
         self.setProperty(VERDICTS, (self.getProperty(VERDICTS) or []) + [record], SOURCE)

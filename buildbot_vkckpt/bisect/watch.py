@@ -6,7 +6,7 @@ from buildbot.process.results import FAILURE, SKIPPED, SUCCESS
 from buildbot.steps.trigger import Trigger
 
 from buildbot_vkckpt.bisect import facts as bfacts
-from buildbot_vkckpt.bisect.check import GREEN, failing_check
+from buildbot_vkckpt.bisect.check import GREEN, OUTCOME, failing_check
 from buildbot_vkckpt.bisect.core import short
 from buildbot_vkckpt.steps.plan import FULL_REVISION
 from buildbot_vkckpt.steps.report import FinalSummaryMixin
@@ -57,7 +57,8 @@ class WatchRegression(FinalSummaryMixin, buildstep.BuildStep):
     async def regression(self):
         """(what to bisect, None) or (None, why not)."""
         master = self.master
-        check, why = failing_check(await bfacts.build_facts(master, self.build.buildid))
+        check, why = failing_check(await bfacts.build_facts(master, self.build.buildid),
+                                   self.getProperty(OUTCOME))
         if check is None:
             return None, why
         builderid = await self.build.builder.getBuilderId()

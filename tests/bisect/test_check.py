@@ -76,3 +76,20 @@ def test_check_round_trips_through_a_property_and_refuses_garbage():
                 {"step": "boot", "tests": [1]}):
         with pytest.raises(ValueError):
             Check.from_dict(bad)
+
+
+@pytest.mark.parametrize("kind", ["infrastructure", "unsupported", "host lost"])
+def test_a_typed_outcome_that_does_not_blame_the_tree_is_not_bisected(kind):
+    facts = build(checkpoint_cycle=(FAILURE, ["cycle 1: restore"]))
+    outcome = {"step": "checkpoint-cycle", "kind": kind, "cause": "x"}
+    assert failing_check(facts, outcome) == (
+        None, f"{kind}: checkpoint-cycle ended the build")
+    assert verdict(CYCLE, facts, outcome)[0] == SKIP
+
+
+@pytest.mark.parametrize("kind", ["kernel", "test", "timeout"])
+def test_a_typed_outcome_on_the_tree_leaves_the_check_to_decide(kind):
+    facts = build(checkpoint_cycle=(FAILURE, ["cycle 1: restore"]))
+    outcome = {"step": "checkpoint-cycle", "kind": kind}
+    assert failing_check(facts, outcome) == (CYCLE, None)
+    assert verdict(CYCLE, facts, outcome)[0] == BAD

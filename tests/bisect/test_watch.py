@@ -22,7 +22,8 @@ class TestWatch(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):
         self.setup_test_reactor()
         return self.setup_test_build_step()
 
-    def start(self, facts=RED, before=None, good=GOOD_REV, bad=BAD_REV, results=FAILURE):
+    def start(self, facts=RED, before=None, good=GOOD_REV, bad=BAD_REV, results=FAILURE,
+              outcome=None):
         self.setup_step(WatchRegression(control_scheduler="ctl"))
         self.build.results = results
         self.build.builder.name = "vkckpt-master"
@@ -31,6 +32,8 @@ class TestWatch(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):
         self.build.getSourceStamp = mock.Mock(return_value=mock.Mock(
             repository="file:///df.git", branch="master", project="dragonfly"))
         self.build.setProperty("got_revision", bad, "Git")
+        if outcome is not None:
+            self.build.setProperty("vkckpt_outcome", outcome, "checkpoint-cycle")
         before = before if before is not None else {"number": 12, "buildid": 40,
                                                     "results": SUCCESS}
         patches = {
@@ -86,6 +89,10 @@ class TestWatch(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):
     def test_infrastructure_is_not_bisected(self):
         return self._not_bisected("infrastructure: preflight ended in an exception",
                                   facts=INFRA)
+
+    def test_a_lost_host_is_not_bisected(self):
+        return self._not_bisected("host lost: checkpoint-cycle ended the build",
+                                  outcome={"step": "checkpoint-cycle", "kind": "host lost"})
 
     def test_a_green_build_does_nothing_and_hides_the_step(self):
         self.start(results=SUCCESS)

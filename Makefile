@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_ARGS ?=
 
-.PHONY: venv system-packages test demo docs bench reliability clean
+.PHONY: venv system-packages test test-fast demo docs bench reliability clean
 
 venv: $(STAMP)
 
@@ -19,8 +19,17 @@ $(STAMP): constraints.txt setup.py pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,docs,demo]'
 	touch $(STAMP)
 
+# pytest-xdist workers: more than the two cores pay, since many tests wait on simulated timers,
+# subprocesses and masters; TEST_WORKERS=0 runs every test in one process
+TEST_WORKERS ?= 4
+XDIST := -n $(TEST_WORKERS) --dist loadgroup
+
 test: system-packages venv
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
+
+# everything but the tests marked integration (real masters, workers, sshd)
+test-fast: system-packages venv
+	$(PY) -m pytest $(XDIST) -m "not integration" $(PYTEST_ARGS)
 
 # the load and fault suite: 8 builds on 2 simulated hosts, a worker and a master SIGKILLed
 reliability: system-packages venv

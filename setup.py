@@ -55,6 +55,7 @@ setup(
     ],
     extras_require={
         "test": ["pytest", "pytest-timeout", "hypothesis",
+                 "pytest-xdist",  # make test / test-fast run the tests on several workers
                  "aiosmtpd",  # a real SMTP server on 127.0.0.1 for tests/notify
                  "selenium",  # tests/browser drive Debian's chromium through chromedriver
                  ],

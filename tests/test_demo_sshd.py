@@ -2,9 +2,12 @@
 the first SetEnv directive, so they must share one line)."""
 import subprocess
 
+import pytest
+
 from buildbot_vkckpt.demo.sshd import SSHServer
 
 
+@pytest.mark.integration
 def test_every_variable_reaches_the_session(tmp_path):
     (tmp_path / "sshd").mkdir()
     env = {"PATH": "/usr/bin:/bin", "VKCKPT_SIMHOST": "/sim/root", "VKCKPT_STATE_DIR": "/sim/st"}

@@ -92,6 +92,7 @@ def test_a_stock_host_kernel_cannot_dump_a_gsoc_vkernel(tmp_path):
     assert "host kernel has no vkernel checkpoint support" in proc.stdout
 
 
+@pytest.mark.integration
 def test_over_ssh_with_a_verified_host_key(gsoc, tmp_path):
     host, kernel = gsoc
     env = host.env({"PATH": "/usr/local/bin:/usr/bin:/bin"})

@@ -1,12 +1,10 @@
 """VkernelCheckpointCycle on a real master and worker against the simulated host: world,
 kernel, image (with the suite the agent carries), boot, two checkpoint/restore/verify cycles,
-shutdown. The results reach the master as test-result sets; one master serves both builds
-(clean, then ``restore-thaw-fails``)."""
+shutdown. The results reach the master as test-result sets; the run's shared master serves
+both builds (clean, then ``restore-thaw-fails``)."""
 import re
 
 import pytest
-
-from ..simmaster import sim_master
 
 pytestmark = pytest.mark.integration
 
@@ -16,11 +14,10 @@ CHECKS = {"workload-alive", "workload-progressed", "uptime-continuous", "files-i
 
 
 @pytest.fixture(scope="module")
-def bb(tmp_path_factory):
-    with sim_master(tmp_path_factory.mktemp("cycle"), BUILDER, """
+def bb(sim_builder):
+    return sim_builder(BUILDER, """
 f.addStep(VkernelCheckpointCycle(cycles=2, checkpoint_timeout=30, restore_timeout=30))
-""", image_args='image_size="64m", ', boot_args='memory="128m", ') as bb:
-        yield bb
+""", image_args='image_size="64m", ', boot_args='memory="128m", ')
 
 
 def run_build(bb):

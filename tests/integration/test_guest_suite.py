@@ -1,11 +1,10 @@
 """GuestCheckpointSuite on a real master and worker, inside the simulated vkernel: the suite is
 built in the guest, checkpointed and restored there, and its per-test results reach the master
-through the results disk. One master serves both builds (clean, then ``guest-test-fails``)."""
+through the results disk. The run's shared master serves both builds (clean, then
+``guest-test-fails``)."""
 import pytest
 
 from buildbot_vkckpt.suite import list_tests, suite_dir
-
-from ..simmaster import sim_master
 
 pytestmark = pytest.mark.integration
 
@@ -17,11 +16,10 @@ PASSING = {"files", "fpu", "itimer", "memory", "mmap_private", "mmap_shared_anon
 
 
 @pytest.fixture(scope="module")
-def bb(tmp_path_factory):
-    with sim_master(tmp_path_factory.mktemp("guest-suite"), BUILDER, """
+def bb(sim_builder):
+    return sim_builder(BUILDER, """
 f.addStep(GuestCheckpointSuite(iterations=2, build_timeout=120, run_timeout=120))
-""", image_args=f"suite_dir={str(suite_dir())!r}, ") as bb:
-        yield bb
+""", image_args=f"suite_dir={str(suite_dir())!r}, ")
 
 
 def run_build(bb):

@@ -5,7 +5,6 @@ cleanup-stale must find the orphaned session (through the host's session registr
 and release it, both builds after the crash must succeed with one vkernel at a time, and the
 host must end with no process, vn unit, mount or tap left.
 """
-import json
 import os
 import signal
 import time
@@ -16,6 +15,8 @@ import pytest
 from buildbot_vkckpt.demo.localbb import LocalBuildbot, _bin
 from buildbot_vkckpt.simhost import tree
 from buildbot_vkckpt.simhost.host import SimHost
+
+from .sessions import alive, ledger_entries, live_pids
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -72,43 +73,6 @@ def sessions_dir(bb):
     return worker_dir / BUILDER / "vkckpt-sessions"
 
 
-def ledger_entries(session):
-    entries = {}
-    try:
-        lines = (session / "ledger.jsonl").read_text().splitlines()
-    except OSError:
-        return entries
-    for line in lines:
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if rec.get("op") == "alloc":
-            entries[rec["id"]] = dict(rec, released=False)
-        elif rec.get("id") in entries and rec.get("op") == "update":
-            entries[rec["id"]].update(rec)
-        elif rec.get("id") in entries and rec.get("op") == "release":
-            entries[rec["id"]]["released"] = True
-    return entries
-
-
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def live_pids(session, kind):
-    return [e["pid"] for e in ledger_entries(session).values()
-            if e.get("kind") == kind and not e["released"] and e.get("pid") and alive(e["pid"])]
-
-
 def wait_for_restored_vkernel(bb, brid, session, timeout=240):
     """Until the session's vkernel is a restored one (two vkernel entries, the last alive)."""
     deadline = time.monotonic() + timeout
@@ -138,8 +102,23 @@ def sigkill_master(bb):
     pidfile.unlink()
 
 
+def worker_log_count(bb, text):
+    worker_dir, = bb.worker_dirs.values()
+    return (worker_dir / "twistd.log").read_text(errors="replace").count(text)
+
+
+def wait_for_worker_log(bb, text, seen, timeout=60):
+    """Until the worker's log holds ``text`` more than ``seen`` times."""
+    deadline = time.monotonic() + timeout
+    while worker_log_count(bb, text) <= seen:
+        assert time.monotonic() < deadline, f"no new {text!r} in the worker log in {timeout} s"
+        time.sleep(0.05)
+
+
 def restart_master(bb):
-    bb._run([_bin("buildbot"), "start", str(bb.master_dir)], timeout=60)
+    # buildbot's own 10 s start timeout fails on a busy machine
+    bb._run([_bin("buildbot"), "start", "--start_timeout=120", str(bb.master_dir)],
+            timeout=130)
     bb.wait_for_workers(timeout=120)
 
 
@@ -195,10 +174,12 @@ def test_master_sigkilled_mid_cycle_then_two_builds(rig):
     first = bb.force(BUILDER, reason="killed mid-cycle")
     session = sessions_dir(bb) / "build-1"
     wait_for_restored_vkernel(bb, first, session)
+    lost = worker_log_count(bb, "lost remote")
     sigkill_master(bb)
     killed_at = time.monotonic()
-    # the crash leaves the session running: this is what later builds must deal with
-    time.sleep(1.0)
+    # the crash leaves the session running: this is what later builds must deal with, once
+    # the worker has seen its master go (and dropped the command it ran for it)
+    wait_for_worker_log(bb, "lost remote", lost)
     orphaned_supervisors = live_pids(session, "supervisor")
     orphaned_vkernels = live_pids(session, "vkernel")
     assert orphaned_supervisors and orphaned_vkernels, ledger_entries(session)

@@ -8,6 +8,8 @@ import pytest
 from buildbot_vkckpt.demo.runner import BUILDER, DemoRun
 from buildbot_vkckpt.demo.scenarios import SCENARIOS
 
+from .sessions import wait_for_live
+
 pytestmark = pytest.mark.integration
 
 
@@ -47,7 +49,8 @@ def test_stop_during_boot_leaves_nothing(tmp_path):
             time.sleep(0.2)
         else:
             pytest.fail("boot step never started:\n" + out.getvalue())
-        time.sleep(1.0)  # the vkernel is up and hanging under the supervisor
+        # stop once the vkernel is up (and hanging) under the supervisor
+        wait_for_live(demo.basedir, "vkernel")
         demo.bb.rpc(f"builds/{build['buildid']}", "stop", reason="stopped by test")
         build = demo.bb.wait_build(brid, timeout=120)
         steps = {s["name"]: s for s in demo.bb.steps(build["buildid"])}

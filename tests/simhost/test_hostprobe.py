@@ -26,8 +26,42 @@ def start_sleep(host, cwd, core=None):
 
     proc = subprocess.Popen(["sh", "-c", "exec sleep 60 3<>held.txt"], cwd=cwd,
                             env=host.env(), preexec_fn=limits)
-    time.sleep(0.5)
+    wait_until_blocked(proc)
     return proc, open(held)
+
+
+def wait_until_blocked(proc, timeout=10.0):
+    """Until the simulated sleep blocks SIGCKPT and SIGCKPTEXIT (its signalfd is open): before
+    that either signal would take Linux's default action and end it."""
+    mask = 1 << 32 | 1 << 33
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"sleep exited with {proc.returncode}"
+        with open(f"/proc/{proc.pid}/status") as f:
+            blocked = re.search(r"^SigBlk:\s*([0-9a-f]+)", f.read(), re.M)
+        if blocked and int(blocked.group(1), 16) & mask == mask:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"sleep did not block SIGCKPT within {timeout} s")
+
+
+def wait_for_closed(proc, path, timeout=5.0):
+    """Until ``path`` exists and ``proc`` no longer holds it open: its checkpoint is done."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        held = {os.path.realpath(fd) for fd in open_fds(proc)}
+        if path.exists() and os.path.realpath(path) not in held:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def open_fds(proc):
+    fd_dir = f"/proc/{proc.pid}/fd"
+    try:
+        return [os.path.join(fd_dir, fd) for fd in os.listdir(fd_dir)]
+    except OSError:
+        return []
 
 
 def wait_for(path, timeout=5.0):
@@ -47,8 +81,7 @@ def test_sleep_is_checkpointed_by_the_host_kernel(tmp_path, host_kernel):
     proc, held = start_sleep(host, work, core=1 << 30)
     try:
         proc.send_signal(33)
-        assert wait_for(work / "sleep.ckpt")
-        time.sleep(0.2)
+        assert wait_for_closed(proc, work / "sleep.ckpt")
         assert proc.poll() is None                     # SA_CKPT: it sleeps on
         assert os.stat(work / "sleep.ckpt").st_mode & 0o777 == 0o600
         found, _ = notes(work / "sleep.ckpt")
@@ -75,8 +108,8 @@ def test_sleep_with_rlimit_core_0_leaves_an_empty_file(tmp_path):
     proc, held = start_sleep(host, work, core=0)
     try:
         proc.send_signal(33)
-        time.sleep(1.0)
-        assert (work / "sleep.ckpt").exists() and (work / "sleep.ckpt").stat().st_size == 0
+        assert wait_for_closed(proc, work / "sleep.ckpt")
+        assert (work / "sleep.ckpt").stat().st_size == 0
         assert proc.poll() is None
     finally:
         proc.kill()

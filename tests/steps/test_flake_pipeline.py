@@ -4,20 +4,17 @@ process once (``restore-loses-process-flaky``) are re-run, called flaky (WARNING
 attempt recorded, and ``vkckpt_flaky`` names both."""
 import pytest
 
-from ..simmaster import sim_master
-
 pytestmark = pytest.mark.integration
 
 BUILDER = "flakes"
 
 
 @pytest.fixture(scope="module")
-def bb(tmp_path_factory):
-    with sim_master(tmp_path_factory.mktemp("flakes"), BUILDER, """
+def bb(sim_builder):
+    return sim_builder(BUILDER, """
 f.addStep(GuestCheckpointSuite(only=["memory", "files"], build_timeout=120, run_timeout=120))
 f.addStep(VkernelCheckpointCycle(cycles=2, checkpoint_timeout=60, restore_timeout=60))
-""") as bb:
-        yield bb
+""")
 
 
 def test_flaky_guest_test_and_flaky_cycle_are_warnings_naming_them(bb):

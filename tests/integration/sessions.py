@@ -1,0 +1,56 @@
+"""What a vkernel session holds on the worker, read from its ledger (agent/ledger.py) the way
+an operator would: for tests that act while a session runs."""
+import json
+import os
+import time
+
+
+def ledger_entries(session):
+    """{id: allocation record, with ``released``} of the session's ledger."""
+    entries = {}
+    try:
+        lines = (session / "ledger.jsonl").read_text().splitlines()
+    except OSError:
+        return entries
+    for line in lines:
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if rec.get("op") == "alloc":
+            entries[rec["id"]] = dict(rec, released=False)
+        elif rec.get("id") in entries and rec.get("op") == "update":
+            entries[rec["id"]].update(rec)
+        elif rec.get("id") in entries and rec.get("op") == "release":
+            entries[rec["id"]]["released"] = True
+    return entries
+
+
+def alive(pid):
+    """Whether ``pid`` runs (a zombie waiting for init to reap it does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def live_pids(session, kind):
+    """Pids of the session's unreleased ``kind`` entries (vkernel, supervisor) still running."""
+    return [e["pid"] for e in ledger_entries(session).values()
+            if e.get("kind") == kind and not e["released"] and e.get("pid") and alive(e["pid"])]
+
+
+def wait_for_live(base, kind, timeout=60):
+    """The first session under ``base`` (any depth) with a running ``kind``, once there is one."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for ledger in base.rglob("ledger.jsonl"):
+            if live_pids(ledger.parent, kind):
+                return ledger.parent
+        time.sleep(0.05)
+    raise AssertionError(f"no session with a running {kind} under {base} within {timeout} s")

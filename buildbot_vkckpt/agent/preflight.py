@@ -163,6 +163,11 @@ def check_vmm(rep, kernel=None):
                     "with VMM and could not be checkpointed (pass --kernel to decide)", VMM_FIX)
 
 
+def host_kernel_release():
+    """The host kernel's release (``kern.osrelease``, e.g. ``5.9-DEVELOPMENT``), or None."""
+    return sysctl("kern.osrelease") if shutil.which("sysctl") else None
+
+
 def run(args, emitter):
     emitter.phase("preflight")
     rep = Report(emitter)
@@ -183,6 +188,10 @@ def run(args, emitter):
     except ValueError as exc:
         rep.problem("disk", str(exc), "pass sizes such as 2g and 256m")
     details = {"problems": rep.problems, "warnings": rep.warnings}
+    host_kernel = host_kernel_release()
+    if host_kernel:
+        details["host_kernel"] = host_kernel      # what was tested on: the trends page shows it
+        rep.emitter.human(f"info  host kernel: {host_kernel}")
     if rep.problems:
         first = rep.problems[0]
         more = f" (+{len(rep.problems) - 1} more)" if len(rep.problems) > 1 else ""

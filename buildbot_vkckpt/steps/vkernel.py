@@ -77,6 +77,11 @@ class VkernelPreflight(AgentStep):
         return ["--memory", self.memory, "--image-size", self.image_size,
                 "--workdir", self.builddir()]
 
+    async def publish(self, details, result):
+        await super().publish(details, result)
+        if isinstance(details.get("host_kernel"), str) and details["host_kernel"]:
+            self.setProperty("vkckpt_host_kernel", details["host_kernel"], self.name)
+
 
 class MakeRootImage(_SessionStep):
     """installworld + distribution + installkernel into a vn-backed root image, with the guest
@@ -174,6 +179,9 @@ class BootVkernel(_SessionStep):
         metrics = self.metrics()
         if "boot_time" in metrics:
             self.setProperty("vkckpt_boot_seconds", metrics["boot_time"], self.name)
+        # what the guest ran with, for the trends page's identity line
+        self.setProperty("vkckpt_vkernel_memory", str(self.memory), self.name)
+        self.setProperty("vkckpt_vkernel_cpus", str(self.cpus), self.name)
 
 
 class RunInVkernel(AgentStep):

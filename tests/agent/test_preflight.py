@@ -18,6 +18,7 @@ def test_clean_host_is_ready(sim):
     assert got["vm.vkernel_enable"]["text"] == "1"
     assert got["vn"]["text"] == "4 free unit(s), first vn0"
     assert {"tools", "disk", "kern.ckptgroup", "RLIMIT_CORE", "hw.vmm.enable"} <= set(got)
+    assert run.details["host_kernel"] == "5.9-DEVELOPMENT"     # the host's kern.osrelease
 
 
 def test_vkernel_enable_0_is_infrastructure_with_the_sysctl_fix(sim):
@@ -26,6 +27,7 @@ def test_vkernel_enable_0_is_infrastructure_with_the_sysctl_fix(sim):
     run = sim.agent("preflight", "--image-size", "64m")
     assert run.returncode == 4 and run.result["kind"] == "infrastructure", run
     assert run.summary.startswith("host not ready: vm.vkernel_enable is 0")
+    assert run.details["host_kernel"] == "5.9-DEVELOPMENT"     # named even when not ready
     assert run.result["fix"].startswith("sysctl vm.vkernel_enable=1")
 
 

@@ -77,6 +77,16 @@ class TestPreflight(AgentStepCase):
         self.expect_property("vkckpt_outcome", {"step": "buildworld"})
         await self.run_step()
 
+    async def test_the_host_kernel_release_becomes_a_property(self):
+        self.setup(VkernelPreflight())
+        self.expect_agent(
+            ["preflight", "--session", SESSION, "--memory", "256m", "--image-size", "2g",
+             "--workdir", BUILDDIR],
+            result("ok", "host ready for a vkernel session", host_kernel="5.9-DEVELOPMENT"), 0)
+        self.expect_outcome(result=SUCCESS)
+        self.expect_property("vkckpt_host_kernel", "5.9-DEVELOPMENT")
+        await self.run_step()
+
     def test_too_little_memory_is_config_error(self):
         from buildbot.config.errors import ConfigErrors
         with self.assertRaises(ConfigErrors) as ctx:
@@ -150,6 +160,8 @@ class TestBoot(AgentStepCase):
             result("ok", "booted in 4.2 s", flavour="gsoc2013"), 0, timeout=30 + MARGIN)
         self.expect_outcome(result=SUCCESS)
         self.expect_property("vkckpt_flavour", "gsoc2013")
+        self.expect_property("vkckpt_vkernel_memory", "256m")
+        self.expect_property("vkckpt_vkernel_cpus", "2")
         await self.run_step()
         self.assertEqual(self.summary(), "booted in 4.2 s (gsoc2013)")
 

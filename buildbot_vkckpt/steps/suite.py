@@ -233,6 +233,10 @@ class GuestCheckpointSuite(AgentStep):
             self.reports.html = suite_report(verdict)
         self.setProperty("vkckpt_suite_counts", verdict.counts, self.name)
         self.setProperty("vkckpt_suite_failed_tests", verdict.failed, self.name)
+        # every test's outcome (pass, fail, xfail, xpass, skip, flaky, missing): the trends
+        # page tells an expected failure from a pass only by this
+        self.setProperty("vkckpt_suite_outcomes", {row[0]: row[1] for row in verdict.rows},
+                         self.name)
         self.setProperty("vkckpt_suite_failures", [
             {"test": row[0], "message": assertion(row[5])} for row in verdict.rows
             if row[1] in FAILED_OUTCOMES], self.name)

@@ -113,6 +113,7 @@ class TestVerdicts(SuiteCase):
         self.expect_log_file("results.tap", "\n".join(GOOD) + "\n")
         self.expect_property("vkckpt_suite_counts", {"pass": 1, "fail": 0, "xfail": 1,
                                                       "xpass": 0, "skip": 0, "missing": 0})
+        self.expect_property("vkckpt_suite_outcomes", {"memory": "pass", "pipe": "xfail"})
         await self.run_step()
         self.assertEqual(self.summary(), "1 passed, 0 failed, 1 xfail · 1 iteration")
         self.assertIn("<tr><td>memory</td><td>pass</td><td>pass</td><td>1</td><td>412</td>",

@@ -95,8 +95,10 @@ class Emitter:
     def finish(self, result):
         """Emit the one result event and return the exit code."""
         self.result = result
-        if result.get("summary"):
-            self.human(f"{result['status']}: {result['summary']}")
+        summary, status = result.get("summary"), result.get("status")
+        if summary:     # a summary that already starts with its kind is not prefixed twice
+            self.human(summary if str(summary).startswith(f"{status}: ")
+                       else f"{status}: {summary}")
         if result.get("fix"):
             self.human(f"fix: {result['fix']}")
         self.event(result)

@@ -62,3 +62,14 @@ def test_a_closed_stdout_loses_no_journal_entry(tmp_path):
     em.metric("boot_time", 1.5, "s")
     events.append_journal(str(tmp_path / "no-such-dir" / "x.jsonl"), {"ev": "lost"})
     assert json.loads((tmp_path / "events.jsonl").read_text())["value"] == 1.5
+
+
+def test_a_summary_that_starts_with_its_kind_is_not_prefixed_twice():
+    out = io.StringIO()
+    em = events.Emitter(stream=out)
+    em.finish(events.result_event("unsupported", "unsupported: the vkernel has no "
+                                  "checkpoint handler"))
+    em.finish(events.result_event("failure", "restore broke the guest", "kernel"))
+    human = [ln for ln in out.getvalue().splitlines() if ln.startswith(events.HUMAN_PREFIX)]
+    assert human == [events.HUMAN_PREFIX + "unsupported: the vkernel has no checkpoint handler",
+                     events.HUMAN_PREFIX + "failure: restore broke the guest"]

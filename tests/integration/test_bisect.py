@@ -7,7 +7,7 @@ from buildbot_vkckpt.demo.bisect import CULPRIT_AUTHOR, BisectRig
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
-SUCCESS, WARNINGS, FAILURE = 0, 1, 2
+SUCCESS, WARNINGS, FAILURE, SKIPPED = 0, 1, 2, 3
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +51,8 @@ def test_a_planted_regression_is_bisected_to_its_commit(rig):
     probes = [s for s in rig.bb.steps(control["buildid"]) if s["name"].startswith("probe")]
     assert [(p["name"], p["state_string"].split(":")[0]) for p in probes] == [
         (f"probe 1: {revisions[0][:10]}", "good"), (f"probe 2: {revisions[1][:10]}", "bad")]
-    verdicts = props["vkckpt_bisect_verdicts"]
-    assert len(verdicts) == 2 <= 2 + 2          # ceil(log2(3)) + 2 allowed
+    # ceil(log2(3)) = 2 probes; the bound would allow 4
+    assert [v["verdict"] for v in props["vkckpt_bisect_verdicts"]] == ["good", "bad"]
     # the probes are builds of their own builder, and the second reused the first's world
     probe_builds = rig.bb.builds(f"{rig.builder('master')}-bisect")
     assert len(probe_builds) == 2
@@ -62,3 +62,16 @@ def test_a_planted_regression_is_bisected_to_its_commit(rig):
     assert rig.bb.properties(red["buildid"])["vkckpt_culprit"]["revision"] == revisions[1]
     red_now = rig.bb.get(f"builds/{red['buildid']}")["builds"][0]
     assert f"culprit {revisions[1][:10]}" in red_now["state_string"]
+
+
+def test_red_after_red_starts_no_second_bisection(rig):
+    known = {r["buildrequestid"] for r in rig.build_requests()}
+    # a kernel change on top: still red, the planted line stays
+    revision, _ = rig.push({"sys/kern/kern_exit.c": "/* again */\n"}, "kern_exit: again")
+    red = rig.wait_for_build_of(revision, known, rig.tree_stable_timer + 6, timeout=180)
+    assert red is not None and red["results"] == FAILURE
+    watch = rig.steps(red)["bisect-watch"]
+    assert watch["results"] == SKIPPED and not watch["hidden"], watch
+    assert watch["state_string"] == f"not bisected: build {red['number'] - 1} was already red"
+    assert "bisect" not in rig.steps(red)
+    assert len(rig.control_builds()) == 1

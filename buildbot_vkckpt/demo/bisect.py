@@ -173,6 +173,9 @@ def _run(basedir, say, timeout, keep, commits, planted_at, box):
         for step in rig.bb.steps(control["buildid"]):
             if step["name"].startswith(("probe", "bisect")):
                 say(f"     {step['name']:<17} {step['state_string']}")
+        for probe in rig.bb.builds(names(rig.builder("master"))[0]):
+            plan = rig.steps(probe).get("plan", {}).get("state_string", "")
+            say(f"     probe build {probe['number']}: {RESULT.get(probe['results']):<8} {plan}")
         culprit = rig.bb.properties(control["buildid"]).get("vkckpt_culprit") or {}
         say(f"\n   summary: {control['state_string']}")
         red_props = rig.bb.properties(red["buildid"])

@@ -13,10 +13,11 @@ from buildbot import config as bb_config
 from buildbot.plugins import changes as bb_changes
 from buildbot.plugins import schedulers, util
 
-from buildbot_vkckpt import changes
+from buildbot_vkckpt import changes, revlinks
 from buildbot_vkckpt.bisect import config as bisect_config
 from buildbot_vkckpt.factory import VkernelCheckpointFactory, host_locks
 from buildbot_vkckpt.fulllogs import add_full_logs
+from buildbot_vkckpt.revlinks import DRAGONFLY_GITWEB
 from buildbot_vkckpt.www import add_dashboard
 
 FULL_LOGS = "vkckpt-logs"   # one full-log page per master, whatever the builders
@@ -105,6 +106,7 @@ def add_to_config(c, workers, repourl, branches=("master",), poll=True, tree_sta
                   dashboard=True, hook_user="vkckpt", hook_secret="vkckpt_change_hook",
                   bisect=False,
                   notify=None,
+                  revision_url=DRAGONFLY_GITWEB,
                   **factory_kwargs):
     """Add the vkernel checkpoint test to the config dict ``c``; returns :class:`Added`.
 
@@ -133,6 +135,10 @@ def add_to_config(c, workers, repourl, branches=("master",), poll=True, tree_sta
     bisect             True or a dict (``max_builds``, ``max_range``, ``workers`` of the
                        controller): a build that goes green->red on a check bisects the
                        range to the first bad commit (docs/bisect.rst)
+    revision_url       web page of a commit, ``{revision}`` for its hash (DragonFly's gitweb by
+                       default): revisions of ``repourl`` link there in the web UI's change
+                       pages (``c['revlink']``, unless the config set one) and on the trends
+                       page; None: no links of ours
     factory_kwargs     passed to :class:`VkernelCheckpointFactory` (``branch`` is per builder)
     """
     if not isinstance(c, dict):
@@ -231,11 +237,19 @@ def add_to_config(c, workers, repourl, branches=("master",), poll=True, tree_sta
         dialects.setdefault("base", True)
         _protect_hooks(c, hook_user, hook_secret, others)
 
+    if not revlinks.valid_template(revision_url):
+        _error(f"revision_url must be an http(s) URL with {{revision}} in it, or None, not "
+               f"{revision_url!r}")
+        revision_url = None
+    if revision_url and "revlink" not in c:
+        c["revlink"] = revlinks.TemplateRevlink(repourl, revision_url)
+
     if dashboard and added.builders:
         caption = "vkernel checkpoints" + ("" if builder_prefix == "vkckpt"
                                            else f" ({builder_prefix})")
         if add_dashboard(c, name=builder_prefix, caption=caption,
-                         builders=list(added.builders)) is not None:
+                         builders=list(added.builders),
+                         revision_url=revision_url) is not None:
             added.dashboard = builder_prefix
         # BuildWorld/BuildKernel ship the full log compressed; this page makes it a link
         dashboards = ((c.get("www") or {}).get("plugins") or {}).get("wsgi_dashboards") or []

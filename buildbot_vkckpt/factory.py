@@ -45,6 +45,10 @@ _positive_int = functools.partial(validate.positive_int, OWNER)
 _non_empty_str = functools.partial(validate.non_empty_str, OWNER)
 
 
+def _without_revision(step):
+    return not step.getProperty("revision") and bool(step.getProperty("got_revision"))
+
+
 def _check_transport(transport):
     from buildbot_vkckpt.transports.base import Transport
     if transport is None or isinstance(transport, Transport):
@@ -187,6 +191,11 @@ class VkernelCheckpointFactory(util.BuildFactory):
             # after the checkout: a reuse must hold for the tree itself (git diff since the
             # stage was built), not only for the changes this build was told about
             self.addStep(BuildPlan(suite_prefix=suite_prefix, **session))
+        # the web UI's builds table shows the ``revision`` property, which a forced or
+        # nightly build lacks: give it the revision the checkout got (hidden, never fails)
+        self.addStep(bb_steps.SetProperty(
+            name="revision", property="revision", value=util.Property("got_revision"),
+            doStepIf=_without_revision, hideStepIf=True, flunkOnFailure=False))
         # the host is checked before an hour of buildworld is spent on it
         self.addStep(CleanupStaleSessions(live=live_sessions, haltOnFailure=True, **vk))
         self.addStep(VkernelPreflight(memory=memory, image_size=image_size,

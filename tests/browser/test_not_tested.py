@@ -33,3 +33,22 @@ def test_trends_page_says_not_tested_in_its_own_colour(site, page):
     cycles = page.first_screen(f"{row(site.stock, build)} td", "not tested")
     assert not is_green(page.background(cycles))
     assert "reference §" not in page.text()
+
+
+def test_builder_list_shows_the_not_tested_build_not_green(site, page):
+    build = site.latest("stock-vkernel")
+    page.open(f"{site.url}#/builders", ".bb-badge-round")
+    link = f'a[href="#/builders/{build["builderid"]}/builds/{build["number"]}"] .bb-badge-round'
+    badge = page.first_screen(link)
+    assert "results_SUCCESS" not in badge.get_attribute("class"), badge.get_attribute("class")
+    assert not is_green(page.background(badge)), page.background(badge)
+
+
+def test_trends_page_marks_the_tests_stock_dragonfly_fails_as_expected(site, page):
+    site.latest("stock-vkernel")
+    open_trends(page, site)
+    for test in ("threads", "kqueue"):
+        label = page.wait_text(f'{section(site.stock)} .vkd-history tr[data-test="{test}"]')
+        assert label.find_elements("css selector", ".vkd-xfail"), label.text
+        marks = [e.text for e in label.find_elements("css selector", ".vkd-strip .vkd-h")]
+        assert marks and "✓" not in marks, marks

@@ -23,6 +23,9 @@ $(STAMP): constraints.txt setup.py pyproject.toml
 # subprocesses and masters; TEST_WORKERS=0 runs every test in one process
 TEST_WORKERS ?= 4
 XDIST := -n $(TEST_WORKERS) --dist loadgroup
+# the tests start hundreds of Python processes of this project: compile each module once
+# (an environment that sets PYTHONDONTWRITEBYTECODE recompiles it in every one)
+test test-fast: export PYTHONDONTWRITEBYTECODE=
 
 test: system-packages venv
 	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS)

@@ -1,6 +1,7 @@
 """Shared fixtures: the suite compiled once with gcc, and a runner invocation helper."""
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -23,9 +24,25 @@ def build(src: Path, out: Path) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="session")
 def bindir(tmp_path_factory) -> Path:
+    """The suite compiled once per test run: under xdist the first worker builds it in the
+    run's shared temporary directory while the others wait on a lock, then all use it."""
     if shutil.which("gcc") is None:
         pytest.fail("gcc is required to build the guest suite")
-    out = tmp_path_factory.mktemp("suite-bin")
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return built(tmp_path_factory.mktemp("suite-bin"))
+    root = tmp_path_factory.getbasetemp().parent
+    with open(root / "suite-bin.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        out = root / "suite-bin"
+        if not (root / "suite-bin.ok").exists():
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir()
+            built(out)
+            (root / "suite-bin.ok").touch()
+    return out
+
+
+def built(out: Path) -> Path:
     proc = build(SUITE, out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "warning" not in proc.stderr, proc.stderr

@@ -61,7 +61,8 @@ def start_chromium():
     options.add_argument(f"--window-size={VIEWPORT[0]},{VIEWPORT[1]}")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    # the window's size includes no browser frame headless, but pin the viewport itself
+    # headless, the window still keeps room for a frame (a 768 px window shows 625 px of
+    # page): pin the viewport itself
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                            {"width": VIEWPORT[0], "height": VIEWPORT[1],
                             "deviceScaleFactor": 1, "mobile": False})

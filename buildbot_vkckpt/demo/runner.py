@@ -10,6 +10,7 @@ from pathlib import Path
 from buildbot_vkckpt.demo import noproc
 from buildbot_vkckpt.demo.localbb import LocalBuildbot, _bin
 from buildbot_vkckpt.simhost.host import SimHost
+from buildbot_vkckpt.units import format_ms, format_size
 
 RESULT_NAMES = ["success", "warnings", "failure", "skipped", "exception", "retry", "cancelled"]
 BUILDER = "vkckpt"
@@ -303,7 +304,7 @@ class DemoRun:
                 if ts["category"] == "pass_fail":
                     extra = f" ({ts.get('tests_passed')} passed, {ts.get('tests_failed')} failed)"
                 elif ts["category"] in ("performance", "binary_size") and count <= 6:
-                    extra = ": " + ", ".join(str(r["value"]) for r in results)
+                    extra = ": " + ", ".join(_for_people(r["value"], ts) for r in results)
                 elif ts["category"] == "code_issue":
                     extra = " (one per distinct warning)"
                 self.say(f"  {s['name']}: {ts['description']} [{ts['category']}, "
@@ -406,3 +407,16 @@ def _processes(wanted):
             continue
         if wanted(cmdline):
             yield int(pid), cmdline
+
+
+def _for_people(value, result_set):
+    """A test-result value (a string in Buildbot 4.3) in the build page's units."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if result_set.get("value_unit") == "bytes":
+        return format_size(number)
+    if result_set.get("value_unit") in ("seconds", "s"):
+        return format_ms(number)
+    return str(value)

@@ -25,8 +25,8 @@ from buildbot_vkckpt.agent.retry import (DEFAULT_RETRIES, FRESH_BOOT, Flake, mer
                                          refusal)
 from buildbot_vkckpt.protocol import Kind
 from buildbot_vkckpt.steps.agent import AgentStep, Phase
-from buildbot_vkckpt.steps.report import (NOT_TESTED, add_result_set, format_ms,
-                                          format_size, html_table)
+from buildbot_vkckpt.steps.report import NOT_TESTED, add_result_set, html_table
+from buildbot_vkckpt.units import format_ms, format_size
 
 SETUP_LOG = "stdio"
 PASS_FAIL_SET = "vkernel checkpoint cycle"

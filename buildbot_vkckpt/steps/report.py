@@ -64,30 +64,6 @@ def html_table(title, headers, rows, note=None, states=None, sections=(), note_s
     return "\n".join(out)
 
 
-def format_ms(seconds):
-    """A duration for people, the trends page's rule (www/spark.py): ms below a second
-    (``97 ms``, ``1.5 ms``), seconds with three decimals above (``1.234 s``)."""
-    if seconds is None:
-        return ""
-    ms = seconds * 1000
-    if ms < 1000:
-        return f"{ms:.0f} ms" if abs(ms - round(ms)) < 0.05 else f"{ms:.1f} ms"
-    return f"{seconds:.3f} s"
-
-
-def format_size(value):
-    """A byte count for people, the trends page's rule: ``2.5 MiB``, ``812 KiB``,
-    ``1.20 GiB``."""
-    if value is None:
-        return ""
-    mib = value / (1 << 20)
-    if mib >= 1024:
-        return f"{mib / 1024:.2f} GiB"
-    if mib >= 1:
-        return f"{mib:.1f} MiB"
-    return f"{value / 1024:.0f} KiB"
-
-
 def _cell(value):
     if value is None:
         return ""

@@ -11,7 +11,7 @@ from buildbot import config as bb_config
 
 from buildbot_vkckpt.www import regression
 from buildbot_vkckpt.www.app import DEFAULT_LIMIT, DashboardApp
-from buildbot_vkckpt.www.identity import DRAGONFLY_GITWEB
+from buildbot_vkckpt.revlinks import DRAGONFLY_GITWEB
 
 PLUGIN = "wsgi_dashboards"
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")

@@ -12,7 +12,7 @@ from twisted.python import log
 
 from buildbot_vkckpt.www import regression, render
 from buildbot_vkckpt.www.collect import Collector
-from buildbot_vkckpt.www.identity import DRAGONFLY_GITWEB
+from buildbot_vkckpt.revlinks import DRAGONFLY_GITWEB
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 200

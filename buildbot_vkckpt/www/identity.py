@@ -3,7 +3,6 @@ host and vkernel. Read from the build's properties and changes, never from summa
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from buildbot_vkckpt.revlinks import DRAGONFLY_GITWEB  # noqa: F401 (the page's default)
 from buildbot_vkckpt.www.values import as_list, integer, property_text, text
 
 

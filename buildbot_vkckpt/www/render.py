@@ -15,7 +15,8 @@ from urllib.parse import quote
 from buildbot_vkckpt.www import history
 from buildbot_vkckpt.www.identity import commit_url
 from buildbot_vkckpt.www.regression import LATER_CYCLES
-from buildbot_vkckpt.www.spark import DASH, MIB, format_ms, format_size, shown, sparkline
+from buildbot_vkckpt.units import MIB, format_ms, format_size
+from buildbot_vkckpt.www.spark import DASH, shown, sparkline
 from buildbot_vkckpt.www.style import STYLE
 
 MAX_FAILED_NAMES = 8

@@ -8,23 +8,6 @@ import math
 from html import escape
 
 DASH = "—"
-MIB = 1 << 20
-
-
-def format_ms(seconds):
-    ms = seconds * 1000
-    if ms < 1000:
-        return f"{ms:.0f} ms" if abs(ms - round(ms)) < 0.05 else f"{ms:.1f} ms"
-    return f"{seconds:.3f} s"
-
-
-def format_size(value):
-    mib = value / MIB
-    if mib >= 1024:
-        return f"{mib / 1024:.2f} GiB"
-    if mib >= 1:
-        return f"{mib:.1f} MiB"
-    return f"{value / 1024:.0f} KiB"
 
 
 def shown(value, fmt=str):

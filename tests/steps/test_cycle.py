@@ -10,7 +10,7 @@ from twisted.trial import unittest
 
 from buildbot_vkckpt.steps.agent import MARGIN
 from buildbot_vkckpt.steps.cycle import VkernelCheckpointCycle, format_bytes
-from buildbot_vkckpt.steps.report import format_ms
+from buildbot_vkckpt.units import format_ms
 
 from .agentout import BUILDDIR, ScriptedTransport, agent_path, event, metric, result
 

@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 
 from buildbot_vkckpt.suite import suite_dir
-from buildbot_vkckpt.www.spark import format_ms, format_size
+from buildbot_vkckpt.units import format_ms, format_size
 
 from ..simmaster import sim_master
 

@@ -4,7 +4,8 @@ run, and the guest suite's per-test history."""
 import datetime
 import re
 
-from buildbot_vkckpt.www.spark import format_ms, format_size, nice_top
+from buildbot_vkckpt.units import format_ms, format_size
+from buildbot_vkckpt.www.spark import nice_top
 from tests.www.fakeapi import FakeApi, cycle_sets, step_properties, suite_set
 from tests.www.test_app import Tags, call, mounted
 

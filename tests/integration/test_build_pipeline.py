@@ -6,12 +6,14 @@ import pytest
 from buildbot_vkckpt.demo.runner import DemoRun
 from buildbot_vkckpt.demo.scenarios import SCENARIOS
 
+from .pipeline import SHORT
+
 pytestmark = pytest.mark.integration
 
 
 def run_scenario(tmp_path, name):
     out = io.StringIO()
-    demo = DemoRun(tmp_path / name, SCENARIOS[name], out=out, live=True)
+    demo = DemoRun(tmp_path / name, SCENARIOS[name], out=out, live=True, factory_params=SHORT)
     try:
         ok = demo.execute(timeout=180)
         build = demo.bb.builds("vkckpt")[-1]

@@ -5,6 +5,8 @@ from buildbot_vkckpt.demo.localbb import LocalBuildbot
 from buildbot_vkckpt.simhost import tree
 from buildbot_vkckpt.simhost.host import SimHost
 
+from .pipeline import SHORT
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 EXISTING = """
@@ -34,7 +36,8 @@ def test_unrelated_builders_and_ours_both_work(tmp_path):
         "from buildbot_vkckpt.config import add_to_config\n"
         f"add_to_config(c, workers=[c['workers'][0].name], repourl={f'file://{host.src}'!r},\n"
         f"              poll=False, objdir={str(host.obj)!r}, jobs=2,\n"
-        "              timeouts={'boot': 20, 'command': 30})\n")
+        "              timeouts={'boot': 20, 'command': 30},\n"
+        f"              guest_tests={SHORT['guest_tests']!r}, cycles={SHORT['cycles']})\n")
     bb = LocalBuildbot(tmp_path / "bb", worker_env=host.env())
     try:
         bb.create(body)

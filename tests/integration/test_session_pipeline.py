@@ -8,6 +8,7 @@ import pytest
 from buildbot_vkckpt.demo.runner import BUILDER, DemoRun
 from buildbot_vkckpt.demo.scenarios import SCENARIOS
 
+from .pipeline import SHORT
 from .sessions import wait_for_live
 
 pytestmark = pytest.mark.integration
@@ -16,7 +17,8 @@ pytestmark = pytest.mark.integration
 @pytest.mark.parametrize("name", ["boot-panic", "vkernel-disabled", "guest-command-fails"])
 def test_fault_scenario(tmp_path, name):
     out = io.StringIO()
-    demo = DemoRun(tmp_path / name, SCENARIOS[name], out=out, live=False)
+    demo = DemoRun(tmp_path / name, SCENARIOS[name], out=out, live=False,
+                   factory_params=SHORT)
     try:
         assert demo.execute(timeout=180), out.getvalue()
         build = demo.bb.builds(BUILDER)[-1]
@@ -33,7 +35,8 @@ def test_fault_scenario(tmp_path, name):
 
 def test_stop_during_boot_leaves_nothing(tmp_path):
     out = io.StringIO()
-    demo = DemoRun(tmp_path / "stop", SCENARIOS["boot-hang"], out=out, live=False)
+    demo = DemoRun(tmp_path / "stop", SCENARIOS["boot-hang"], out=out, live=False,
+                   factory_params=SHORT)
     try:
         demo.prepare()
         brid = demo.bb.force(BUILDER, reason="stop during boot")

@@ -12,6 +12,8 @@ from buildbot_vkckpt.demo import sshd as sshd_module
 from buildbot_vkckpt.demo.runner import BUILDER, DemoRun
 from buildbot_vkckpt.demo.scenarios import SCENARIOS
 
+from .pipeline import SHORT
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 VKERNEL_STEPS = ("cleanup-stale", "preflight", "root-image", "boot", "guest-command",
@@ -50,7 +52,8 @@ def assert_no_secrets(demo, build):
 
 def test_vkernel_steps_run_over_ssh(tmp_path):
     out = io.StringIO()
-    demo = DemoRun(tmp_path / "ok", SCENARIOS["ok"], out=out, live=False, transport="ssh")
+    demo = DemoRun(tmp_path / "ok", SCENARIOS["ok"], out=out, live=False, transport="ssh",
+                   factory_params=SHORT)
     try:
         assert demo.execute(timeout=180), out.getvalue()
         build = demo.bb.builds(BUILDER)[-1]
@@ -82,7 +85,8 @@ def test_vkernel_steps_run_over_ssh(tmp_path):
 
 def test_host_lost_during_boot(tmp_path):
     out = io.StringIO()
-    demo = DemoRun(tmp_path / "lost", SCENARIOS["host-lost"], out=out, live=False)
+    demo = DemoRun(tmp_path / "lost", SCENARIOS["host-lost"], out=out, live=False,
+                   factory_params=SHORT)
     try:
         assert demo.execute(timeout=180), out.getvalue()
         build = demo.bb.builds(BUILDER)[-1]
@@ -118,7 +122,8 @@ def outstanding(session):
 def test_host_comes_back_and_cleanup_stale_releases_the_lost_session(tmp_path):
     out = io.StringIO()
     base = tmp_path / "back"
-    demo = DemoRun(base, SCENARIOS["host-lost"], out=out, live=False)
+    demo = DemoRun(base, SCENARIOS["host-lost"], out=out, live=False,
+                   factory_params=SHORT)
     sessions = base / "sshhost" / "vkckpt" / "vkckpt-sessions"
     lost = sessions / "build-1"
     try:
@@ -164,7 +169,8 @@ def test_host_comes_back_and_cleanup_stale_releases_the_lost_session(tmp_path):
 
 def test_refused_key_is_an_infrastructure_exception(tmp_path):
     out = io.StringIO()
-    demo = DemoRun(tmp_path / "key", SCENARIOS["ok"], out=out, live=False, transport="ssh")
+    demo = DemoRun(tmp_path / "key", SCENARIOS["ok"], out=out, live=False, transport="ssh",
+                   factory_params=SHORT)
     try:
         demo.prepare()
         # the host no longer authorizes the master's key

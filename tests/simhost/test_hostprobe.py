@@ -49,8 +49,10 @@ def wait_for_closed(proc, path, timeout=5.0):
     """Until ``path`` exists and ``proc`` no longer holds it open: its checkpoint is done."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        held = {os.path.realpath(fd) for fd in open_fds(proc)}
-        if path.exists() and os.path.realpath(path) not in held:
+        # in this order: once the file exists the kernel has it open until the checkpoint
+        # is written
+        if path.exists() and os.path.realpath(path) not in {
+                os.path.realpath(fd) for fd in open_fds(proc)}:
             return True
         time.sleep(0.02)
     return False

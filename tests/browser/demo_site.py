@@ -22,6 +22,8 @@ from buildbot_vkckpt.demo.localbb import LocalBuildbot
 from buildbot_vkckpt.demo.runner import DemoRun, factory_source
 from buildbot_vkckpt.demo.scenarios import SCENARIOS
 
+from ..regression_rule import expected_flags
+
 # the regression flag's scenario: every restore twice as slow as usual
 SLOW = "restore-slow"
 # green builds before any other: the regression flag needs two to compare with, and the
@@ -153,6 +155,12 @@ class DemoSite:
     def builds(self, scenario=None):
         """Every build so far (of ``scenario``), oldest first."""
         return [b for lane in self.lanes for s, b in lane.builds if scenario in (None, s)]
+
+    def rule_flags(self, lane):
+        """Numbers of the lane's builds the documented regression rule flags, from their
+        own REST numbers (tests/regression_rule.py): on a loaded machine noise may flag a
+        build, and then the page must say so too."""
+        return {n for n, _metric in expected_flags(self.bb, [b for _s, b in lane.builds])}
 
     def build_url(self, build):
         return f"{self.url}#/builders/{build['builderid']}/builds/{build['number']}"

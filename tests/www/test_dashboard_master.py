@@ -15,6 +15,7 @@ import pytest
 from buildbot_vkckpt.suite import suite_dir
 from buildbot_vkckpt.units import format_ms, format_size
 
+from ..regression_rule import cycle_values, expected_flags, later
 from ..simmaster import sim_master
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
@@ -50,43 +51,6 @@ def build_with(bb, faults, reason):
         return bb.wait_build(bb.force(BUILDER, reason=reason), timeout=150)
     finally:
         bb.host.set_faults({})
-
-
-def cycle_values(bb, build):
-    """{set description: [value per cycle]} from the REST API."""
-    steps = {s["name"]: s for s in bb.steps(build["buildid"])}
-    sets = bb.test_result_sets(steps["checkpoint-cycle"]["stepid"])
-    found = {}
-    for s in sets:
-        if s["category"] == "pass_fail":
-            continue
-        results = sorted(bb.test_results(s["test_result_setid"]),
-                         key=lambda r: int(r["test_name"].split()[1]))
-        found[s["description"]] = [float(r["value"]) for r in results]
-    return found
-
-
-def later(values):
-    return statistics.median(values[1:])
-
-
-def expected_flags(builds, values):
-    """(build number, metric) pairs by the rule docs/dashboard.rst states: the median of the
-    cycles after the first, more than 25 % and at least 50 ms (1 MiB) above its median over
-    the previous (up to 5, at least 2) green builds."""
-    flags, greens = set(), []
-    for build in builds:
-        mine = {attr: later(values[build["number"]][d]) for d, attr, _f in METRICS}
-        earlier = greens[-5:]
-        for description, attr, _fmt in METRICS:
-            step = 1 << 20 if attr == "ckpt_bytes" else 0.05
-            if len(earlier) >= 2:
-                base = statistics.median(g[attr] for g in earlier)
-                if mine[attr] > base * 1.25 and mine[attr] - base >= step:
-                    flags.add((build["number"], attr))
-        if build["results"] == 0:
-            greens.append(mine)
-    return flags
 
 
 def test_dashboard_page_shows_the_builds_and_flags_the_slow_restore(bb):
@@ -134,7 +98,7 @@ def test_dashboard_page_shows_the_builds_and_flags_the_slow_restore(bb):
     # exactly the flags the rule gives for these numbers; the slow restore is one of them
     flags = {(int(b), m) for b, m in re.findall(
         r'<li class="vkd-regression" data-build="(\d+)" data-metric="(\w+)"', page)}
-    assert flags == expected_flags(builds, values), (flags, values)
+    assert flags == expected_flags(bb, builds), (flags, values)
     assert (slow["number"], "restore_seconds") in flags
     assert not any(b in (green1["number"], green2["number"]) for b, _m in flags)
     assert "slower than usual" in rows[str(slow["number"])]

@@ -11,6 +11,7 @@ What steps read is kept whole, in its own accessor: the ``result`` (as a protoco
 list keeps the last ``keep_events`` events of any kind; ``dropped`` counts the ones it let go,
 so a step can say so instead of losing them silently.
 """
+import re
 from collections import deque
 from typing import Any, Dict, List, Optional
 
@@ -21,6 +22,11 @@ HOST_COMMAND_PREFIX = "$ "   # the agent echoes each host command it runs
 MAX_LINE = 1 << 16
 MAX_FRESH = 10000  # console lines kept for take_console() when nobody takes them
 KEEP_EVENTS = 10000
+# TAP as the guest suite's runner prints it on the console while it runs: the plan and one
+# result line per test (the results disk holds the same lines, read at the end)
+_TAP_PLAN = re.compile(r"1\.\.(\d+)\s*\Z")
+_TAP_RESULT = re.compile(r"(not )?ok\b(?: \d+)?(.*)\Z")
+_TAP_TODO = re.compile(r"#\s*todo\b", re.IGNORECASE)
 
 
 class AgentLogMonitor:
@@ -38,6 +44,8 @@ class AgentLogMonitor:
         self.info: Dict[str, Any] = {}
         self.checks: List[Dict[str, Any]] = []
         self.tap_lines: List[str] = []
+        # the suite's progress read off the console as it runs: planned, done, failed
+        self.tap_live: Dict[str, Optional[int]] = {"planned": None, "done": 0, "failed": 0}
         self.test_logs: Dict[tuple, List[str]] = {}
 
     def feed(self, data: bytes) -> List[Dict[str, Any]]:
@@ -113,7 +121,19 @@ class AgentLogMonitor:
             self._console.append(text)
             self._fresh.append(text)
             del self._fresh[:-MAX_FRESH]
+            self._tap_progress(text)
         return None
+
+    def _tap_progress(self, text):
+        m = _TAP_PLAN.match(text)
+        if m:
+            self.tap_live["planned"] = int(m.group(1))
+            return
+        m = _TAP_RESULT.match(text)
+        if m:
+            self.tap_live["done"] += 1
+            if m.group(1) and not _TAP_TODO.search(m.group(2)):
+                self.tap_live["failed"] += 1
 
     def take_console(self) -> List[str]:
         """Console lines completed since the last call (for a live ``console`` log)."""

@@ -225,6 +225,10 @@ class AgentStep(AgentLogsMixin, FinalSummaryMixin, buildstep.ShellMixin,
         self._live = text
         self.updateSummary()
 
+    def suite_progress(self, tap):
+        """The guest suite's TAP results so far ({planned, done, failed}), as the console
+        shows them; only the suite step says anything of them."""
+
     def getCurrentSummary(self):
         if self._live:
             return {"step": self._live}

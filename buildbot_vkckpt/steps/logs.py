@@ -140,8 +140,11 @@ class AgentObserver:
         self._step = step
 
     def outReceived(self, data):
+        done = self.monitor.tap_live["done"]
         self.monitor.feed(data.encode("utf-8", "surrogateescape"))
         self.take_console()
+        if self.monitor.tap_live["done"] != done:
+            self._step.suite_progress(self.monitor.tap_live)
 
     def take_console(self):
         console = self.monitor.take_console()

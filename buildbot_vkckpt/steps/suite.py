@@ -166,6 +166,11 @@ class GuestCheckpointSuite(AgentStep):
             return f"retries must be an integer >= 0, not {self.retries!r}"
         return None
 
+    def suite_progress(self, tap):
+        planned = f"/{tap['planned']}" if tap.get("planned") else ""
+        failed = f", {tap['failed']} failed" if tap.get("failed") else ""
+        self.set_live(f"guest-suite: running the suite: {tap['done']}{planned} done{failed}")
+
     async def run_agent(self):
         problem = self.rendered_problem()
         if problem:

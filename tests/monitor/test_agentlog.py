@@ -83,3 +83,12 @@ def test_the_result_cause_is_a_field_and_never_repeats_the_kind():
              b'"details":{}}\n')
     assert (mon.outcome.kind.value, mon.outcome.cause, mon.outcome.fix) == (
         "unsupported", "no handler", "port it")
+
+
+def test_the_suites_progress_is_read_off_the_console_as_it_runs():
+    m = AgentLogMonitor()
+    m.feed(b"vkckpt: 1..9 is an agent note, not the plan\n1..3\nok 1 - memory # 12 ms\n")
+    assert m.tap_live == {"planned": 3, "done": 1, "failed": 0}
+    m.feed(b"not ok 2 - threads # TODO xfail on stock\nnot ok 3 - pipe\n"
+           b"okay, this is guest output\n")
+    assert m.tap_live == {"planned": 3, "done": 3, "failed": 1}

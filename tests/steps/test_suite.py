@@ -122,6 +122,24 @@ class TestVerdicts(SuiteCase):
         # the report leads the step's logs, the backtrace log follows
         self.assertEqual(list(self.get_nth_step(0).logs)[:2], ["results.html", "backtrace"])
 
+    async def test_the_live_summary_counts_the_tests_as_the_console_shows_them(self):
+        self.setup()
+        step = self.get_nth_step(0)
+        live, set_live = [], step.set_live
+        step.set_live = lambda text: (live.append(text), set_live(text))
+        self.expect_run(results_output(GOOD), run_stdout=(
+            "1..2\nok 1 - memory\nnot ok 2 - pipe # TODO xfail\n"
+            + result("ok", "guest command succeeded", status=0)))
+        self.expect_outcome(result=SUCCESS)
+        self.expect_one_set()
+        self.expect_test_results([
+            (1000, "1", "memory", "suite/tests/memory.c", None, 412_000_000),
+            (1000, "1", "pipe", "suite/tests/pipe.c", None, 40_000_000)])
+        await self.run_step()
+        assert live == ["guest-suite: building the suite", "guest-suite: running the suite",
+                        "guest-suite: running the suite: 2/2 done",   # one chunk here
+                        "guest-suite: reading the results disk"], live
+
     async def test_xfail_that_passes_warns(self):
         self.setup()
         self.expect_one_set()

@@ -347,9 +347,11 @@ class DemoRun:
         return _processes(lambda cmdline: base in cmdline and b"vkckpt-agent" in cmdline)
 
     def _host_processes(self):
-        """The simulated host's vkernels and session supervisors: (pid, cmdline)."""
-        root = str(self.host.root).encode()
-        return _processes(lambda cmdline: root in cmdline and (
+        """The simulated host's vkernels and session supervisors: (pid, cmdline). A vkernel's
+        command line names its session's files: under the host's root, or under this run's
+        base directory when the sessions live on the SSH test host's work directory."""
+        roots = (str(self.host.root).encode(), str(self.basedir.resolve()).encode())
+        return _processes(lambda cmdline: any(r in cmdline for r in roots) and (
             b"simhost.vkernel" in cmdline or b"supervisor" in cmdline))
 
     def check(self, build, steps):

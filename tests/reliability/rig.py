@@ -19,7 +19,8 @@ SUCCESS, WARNINGS, FAILURE, SKIPPED, EXCEPTION, RETRY, CANCELLED = range(7)
 
 def factory_body(builders):
     """``builders``: {builder name: (worker name, host)}. The factory's session steps in its
-    order, without the guest suite (not under test here), two cycles."""
+    order, without the guest suite (not under test here), two cycles. Requests are not
+    collapsed: eight forced builds must be eight builds."""
     out = ["from buildbot_vkckpt.factory import host_locks",
            "from buildbot_vkckpt.steps import *  # noqa: F401,F403"]
     for name, (worker, host) in builders.items():
@@ -36,7 +37,7 @@ f.addStep(BootVkernel(boot_timeout=30, memory="128m", {session}, haltOnFailure=T
 f.addStep(VkernelCheckpointCycle(2, checkpoint_timeout=60, restore_timeout=60))
 f.addStep(ShutdownVkernel())
 c['builders'].append(util.BuilderConfig(name={name!r}, factory=f, locks=host_locks(),
-                     workernames=[{worker!r}]))
+                     workernames=[{worker!r}], collapseRequests=False))
 c['schedulers'].append(schedulers.ForceScheduler(name='force-{name}',
                                                  builderNames=[{name!r}]))""")
     return "\n".join(out) + "\n"

@@ -9,7 +9,8 @@ import pytest
 
 from .rig import EXCEPTION, SUCCESS, Rig
 
-pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.timeout(600),
+              pytest.mark.usefixtures("instant_simulation")]
 
 
 @pytest.fixture

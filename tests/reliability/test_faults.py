@@ -15,7 +15,8 @@ from tests.integration.test_reliability import (alive, ledger_entries, live_pids
 
 from .rig import RETRY, SUCCESS, Rig
 
-pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.timeout(600),
+              pytest.mark.usefixtures("instant_simulation")]
 
 
 @pytest.fixture

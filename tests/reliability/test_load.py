@@ -11,7 +11,8 @@ import pytest
 
 from .rig import SUCCESS, Rig
 
-pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.timeout(900),
+              pytest.mark.usefixtures("instant_simulation")]
 
 
 @pytest.fixture

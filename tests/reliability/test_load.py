@@ -47,8 +47,9 @@ def test_eight_builds_four_builders_two_hosts(rig):
                        if rig.bb.builder_id(b) == build["builderid"])
         host = rig.builders[builder][1]
         per_host.setdefault(host.root.name, []).append(session_span(steps))
-        # the build's own work: from its first step (after the host lock was granted) on
-        first = min(st["started_at"] for st in steps.values() if st["started_at"])
+        # the build's own work: from the checkout on (Buildbot's worker_preparation and
+        # locks_acquire come first, and the wait for the host lock is in them)
+        first = steps["checkout"]["started_at"]
         busy[host.root.name] = busy.get(host.root.name, 0) + build["complete_at"] - first
 
     for host, spans in per_host.items():

@@ -54,3 +54,20 @@ def wait_for_live(base, kind, timeout=60):
                 return ledger.parent
         time.sleep(0.05)
     raise AssertionError(f"no session with a running {kind} under {base} within {timeout} s")
+
+
+def processes_under(roots):
+    """Live agent commands, supervisors and simulated vkernels whose command line names one of
+    ``roots`` (a host root, a test's base directory): {pid: cmdline}."""
+    roots = [str(r).encode() for r in roots]
+    found = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                cmdline = fh.read()
+        except OSError:
+            continue
+        if any(r in cmdline for r in roots) and (
+                b"vkckpt-agent" in cmdline or b"simhost" in cmdline) and alive(int(pid)):
+            found[int(pid)] = cmdline.replace(bytes(1), b" ")[:120].decode()
+    return found

@@ -16,7 +16,7 @@ from buildbot_vkckpt.demo.localbb import LocalBuildbot, _bin
 from buildbot_vkckpt.simhost import tree
 from buildbot_vkckpt.simhost.host import SimHost
 
-from .sessions import alive, ledger_entries, live_pids
+from .sessions import alive, ledger_entries, live_pids, processes_under
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -128,17 +128,7 @@ def restart_master(bb):
 
 def our_processes(bb):
     """Live agent commands, supervisors and simulated vkernels of this test: {pid: cmdline}."""
-    roots = (str(bb.host.root).encode(), str(bb.basedir).encode())
-    found = {}
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if any(r in cmdline for r in roots) and (
-                b"vkckpt-agent" in cmdline or b"simhost" in cmdline) and alive(int(pid)):
-            found[int(pid)] = cmdline.replace(bytes(1), b" ")[:120].decode()
-    return found
+    return processes_under((bb.host.root, bb.basedir))
 
 
 def leftovers(bb):

@@ -12,7 +12,7 @@ from pathlib import Path
 from buildbot_vkckpt.demo.localbb import LocalBuildbot
 from buildbot_vkckpt.simhost import tree
 from buildbot_vkckpt.simhost.host import SimHost
-from tests.integration.test_reliability import alive, ledger_entries
+from tests.integration.sessions import ledger_entries, processes_under
 
 SUCCESS, WARNINGS, FAILURE, SKIPPED, EXCEPTION, RETRY, CANCELLED = range(7)
 
@@ -92,18 +92,7 @@ class Rig:
 
     def processes(self):
         """Live agent commands, supervisors and simulated vkernels of this rig."""
-        roots = [str(h.root).encode() for h in self.hosts.values()]
-        roots.append(str(self.bb.basedir).encode())
-        found = {}
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if any(r in cmdline for r in roots) and (
-                    b"vkckpt-agent" in cmdline or b"simhost" in cmdline) and alive(int(pid)):
-                found[int(pid)] = cmdline.replace(bytes(1), b" ")[:120].decode()
-        return found
+        return processes_under([h.root for h in self.hosts.values()] + [self.bb.basedir])
 
     def leftovers(self):
         """vn units, mounts, taps, processes, unreleased ledger entries, registered sessions."""

@@ -10,8 +10,8 @@ import time
 import pytest
 
 from buildbot_vkckpt.demo.localbb import _bin
-from tests.integration.test_reliability import (alive, ledger_entries, live_pids,
-                                                wait_for_restored_vkernel)
+from tests.integration.sessions import alive, ledger_entries, live_pids
+from tests.integration.test_reliability import wait_for_restored_vkernel
 
 from .rig import RETRY, SUCCESS, Rig
 
@@ -114,7 +114,8 @@ def test_master_sigkilled_during_boot(rig):
     pidfile = rig.bb.master_dir / "twistd.pid"
     sigkill(int(pidfile.read_text().strip()))
     pidfile.unlink()    # the zombie's pidfile: twistd would refuse to start
-    rig.bb._run([_bin("buildbot"), "start", str(rig.bb.master_dir)], timeout=60)
+    rig.bb._run([_bin("buildbot"), "start", "--start_timeout=120", str(rig.bb.master_dir)],
+                timeout=130)   # buildbot's own 10 s fails on a busy host
     rig.bb.wait_for_workers(timeout=120)
     lost = rig.bb.build_for_request(brid)
     again, cleanup = check_recovered(rig, lost)

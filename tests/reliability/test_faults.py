@@ -95,6 +95,9 @@ def test_worker_sigkilled_mid_cycle(rig):
     wait_for_restored_vkernel(rig.bb, brid, session)
     left = orphans(session)
     sigkill(rig.worker_pid(rig.worker))
+    # its zombie may keep the pid until init reaps it, and twistd would refuse to start
+    # ("Another twistd server is running"): an operator removes the stale pidfile
+    (rig.bb.worker_dirs[rig.worker] / "twistd.pid").unlink()
     lost = rig.bb.wait_build(brid, timeout=120)
     rig.bb._run([_bin("buildbot-worker"), "start", str(rig.bb.worker_dirs[rig.worker])],
                 env=rig.bb.worker_envs[rig.worker], timeout=60)

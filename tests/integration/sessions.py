@@ -71,3 +71,23 @@ def processes_under(roots):
                 b"vkckpt-agent" in cmdline or b"simhost" in cmdline) and alive(int(pid)):
             found[int(pid)] = cmdline.replace(bytes(1), b" ")[:120].decode()
     return found
+
+
+def session_factory(host, boot_timeout, cycles, cycle_timeout):
+    """master.cfg lines that make ``f``: the ready-made factory's session steps in its order
+    on the simulated ``host``, without the guest suite (not what these tests are about)."""
+    session = f"objdir={str(host.obj)!r}"
+    return f"""
+f = util.BuildFactory()
+f.addStep(steps.Git(repourl={f"file://{host.src}"!r}, branch="master", mode="incremental",
+                    name="checkout", haltOnFailure=True))
+f.addStep(CleanupStaleSessions(haltOnFailure=True))
+f.addStep(BuildWorld(jobs=2, {session}, haltOnFailure=True))
+f.addStep(BuildKernel(jobs=2, {session}, haltOnFailure=True))
+f.addStep(MakeRootImage(image_size="64m", {session}, haltOnFailure=True))
+f.addStep(BootVkernel(boot_timeout={boot_timeout}, memory="128m", {session},
+                      haltOnFailure=True))
+f.addStep(VkernelCheckpointCycle({cycles}, checkpoint_timeout={cycle_timeout},
+                                 restore_timeout={cycle_timeout}))
+f.addStep(ShutdownVkernel())
+"""

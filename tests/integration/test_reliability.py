@@ -16,7 +16,7 @@ from buildbot_vkckpt.demo.localbb import LocalBuildbot, _bin
 from buildbot_vkckpt.simhost import tree
 from buildbot_vkckpt.simhost.host import SimHost
 
-from .sessions import alive, ledger_entries, live_pids, processes_under
+from .sessions import alive, ledger_entries, live_pids, processes_under, session_factory
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -26,20 +26,10 @@ SUCCESS, RETRY = 0, 5
 
 def master_body(host):
     """The factory's session steps in its order, without the guest suite (not under test)."""
-    session = f"objdir={str(host.obj)!r}"
-    return f"""
+    return """
 from buildbot_vkckpt.factory import host_locks
 from buildbot_vkckpt.steps import *  # noqa: F401,F403
-f = util.BuildFactory()
-f.addStep(steps.Git(repourl={f"file://{host.src}"!r}, branch="master", mode="incremental",
-                    name="checkout", haltOnFailure=True))
-f.addStep(CleanupStaleSessions(haltOnFailure=True))
-f.addStep(BuildWorld(jobs=2, {session}, haltOnFailure=True))
-f.addStep(BuildKernel(jobs=2, {session}, haltOnFailure=True))
-f.addStep(MakeRootImage(image_size="64m", {session}, haltOnFailure=True))
-f.addStep(BootVkernel(boot_timeout=20, memory="128m", {session}, haltOnFailure=True))
-f.addStep(VkernelCheckpointCycle(3, checkpoint_timeout=30, restore_timeout=30))  # 3 cycles
-f.addStep(ShutdownVkernel())
+""" + session_factory(host, boot_timeout=20, cycles=3, cycle_timeout=30) + f"""
 c['builders'].append(util.BuilderConfig(name={BUILDER!r}, factory=f, locks=host_locks(),
                      workernames=[w.name for w in c['workers']]))
 c['schedulers'].append(schedulers.ForceScheduler(name='force', builderNames=[{BUILDER!r}]))

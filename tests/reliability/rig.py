@@ -12,7 +12,7 @@ from pathlib import Path
 from buildbot_vkckpt.demo.localbb import LocalBuildbot
 from buildbot_vkckpt.simhost import tree
 from buildbot_vkckpt.simhost.host import SimHost
-from tests.integration.sessions import ledger_entries, processes_under
+from tests.integration.sessions import ledger_entries, processes_under, session_factory
 
 SUCCESS, WARNINGS, FAILURE, SKIPPED, EXCEPTION, RETRY, CANCELLED = range(7)
 
@@ -24,18 +24,7 @@ def factory_body(builders):
     out = ["from buildbot_vkckpt.factory import host_locks",
            "from buildbot_vkckpt.steps import *  # noqa: F401,F403"]
     for name, (worker, host) in builders.items():
-        session = f"objdir={str(host.obj)!r}"
-        out.append(f"""
-f = util.BuildFactory()
-f.addStep(steps.Git(repourl={f"file://{host.src}"!r}, branch="master", mode="incremental",
-                    name="checkout", haltOnFailure=True))
-f.addStep(CleanupStaleSessions(haltOnFailure=True))
-f.addStep(BuildWorld(jobs=2, {session}, haltOnFailure=True))
-f.addStep(BuildKernel(jobs=2, {session}, haltOnFailure=True))
-f.addStep(MakeRootImage(image_size="64m", {session}, haltOnFailure=True))
-f.addStep(BootVkernel(boot_timeout=30, memory="128m", {session}, haltOnFailure=True))
-f.addStep(VkernelCheckpointCycle(2, checkpoint_timeout=60, restore_timeout=60))
-f.addStep(ShutdownVkernel())
+        out.append(session_factory(host, boot_timeout=30, cycles=2, cycle_timeout=60) + f"""
 c['builders'].append(util.BuilderConfig(name={name!r}, factory=f, locks=host_locks(),
                      workernames=[{worker!r}], collapseRequests=False))
 c['schedulers'].append(schedulers.ForceScheduler(name='force-{name}',

@@ -101,6 +101,19 @@ def _taken(entries, attr="name"):
     return {getattr(e, attr, None) for e in entries}
 
 
+def _append_new(entries, new, names, what):
+    """Append each of ``new`` to ``entries`` and its name to ``names``, unless the config
+    already has one of that name (a config error: add_to_config called twice?)."""
+    taken = _taken(entries)
+    for entry in new:
+        if entry.name in taken:
+            _error(f"a {what} named {entry.name!r} already exists (called twice? use "
+                   f"another builder_prefix)")
+            continue
+        entries.append(entry)
+        names.append(entry.name)
+
+
 def add_to_config(c, workers, repourl, branches=("master",), poll=True, tree_stable_timer=300,
                   nightly=None, builder_prefix="vkckpt", poll_interval=300, project=None,
                   dashboard=True, hook_user="vkckpt", hook_secret="vkckpt_change_hook",
@@ -211,14 +224,7 @@ def add_to_config(c, workers, repourl, branches=("master",), poll=True, tree_sta
         new_scheds.append(schedulers.Nightly(
             name=f"{builder_prefix}-nightly", builderNames=list(added.builders),
             hour=at[0], minute=at[1], reason="nightly full build (vkckpt)"))
-    taken_scheds = _taken(scheds)
-    for sched in new_scheds:
-        if sched.name in taken_scheds:
-            _error(f"a scheduler named {sched.name!r} already exists (called twice? use "
-                   f"another builder_prefix)")
-            continue
-        scheds.append(sched)
-        added.schedulers.append(sched.name)
+    _append_new(scheds, new_scheds, added.schedulers, "scheduler")
 
     if poll and branch_list:
         name = f"{builder_prefix}-poller"
@@ -264,15 +270,9 @@ def add_to_config(c, workers, repourl, branches=("master",), poll=True, tree_sta
 def _add_notifiers(c, notify, added, prefix):
     """The reporters of ``notify=`` watching the builders just added."""
     from buildbot_vkckpt.notify import notifiers
-    services = _as_list(c, "services")
-    taken = _taken(services)
-    for service in notifiers(notify, added.builders, dashboard=added.dashboard, prefix=prefix):
-        if service.name in taken:
-            _error(f"a service named {service.name!r} already exists (called twice? use "
-                   f"another builder_prefix)")
-            continue
-        services.append(service)
-        added.notifiers.append(service.name)
+    _append_new(_as_list(c, "services"), notifiers(notify, added.builders,
+                                                   dashboard=added.dashboard, prefix=prefix),
+                added.notifiers, "service")
 
 
 def _add_bisection(builders, taken, added, name, repourl, branch, workers, factory, options,

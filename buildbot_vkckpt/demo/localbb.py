@@ -1,20 +1,26 @@
 """A real Buildbot master and worker on 127.0.0.1, driven from a script.
 
-Used by ``vkckpt demo`` and by the integration tests: it creates both in a base directory,
-starts them with the same commands an administrator would type, talks to the master through its
-REST API, and always stops what it started.
+Used by ``vkckpt demo`` and by the integration tests: it creates both in a base directory (what
+``buildbot create-master`` and ``buildbot-worker create-worker`` make), starts their twistd
+daemons as ``buildbot start`` does (demo/daemons.py), talks to the master through its REST API,
+and always stops what it started.
 """
 import http.client
 import json
+import atexit
 import os
-import signal
+import shutil
 import socket
 import subprocess
+import tempfile
 import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from buildbot_vkckpt.demo import daemons
+from buildbot_vkckpt.demo.daemons import BuildbotError  # noqa: F401 - callers import it here
 
 # a reset or refused connection to a busy master is retried this long (GETs only: a force that
 # may have reached the master is never sent twice)
@@ -63,45 +69,33 @@ def _bin(name):
     return str(path) if path.exists() else name
 
 
-class BuildbotError(RuntimeError):
-    pass
+_template = {}
 
 
-def _stop_twistd(basedir, timeout):
-    """SIGTERM the daemon whose pid is in ``basedir``/twistd.pid and wait until it is gone;
-    None when it stopped (or was not running), else what went wrong."""
-    try:
-        pid = int((Path(basedir) / "twistd.pid").read_text().strip())
-    except (OSError, ValueError):
-        return None                     # never started, or already stopped and cleaned up
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return None
-    except OSError as exc:
-        return str(exc)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _running(pid):
-            return None
-        time.sleep(0.05)
-    return f"pid {pid} still running {timeout} s after SIGTERM"
+def _master_template():
+    """A master directory as ``buildbot create-master -r`` leaves it, made once per process in a
+    private temporary directory (removed at exit)."""
+    if "dir" not in _template:
+        parent = tempfile.mkdtemp(prefix="vkckpt-master-template-")
+        atexit.register(shutil.rmtree, parent, True)
+        path = Path(parent) / "master"
+        proc = subprocess.run([_bin("buildbot"), "create-master", "-q", "-r", str(path)],
+                              capture_output=True, text=True, timeout=300)
+        if proc.returncode != 0:
+            raise BuildbotError(f"buildbot create-master failed ({proc.returncode}):\n"
+                                f"{proc.stdout}{proc.stderr}")
+        _template["dir"] = path
+    return _template["dir"]
 
 
-def _running(pid):
-    """Whether ``pid`` still runs; an exited daemon waiting for init to reap it (a zombie,
-    which kill(pid, 0) still finds) does not."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True                     # no /proc (BSD): kill(pid, 0) is all there is
+def _create_worker(basedir, master, name, password):
+    """``buildbot-worker create-worker -q BASEDIR MASTER NAME PASSWORD``, in this process."""
+    from buildbot_worker.scripts.create_worker import createWorker
+    from buildbot_worker.scripts.runner import CreateWorkerOptions
+    options = CreateWorkerOptions()
+    options.parseOptions(["-q", str(basedir), master, name, password])
+    if createWorker(options) != 0:
+        raise BuildbotError(f"could not create the worker directory {basedir}")
 
 
 class LocalBuildbot:
@@ -155,11 +149,12 @@ class LocalBuildbot:
 
     def create(self, master_cfg_body):
         self.basedir.mkdir(parents=True, exist_ok=True)
-        self._run([_bin("buildbot"), "create-master", "-q", str(self.master_dir)])
+        # what `buildbot create-master -r` makes (tac, sample config, upgraded database), made
+        # once per process and copied: the command costs a second of CPU per master
+        shutil.copytree(_master_template(), self.master_dir, dirs_exist_ok=True)
         (self.master_dir / "master.cfg").write_text(self.master_cfg(master_cfg_body))
         for name, wdir in self.worker_dirs.items():
-            self._run([_bin("buildbot-worker"), "create-worker", "-q", str(wdir),
-                       f"127.0.0.1:{self.pb_port}", name, WORKER_PASSWORD])
+            _create_worker(wdir, f"127.0.0.1:{self.pb_port}", name, WORKER_PASSWORD)
         return self
 
     def checkconfig(self):
@@ -169,24 +164,21 @@ class LocalBuildbot:
         # booked first: a start that gave up may still leave a master running, and stop()
         # must reach it; the start timeout is ours (buildbot's own 10 s fails on a busy host)
         self.started.append("master")
-        self._run([_bin("buildbot"), "start", f"--start_timeout={timeout}",
-                   str(self.master_dir)], timeout=timeout + 10)
+        daemons.start(self.master_dir, timeout=timeout, started=daemons.MASTER_STARTED,
+                      failed=daemons.MASTER_FAILED)
         for name, wdir in self.worker_dirs.items():
-            self._run([_bin("buildbot-worker"), "start", str(wdir)],
-                      env=self.worker_envs.get(name, self.worker_env),
-                      timeout=timeout)
             self.started.append(name)
+            daemons.start(wdir, env=self.worker_envs.get(name, self.worker_env),
+                          timeout=timeout, started=daemons.WORKER_STARTED)
         self.wait_for_workers(timeout)
         return self
 
     def stop(self, timeout=60):
-        """Stop everything that was started, worker first; never raises. What ``buildbot stop``
-        and ``buildbot-worker stop`` do (SIGTERM to twistd.pid, wait for the process to go),
-        polled every 50 ms instead of every second: seconds per master in the tests."""
+        """Stop everything that was started, worker first; never raises (daemons.stop)."""
         errors = []
         for name in reversed(self.started):
             basedir = self.master_dir if name == "master" else self.worker_dirs[name]
-            error = _stop_twistd(basedir, timeout)
+            error = daemons.stop(basedir, timeout)
             if error:
                 errors.append(f"{name}: {error}")
         self.started.clear()

@@ -13,7 +13,7 @@ The built vkernel binary (``bmake.write_kernel``) carries its flavour's strings 
 ``.rodata`` does (:func:`rodata`), and the simulated vkernel finds its flavour by reading those
 bytes back from its own file (:func:`of_binary`), never from a marker of its own.
 """
-import dataclasses
+import collections
 
 NAMES = ("gsoc2013", "master2020", "master-with-port")
 DEFAULT = "master-with-port"
@@ -90,19 +90,18 @@ UCB = ["Copyright (c) 1979, 1980, 1983, 1986, 1988, 1989, 1991, 1992, 1993, 1994
        "\tThe Regents of the University of California. All rights reserved."]
 
 
-@dataclasses.dataclass(frozen=True)
-class Flavour:
-    name: str
-    optstring: str
-    usage: str
-    help: str
-    handler: bool            # init_checkpoint()/ckpt_sighandler() present
-    forwards_term: bool      # fork-wrapper parent forwards SIGTERM (0b1d306226, 2014-12)
-    vmm_from_dflag: bool     # -d turns VMM off; else hw.vmm.enable alone decides
-    version_base: str        # newvers.sh RELEASE of the era
-    version_date: str
-    copyright: tuple         # sys/sys/copyright.h, in the order copyright[] prints them
-    vmm_lines: bool          # prints "VMM is (not) available" (master); GSoC prints nothing
+# a named tuple, not a dataclass: every simulated tool imports this, and dataclasses (with
+# inspect and ast behind it) would be a fifth of a tool's start-up
+class Flavour(collections.namedtuple("Flavour", [
+        "name", "optstring", "usage", "help",
+        "handler",          # init_checkpoint()/ckpt_sighandler() present
+        "forwards_term",    # fork-wrapper parent forwards SIGTERM (0b1d306226, 2014-12)
+        "vmm_from_dflag",   # -d turns VMM off; else hw.vmm.enable alone decides
+        "version_base",     # newvers.sh RELEASE of the era
+        "version_date",
+        "copyright",        # sys/sys/copyright.h, in the order copyright[] prints them
+        "vmm_lines"])):     # prints "VMM is (not) available" (master); GSoC prints nothing
+    __slots__ = ()
 
     @property
     def has_dflag(self):
@@ -129,8 +128,8 @@ FLAVOURS = {
         vmm_lines=True),
 }
 # master with the GSoC work ported: master's binary and era, plus the handler
-FLAVOURS["master-with-port"] = dataclasses.replace(FLAVOURS["master2020"],
-                                                   name="master-with-port", handler=True)
+FLAVOURS["master-with-port"] = FLAVOURS["master2020"]._replace(name="master-with-port",
+                                                               handler=True)
 
 
 def get(name):

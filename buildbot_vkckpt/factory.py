@@ -15,6 +15,7 @@ from buildbot_vkckpt.steps.build import BuildKernel, BuildWorld
 from buildbot_vkckpt.steps.cycle import VkernelCheckpointCycle
 from buildbot_vkckpt.steps.plan import BuildPlan, RecordStage, planned, reused_description
 from buildbot_vkckpt.steps.suite import GuestCheckpointSuite
+from buildbot_vkckpt.steps import timeouts as step_timeouts
 from buildbot_vkckpt.suite import list_tests
 from buildbot_vkckpt.steps.vkernel import (BootVkernel, CleanupStaleSessions, CollectArtifacts,
                                            MakeRootImage, RunInVkernel, ShutdownVkernel,
@@ -74,9 +75,11 @@ class VkernelCheckpointFactory(util.BuildFactory):
       make        the make program (default ``make``)
       make_vars   dict of extra make variables (``{"NO_MODULES": True}`` gives ``-DNO_MODULES``)
       incremental pass ``-DNO_CLEAN``
-      timeouts    dict phase -> seconds: ``world``, ``kernel``, ``image`` (without output),
-                  ``boot`` (without console progress), ``command`` (per guest command),
-                  ``suite`` (guest checkpoint suite), ``cycle`` (one vkernel checkpoint cycle)
+      timeouts    dict phase -> seconds, the steps' own: ``world``, ``kernel``, ``image``
+                  (without output), ``boot`` (without console progress), ``command`` (per
+                  guest command), ``suite_build`` and ``suite`` (building and running the
+                  guest suite), ``checkpoint`` and ``restore`` (one each per cycle); each
+                  step gets the phases it runs (defaults in steps/timeouts.py)
       memory      vkernel memory (``-m``, default ``256m``; at least 64m)
       cpus        vkernel CPUs (``-n``, 1-16, default 2)
       network     ``-I`` argument for the vkernel (e.g. ``auto:bridge0``); default none
@@ -103,8 +106,6 @@ class VkernelCheckpointFactory(util.BuildFactory):
                   under the master's ``artifacts/<builder>/`` (default 20; None: all)
     """
 
-    TIMEOUT_PHASES = ("world", "kernel", "image", "boot", "command", "suite", "cycle")
-
     def __init__(self, repourl, branch="master", kernconf="VKERNEL64", jobs=None,
                  objdir="/usr/obj", make="make", make_vars=None, incremental=False,
                  timeouts=None, memory="256m", cpus=2, network=None, image_size="2g",
@@ -126,15 +127,15 @@ class VkernelCheckpointFactory(util.BuildFactory):
         if make_vars is not None and not isinstance(make_vars, dict):
             _error("make_vars", "must be a dict of make variables")
             make_vars = None
-        if timeouts is not None and not isinstance(timeouts, dict):
-            _error("timeouts", f"must be a dict of phase -> seconds, not {timeouts!r}")
+        if validate.renderable(timeouts):   # split between the steps: known at config time
+            _error("timeouts", "must be a dict of phase -> seconds (its values may be "
+                               "renderables), not a renderable")
             timeouts = None
-        timeouts = dict(timeouts or {})
-        for phase, seconds in timeouts.items():
-            if phase not in self.TIMEOUT_PHASES:
-                _error("timeouts", f"has unknown phase {phase!r} "
-                                   f"(known: {', '.join(self.TIMEOUT_PHASES)})")
-            _positive_int(f"timeouts[{phase!r}]", seconds, allow_none=False)
+        # the entries that pass go to the steps, so each problem is reported once
+        timeouts = step_timeouts.checked(OWNER, timeouts, step_timeouts.PHASES)
+
+        def timeouts_of(step_class):
+            return {"timeouts": step_timeouts.for_step(timeouts, step_class)}
 
         validate.size(OWNER, "memory", memory, 64)
         validate.size(OWNER, "image_size", image_size, 64)
@@ -200,37 +201,37 @@ class VkernelCheckpointFactory(util.BuildFactory):
         self.addStep(CleanupStaleSessions(live=live_sessions, haltOnFailure=True, **vk))
         self.addStep(VkernelPreflight(memory=memory, image_size=image_size,
                                       haltOnFailure=True, **vk))
-        self.addStep(BuildWorld(haltOnFailure=True, timeout=timeouts.get("world", 1200),
+        self.addStep(BuildWorld(haltOnFailure=True, **timeouts_of(BuildWorld),
                                 **stage_step("world", **make_args)))
         if plan:
             self.addStep(RecordStage("world", **session))
         self.addStep(BuildKernel(kernconf=kernconf, haltOnFailure=True,
-                                 timeout=timeouts.get("kernel", 1200),
+                                 **timeouts_of(BuildKernel),
                                  **stage_step("kernel", **make_args)))
         if plan:
             self.addStep(RecordStage("kernel", **session))
         self.addStep(MakeRootImage(image_size=image_size, network=bool(network),
-                                   haltOnFailure=True, timeout=timeouts.get("image", 1200),
+                                   haltOnFailure=True, **timeouts_of(MakeRootImage),
                                    **stage_step("image", **session), **vk))
         if plan:
             self.addStep(RecordStage("image", **session))
         self.addStep(BootVkernel(memory=memory, cpus=cpus, network=network,
-                                 boot_timeout=timeouts.get("boot", 300), haltOnFailure=True,
+                                 **timeouts_of(BootVkernel), haltOnFailure=True,
                                  **stage_step("tests", **session), **vk))
         for i, line in enumerate(guest_commands):
             self.addStep(RunInVkernel(command=line, name=f"guest-command-{i + 1}"
                                       if len(guest_commands) > 1 else "guest-command",
-                                      guest_timeout=timeouts.get("command", 600),
+                                      **timeouts_of(RunInVkernel),
                                       haltOnFailure=True, **stage_step("tests"), **vk))
         # the two test layers (DESIGN.md): a failing guest test does not stop the vkernel
         # cycle, which checks a different thing
-        self.addStep(GuestCheckpointSuite(only=guest_tests, run_timeout=timeouts.get("suite"),
-                                          retries=retries, **stage_step("tests"), **vk))
+        self.addStep(GuestCheckpointSuite(only=guest_tests, retries=retries,
+                                          **timeouts_of(GuestCheckpointSuite),
+                                          **stage_step("tests"), **vk))
         if cycles:
-            cycle_timeout = timeouts.get("cycle", 600)
             self.addStep(VkernelCheckpointCycle(
                 cycles=cycles, require_support=require_checkpoint_support,
-                checkpoint_timeout=cycle_timeout, restore_timeout=cycle_timeout,
-                retries=retries, **stage_step("tests"), **vk))
+                retries=retries, **timeouts_of(VkernelCheckpointCycle),
+                **stage_step("tests"), **vk))
         self.addStep(ShutdownVkernel(**vk))
         self.addStep(CollectArtifacts(keep_artifacts=keep_artifacts, **vk))

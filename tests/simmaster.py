@@ -37,7 +37,7 @@ f.addStep(steps.Git(repourl={f"file://{host.src}"!r}, branch="master", mode="inc
 f.addStep(BuildWorld(jobs=2, {session}, haltOnFailure=True))
 f.addStep(BuildKernel(jobs=2, {session}, haltOnFailure=True))
 f.addStep(MakeRootImage({image_args}{session}, haltOnFailure=True))
-f.addStep(BootVkernel(boot_timeout=20, {boot_args}{session}, haltOnFailure=True))
+f.addStep(BootVkernel(timeouts={{"boot": 20}}, {boot_args}{session}, haltOnFailure=True))
 {test_steps.strip()}
 f.addStep(ShutdownVkernel())
 c['builders'].append(util.BuilderConfig(name={builder!r},

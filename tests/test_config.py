@@ -194,6 +194,28 @@ def test_checkconfig_names_a_wrong_parameter(tmp_path):
     assert "VkernelCheckpointFactory: cycles must be an integer >= 0" in done.stdout + done.stderr
 
 
+def test_checkconfig_refuses_the_old_timeout_names_saying_what_to_write(tmp_path):
+    text = (ROOT / "master.cfg.example").read_text()
+    assert 'timeouts={"world": 3600' in text
+    text = text.replace('timeouts={"world": 3600', 'timeouts={"cycle": 600, "world": 3600')
+    text += (
+        "from buildbot_vkckpt.steps import BootVkernel, VkernelCheckpointCycle\n"
+        "c['builders'].append(util.BuilderConfig(\n"
+        "    name='own-steps', workernames=['dfly-vk1'], factory=util.BuildFactory([\n"
+        "        BootVkernel(boot_timeout=300),\n"
+        "        VkernelCheckpointCycle(restore_timeout=60, timeouts={'boot': 10})])))\n")
+    done = checkconfig(tmp_path, text)
+    out = done.stdout + done.stderr
+    assert done.returncode != 0
+    for error in ("VkernelCheckpointFactory: timeouts['cycle'] is now two phases: "
+                  "timeouts={'checkpoint': 600, 'restore': 600}",
+                  "BootVkernel: boot_timeout= is now timeouts={'boot': 300}",
+                  "VkernelCheckpointCycle: restore_timeout= is now timeouts={'restore': 60}",
+                  "VkernelCheckpointCycle: timeouts has 'boot', a phase this step does not "
+                  "run (its phases: checkpoint, restore)"):
+        assert error in out, out
+
+
 def test_the_full_build_logs_page_is_added_once_per_master():
     c = {"www": {"port": 8010}}
     add_to_config(c, ["w1"], REPO, builder_prefix="a", poll=True)

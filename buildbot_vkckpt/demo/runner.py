@@ -31,7 +31,7 @@ def factory_source(host, transport_source=None, builder=BUILDER, scheduler="forc
     every worker), and the trends page is added once (``dashboard``)."""
     workers = repr(list(workers)) if workers else "[w.name for w in c['workers']]"
     args = {"repourl": f"file://{host.src}", "objdir": str(host.obj), "jobs": 2,
-            "timeouts": {"boot": 20, "command": 30, "cycle": 20}}
+            "timeouts": {"boot": 20, "command": 30, "checkpoint": 20, "restore": 20}}
     args.update(params)
     arg_text = ", ".join(f"{k}={v!r}" for k, v in args.items())
     if transport_source:

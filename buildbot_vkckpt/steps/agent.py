@@ -13,10 +13,10 @@ protocol :class:`~buildbot_vkckpt.protocol.Result` whose fields (kind, cause, fi
 summary, and whose exit code the result (0 SUCCESS, 1 FAILURE, 2 WARNINGS, 3 SKIPPED,
 4 EXCEPTION). Guest console lines go to a ``console`` log as they arrive.
 
-Timeouts: a command the agent bounds itself (``--timeout``) gets Buildbot's silence timeout
-as a backstop ``MARGIN`` seconds above the agent's, so the agent's own timeout path, with its
-console tail and cleanup, always runs first; the step's ``timeout`` applies to the commands
-the agent does not bound.
+Timeouts: a step's ``timeouts={phase: seconds}`` (steps/timeouts.py) reach the agent as
+``--timeout``; such a command gets Buildbot's silence timeout as a backstop ``MARGIN`` seconds
+above the agent's, so the agent's own timeout path, with its console tail and cleanup, always
+runs first; the step's ``timeout`` applies to the commands the agent does not bound.
 
 A lost test host (docs/ssh-transport.rst, "What host lost means"): lost or unreachable before
 the vkernel starts, it is EXCEPTION ``infrastructure``; from the boot step on (the steps that
@@ -44,6 +44,7 @@ from buildbot_vkckpt.protocol import Kind, Result
 from buildbot_vkckpt.steps.logs import (BACKTRACE_LOG, AgentLogsMixin, AgentObserver,
                                         ReportLogs, crash_of)
 from buildbot_vkckpt.steps.report import FinalSummaryMixin, html_table
+from buildbot_vkckpt.steps.timeouts import TimeoutsMixin
 from buildbot_vkckpt.transports.base import Transport
 from buildbot_vkckpt.transports.errors import (AuthenticationFailed, HostLost, HostUnreachable,
                                                TransportError, TransportTimeout)
@@ -147,14 +148,15 @@ class Phase:
     judge: Optional[Callable] = None
 
 
-class AgentStep(AgentLogsMixin, FinalSummaryMixin, buildstep.ShellMixin,
+class AgentStep(TimeoutsMixin, AgentLogsMixin, FinalSummaryMixin, buildstep.ShellMixin,
                 CompositeStepMixin, buildstep.BuildStep):
     """Runs one agent subcommand; subclasses set ``subcommand`` and implement ``agent_args``
     (and ``agent_timeout`` when the agent bounds the command itself).
 
     ``transport`` is a :class:`~buildbot_vkckpt.transports.base.Transport` (default: a
     WorkerTransport with ``python``). The interpreter is the transport's: give ``python``
-    only without a transport."""
+    only without a transport. ``timeouts`` is ``{phase: seconds}`` for the phases in the
+    class's ``timeout_phases`` (steps/timeouts.py)."""
 
     subcommand = None
     console_log = True
@@ -164,8 +166,9 @@ class AgentStep(AgentLogsMixin, FinalSummaryMixin, buildstep.ShellMixin,
     # cycle): a lost host is then FAILURE "host lost". Other steps ask whether the boot step
     # started it (shutdown and collect after a boot; never the steps before it).
     runs_with_vkernel = False
+    renderables = ["timeouts"]
 
-    def __init__(self, python=None, transport=None, **kwargs):
+    def __init__(self, python=None, transport=None, timeouts=None, **kwargs):
         transport = transport or WorkerTransport(python=python or "python3")
         if not isinstance(transport, Transport):
             bb_config.error(f"{type(self).__name__}: transport must be None (the Buildbot "
@@ -176,6 +179,7 @@ class AgentStep(AgentLogsMixin, FinalSummaryMixin, buildstep.ShellMixin,
         self.transport = transport
         kwargs.setdefault("logEnviron", False)
         kwargs.setdefault("decodeRC", dict(AGENT_RESULTS))
+        kwargs = self.setup_timeouts(timeouts, kwargs)
         kwargs = self.setupShellMixin(kwargs, prohibitArgs=["command"])
         super().__init__(**kwargs)
         self.observer = AgentObserver(self)
@@ -322,18 +326,26 @@ class AgentStep(AgentLogsMixin, FinalSummaryMixin, buildstep.ShellMixin,
 
     async def run(self):
         if self.report_log is None:
-            result = await self.run_agent()
+            result = await self.run_checked()
             self.publish_outcome(result)
             return result
         self.reports = ReportLogs(self, self.report_log)
         await self.reports.open()
         try:
-            result = await self.run_agent()
+            result = await self.run_checked()
             self.publish_outcome(result)
             return result
         finally:
             await self.reports.close(html_table(self.name, (), (), note=self.final_summary
                                                 or "the step ended before its report"))
+
+    async def run_checked(self):
+        """:meth:`run_agent`, unless the rendered ``timeouts`` are wrong."""
+        problem = self.timeouts_problem()
+        if problem:
+            self.final_summary = f"configuration: {problem}"
+            return EXCEPTION
+        return await self.run_agent()
 
     async def run_agent(self):
         """The step's work; a step with several commands overrides it."""

@@ -29,6 +29,7 @@ from buildbot_vkckpt.makedigest import build_zipapp
 from buildbot_vkckpt.monitor.buildlog import BuildLogMonitor
 from buildbot_vkckpt.steps.logs import ReadableHeaders
 from buildbot_vkckpt.steps.report import FinalSummaryMixin, add_result_set, html_table
+from buildbot_vkckpt.steps.timeouts import TimeoutsMixin
 
 # rc 127 from the worker's shell: the command itself is missing — the host is not set up.
 RC_NOT_FOUND = 127
@@ -83,22 +84,24 @@ class _MonitorObserver(logobserver.LogObserver):
         self.monitor.close()
 
 
-class _MakeTarget(FinalSummaryMixin, buildstep.ShellMixin, buildstep.CommandMixin,
-                  buildstep.BuildStep):
+class _MakeTarget(TimeoutsMixin, FinalSummaryMixin, buildstep.ShellMixin,
+                  buildstep.CommandMixin, buildstep.BuildStep):
     """Common body of the two make steps; subclasses set ``target``, ``quick_target``,
-    ``kind`` (the property prefix) and ``name``."""
+    ``kind`` (the property prefix, also their phase in ``timeouts``) and ``name``.
+    ``timeouts={kind: seconds}`` is Buildbot's silence timeout of make (ShellMixin's
+    ``timeout``, which stays accepted on its own)."""
 
     target = None
     quick_target = None
     kind = None
     renderables = ["jobs", "make", "make_vars", "objdir", "incremental", "quick", "max_warnings",
                    "log_mode", "python", "tail_lines", "live_interval", "full_log_dest",
-                   "full_log_url"]
+                   "full_log_url", "timeouts"]
 
     def __init__(self, jobs=None, make="make", make_vars=None, objdir=None, incremental=False,
                  quick=False, max_warnings=None, log_mode="digest", python="python3",
                  tail_lines=50, live_interval=10, full_log_dest=None, full_log_url=None,
-                 **kwargs):
+                 timeouts=None, **kwargs):
         self.jobs = jobs
         self.make = make
         self.make_vars = make_vars or {}
@@ -113,6 +116,7 @@ class _MakeTarget(FinalSummaryMixin, buildstep.ShellMixin, buildstep.CommandMixi
         self.full_log_dest = full_log_dest
         self.full_log_url = full_log_url
         kwargs.setdefault("logEnviron", False)
+        kwargs = self.setup_timeouts(timeouts, kwargs)
         kwargs = self.setupShellMixin(kwargs, prohibitArgs=["command"])
         super().__init__(**kwargs)
         self._check_config()
@@ -246,6 +250,10 @@ class _MakeTarget(FinalSummaryMixin, buildstep.ShellMixin, buildstep.CommandMixi
 
     # --- run ---------------------------------------------------------------------------------
     async def run(self):
+        problem = self.timeouts_problem()
+        if problem:
+            self.final_summary = f"configuration: {problem}"
+            return EXCEPTION
         make_argv = self.build_command()
         digest = self.log_mode == "digest"
         command = make_argv
@@ -351,6 +359,8 @@ class BuildWorld(_MakeTarget):
     target = "buildworld"
     quick_target = "quickworld"
     kind = "world"
+    timeout_phases = ("world",)
+    silence_phase = "world"
 
 
 class BuildKernel(_MakeTarget):
@@ -360,6 +370,8 @@ class BuildKernel(_MakeTarget):
     target = "buildkernel"
     quick_target = "quickkernel"
     kind = "kernel"
+    timeout_phases = ("kernel",)
+    silence_phase = "kernel"
     renderables = ["kernconf"]
 
     def __init__(self, kernconf="VKERNEL64", **kwargs):

@@ -83,11 +83,10 @@ class VkernelCheckpointCycle(AgentStep):
     runs_with_vkernel = True
     subcommand = "probe"
     report_log = "cycle-report.html"
-    renderables = ["cycles", "require_support", "checkpoint_timeout", "restore_timeout",
-                   "retries"]
+    renderables = ["cycles", "require_support", "retries"]
+    timeout_phases = ("checkpoint", "restore")
 
-    def __init__(self, cycles=3, require_support=False, checkpoint_timeout=600,
-                 restore_timeout=300, retries=DEFAULT_RETRIES, **kwargs):
+    def __init__(self, cycles=3, require_support=False, retries=DEFAULT_RETRIES, **kwargs):
         owner = "VkernelCheckpointCycle"
         if "iterations" in kwargs:
             kwargs.pop("iterations")
@@ -95,15 +94,11 @@ class VkernelCheckpointCycle(AgentStep):
                                                 "for the number of checkpoint cycles)")
         self.cycles = cycles
         self.require_support = require_support
-        self.checkpoint_timeout = checkpoint_timeout
-        self.restore_timeout = restore_timeout
         self.retries = retries
         # NOT TESTED is WARNINGS: the build must not stay green
         kwargs.setdefault("warnOnWarnings", True)
         super().__init__(**kwargs)
         validate.positive_int(owner, "cycles", cycles, allow_none=False)
-        validate.positive_int(owner, "checkpoint_timeout", checkpoint_timeout, allow_none=False)
-        validate.positive_int(owner, "restore_timeout", restore_timeout, allow_none=False)
         validate.positive_int(owner, "retries", retries, allow_none=False, minimum=0)
         if not (validate.renderable(require_support) or isinstance(require_support, bool)):
             validate.error(owner, "require_support", f"must be True or False, not "
@@ -115,11 +110,10 @@ class VkernelCheckpointCycle(AgentStep):
 
     # --- run ----------------------------------------------------------------------------------
     def rendered_problem(self):
-        for name in ("cycles", "checkpoint_timeout", "restore_timeout"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not str(value).isdigit() or int(value) < 1:
-                return f"{name} must be a positive integer, not {value!r}"
-            setattr(self, name, int(value))
+        value = self.cycles
+        if isinstance(value, bool) or not str(value).isdigit() or int(value) < 1:
+            return f"cycles must be a positive integer, not {value!r}"
+        self.cycles = int(value)
         if isinstance(self.retries, bool) or not str(self.retries).isdigit():
             return f"retries must be an integer >= 0, not {self.retries!r}"
         self.retries = int(self.retries)
@@ -277,12 +271,13 @@ class VkernelCheckpointCycle(AgentStep):
             cycle.verify = "ok"
             return None
 
+        checkpoint, restore = self.phase_timeout("checkpoint"), self.phase_timeout("restore")
         return [
-            Phase(logname, "checkpoint", ["--timeout", self.checkpoint_timeout],
-                  f"{label}: checkpoint", self.checkpoint_timeout, judge_checkpoint),
+            Phase(logname, "checkpoint", ["--timeout", checkpoint],
+                  f"{label}: checkpoint", checkpoint, judge_checkpoint),
             Phase(logname, "restore",
-                  lambda: ["--file", cycle.file, "--timeout", self.restore_timeout],
-                  f"{label}: restore", self.restore_timeout, judge_restore),
+                  lambda: ["--file", cycle.file, "--timeout", restore],
+                  f"{label}: restore", restore, judge_restore),
             Phase(logname, "verify", [], f"{label}: verify", None, judge_verify)]
 
     # --- outcomes -----------------------------------------------------------------------------

@@ -49,11 +49,12 @@ class GuestCheckpointSuite(AgentStep):
     runs_with_vkernel = True
     report_log = "results.html"
     subcommand = "exec"
-    renderables = ["iterations", "only", "nocr", "build_timeout", "run_timeout", "retries"]
+    renderables = ["iterations", "only", "nocr", "retries"]
+    # building the suite in the guest, running it (default: from the tests' own timeouts)
+    timeout_phases = ("suite_build", "suite")
 
     def __init__(self, iterations=1, only=None, nocr=False, build_suite=True, guest_dir=None,
-                 results_dir="vkckpt-results", build_timeout=600, run_timeout=None,
-                 retries=DEFAULT_RETRIES, **kwargs):
+                 results_dir="vkckpt-results", retries=DEFAULT_RETRIES, **kwargs):
         if isinstance(only, str):
             only = [n for n in only.split(",") if n.strip()]
         self.iterations = iterations
@@ -62,8 +63,6 @@ class GuestCheckpointSuite(AgentStep):
         self.build_suite = build_suite
         self.guest_dir = guest_dir
         self.results_dir = results_dir
-        self.build_timeout = build_timeout
-        self.run_timeout = run_timeout
         self.retries = retries
         # a flaky test is WARNINGS: the build must not stay green
         kwargs.setdefault("warnOnWarnings", True)
@@ -119,7 +118,7 @@ class GuestCheckpointSuite(AgentStep):
                 f"{{ dd if=/dev/zero of={RESULTS_DISK} bs=512 count=4 2>/dev/null; "
                 f"rm -rf {self.results_path()}; sh run.sh {' '.join(args)}; }})")
 
-    def default_run_timeout(self):
+    def default_suite_timeout(self):
         # every wait of run.sh is bounded by the test's timeout: start, N × (exit, resume), end
         waits = 3 + 2 * (0 if self.nocr else int(self.iterations))
         runs = 1 + int(self.retries)        # every test failing, every retry run
@@ -175,12 +174,13 @@ class GuestCheckpointSuite(AgentStep):
         problem = self.rendered_problem()
         if problem:
             return self.finish(EXCEPTION, f"configuration: {problem}")
-        timeout = self.run_timeout or self.default_run_timeout()
+        timeout = self.phase_timeout("suite") or self.default_suite_timeout()
+        build_s = self.phase_timeout("suite_build")
         phases = []
         if self.build_suite:
-            phases.append(Phase("build", "exec", ["--timeout", self.build_timeout, "--",
+            phases.append(Phase("build", "exec", ["--timeout", build_s, "--",
                                                   self.build_line()],
-                                "guest-suite: building the suite", self.build_timeout,
+                                "guest-suite: building the suite", build_s,
                                 self.judge_build))
         phases.append(Phase("stdio", "exec", ["--timeout", timeout, "--", self.run_line()],
                             "guest-suite: running the suite", timeout,

@@ -92,6 +92,9 @@ class MakeRootImage(_SessionStep):
     subcommand = "image"
     console_log = False
     renderables = ["image_size", "suite_dir", "with_suite"]
+    # the agent does not bound the image: timeouts['image'] is Buildbot's silence timeout
+    timeout_phases = ("image",)
+    silence_phase = "image"
 
     def __init__(self, image_size="2g", suite_dir=None, with_suite=True, network=False,
                  **kwargs):
@@ -131,23 +134,22 @@ class BootVkernel(_SessionStep):
     name = "boot"
     runs_with_vkernel = True
     subcommand = "boot"
-    renderables = ["memory", "cpus", "network", "boot_timeout", "silence"]
+    renderables = ["memory", "cpus", "network", "silence"]
+    timeout_phases = ("boot",)
 
-    def __init__(self, memory="256m", cpus=2, network=None, vmm=False, boot_timeout=300,
-                 silence=120, **kwargs):
+    def __init__(self, memory="256m", cpus=2, network=None, vmm=False, silence=120,
+                 **kwargs):
         self.memory = memory
         self.cpus = cpus
         self.network = network
         self.vmm = vmm
-        self.boot_timeout = boot_timeout
         self.silence = silence
         super().__init__(**kwargs)
         validate.size("BootVkernel", "memory", memory, 64)
         validate.positive_int("BootVkernel", "cpus", cpus, allow_none=False, maximum=16)
-        validate.positive_int("BootVkernel", "boot_timeout", boot_timeout, allow_none=False)
 
     def agent_timeout(self):
-        return self.boot_timeout
+        return self.phase_timeout("boot")
 
     async def run(self):
         # from here on the vkernel may run on the host: losing the host is "host lost"
@@ -157,7 +159,8 @@ class BootVkernel(_SessionStep):
     def agent_args(self):
         args = ["--kernel", kernel_path(self.objdir, self.srcdir(), self.kernconf),
                 "--image", self.image_path(), "--memory", self.memory,
-                "--cpus", self.cpus, "--timeout", self.boot_timeout, "--silence", self.silence]
+                "--cpus", self.cpus, "--timeout", self.phase_timeout("boot"),
+                "--silence", self.silence]
         if self.network:
             args += ["--net", self.network]
         if self.vmm:
@@ -190,22 +193,22 @@ class RunInVkernel(AgentStep):
     name = "guest-command"
     runs_with_vkernel = True
     subcommand = "exec"
-    renderables = ["guest_command", "guest_timeout"]
+    renderables = ["guest_command"]
+    timeout_phases = ("command",)
 
-    def __init__(self, command=None, guest_timeout=600, **kwargs):
+    def __init__(self, command=None, **kwargs):
         if not command:
             validate.error("RunInVkernel", "command", "is required")
         self.guest_command = command
-        self.guest_timeout = guest_timeout
         super().__init__(**kwargs)
 
     def agent_timeout(self):
-        return self.guest_timeout
+        return self.phase_timeout("command")
 
     def agent_args(self):
         cmd = self.guest_command
         cmd = list(cmd) if isinstance(cmd, (list, tuple)) else [cmd]
-        return ["--timeout", self.guest_timeout, "--"] + cmd
+        return ["--timeout", self.phase_timeout("command"), "--"] + cmd
 
 
 class _AlwaysRunStep(AgentStep):

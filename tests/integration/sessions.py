@@ -73,10 +73,13 @@ def processes_under(roots):
     return found
 
 
-def session_factory(host, boot_timeout, cycles, cycle_timeout):
+def session_factory(host, cycles, timeouts):
     """master.cfg lines that make ``f``: the ready-made factory's session steps in its order
-    on the simulated ``host``, without the guest suite (not what these tests are about)."""
+    on the simulated ``host``, without the guest suite (not what these tests are about);
+    ``timeouts`` holds boot, checkpoint and restore."""
     session = f"objdir={str(host.obj)!r}"
+    boot = {"boot": timeouts["boot"]}
+    cycle = {phase: timeouts[phase] for phase in ("checkpoint", "restore")}
     return f"""
 f = util.BuildFactory()
 f.addStep(steps.Git(repourl={f"file://{host.src}"!r}, branch="master", mode="incremental",
@@ -85,9 +88,8 @@ f.addStep(CleanupStaleSessions(haltOnFailure=True))
 f.addStep(BuildWorld(jobs=2, {session}, haltOnFailure=True))
 f.addStep(BuildKernel(jobs=2, {session}, haltOnFailure=True))
 f.addStep(MakeRootImage(image_size="64m", {session}, haltOnFailure=True))
-f.addStep(BootVkernel(boot_timeout={boot_timeout}, memory="128m", {session},
+f.addStep(BootVkernel(timeouts={boot!r}, memory="128m", {session},
                       haltOnFailure=True))
-f.addStep(VkernelCheckpointCycle({cycles}, checkpoint_timeout={cycle_timeout},
-                                 restore_timeout={cycle_timeout}))
+f.addStep(VkernelCheckpointCycle({cycles}, timeouts={cycle!r}))
 f.addStep(ShutdownVkernel())
 """

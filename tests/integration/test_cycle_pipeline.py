@@ -16,7 +16,7 @@ CHECKS = {"workload-alive", "workload-progressed", "uptime-continuous", "files-i
 @pytest.fixture(scope="module")
 def bb(sim_builder):
     return sim_builder(BUILDER, """
-f.addStep(VkernelCheckpointCycle(cycles=2, checkpoint_timeout=30, restore_timeout=30))
+f.addStep(VkernelCheckpointCycle(cycles=2, timeouts={"checkpoint": 30, "restore": 30}))
 """, image_args='image_size="64m", ', boot_args='memory="128m", ')
 
 

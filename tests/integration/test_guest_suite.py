@@ -18,7 +18,7 @@ PASSING = {"files", "fpu", "itimer", "memory", "mmap_private", "mmap_shared_anon
 @pytest.fixture(scope="module")
 def bb(sim_builder):
     return sim_builder(BUILDER, """
-f.addStep(GuestCheckpointSuite(iterations=2, build_timeout=120, run_timeout=120))
+f.addStep(GuestCheckpointSuite(iterations=2, timeouts={"suite_build": 120, "suite": 120}))
 """, image_args=f"suite_dir={str(suite_dir())!r}, ")
 
 

@@ -29,7 +29,8 @@ def master_body(host):
     return """
 from buildbot_vkckpt.factory import host_locks
 from buildbot_vkckpt.steps import *  # noqa: F401,F403
-""" + session_factory(host, boot_timeout=20, cycles=3, cycle_timeout=30) + f"""
+""" + session_factory(host, cycles=3, timeouts={
+    "boot": 20, "checkpoint": 30, "restore": 30}) + f"""
 c['builders'].append(util.BuilderConfig(name={BUILDER!r}, factory=f, locks=host_locks(),
                      workernames=[w.name for w in c['workers']]))
 c['schedulers'].append(schedulers.ForceScheduler(name='force', builderNames=[{BUILDER!r}]))

@@ -19,7 +19,7 @@ def test_a_restore_panic_is_mailed_with_its_panic_line_and_frames(tmp_path):
                  f"'fromaddr': 'bb@example.org', 'relayhost': '127.0.0.1', "
                  f"'port': {smtp.port}}}}}, [{BUILDER!r}])\n")
         with sim_master(tmp_path, BUILDER, """
-f.addStep(VkernelCheckpointCycle(cycles=1, checkpoint_timeout=30, restore_timeout=30))
+f.addStep(VkernelCheckpointCycle(cycles=1, timeouts={"checkpoint": 30, "restore": 30}))
 """, image_args='image_size="64m", ', boot_args='memory="128m", ', extra=extra) as bb:
             bb.host.set_faults({"restore-panics": ""})
             build = bb.wait_build(bb.force(BUILDER, reason="restore panics"), timeout=150)

@@ -24,7 +24,8 @@ def factory_body(builders):
     out = ["from buildbot_vkckpt.factory import host_locks",
            "from buildbot_vkckpt.steps import *  # noqa: F401,F403"]
     for name, (worker, host) in builders.items():
-        out.append(session_factory(host, boot_timeout=30, cycles=2, cycle_timeout=60) + f"""
+        out.append(session_factory(host, cycles=2, timeouts={
+            "boot": 30, "checkpoint": 60, "restore": 60}) + f"""
 c['builders'].append(util.BuilderConfig(name={name!r}, factory=f, locks=host_locks(),
                      workernames=[{worker!r}], collapseRequests=False))
 c['schedulers'].append(schedulers.ForceScheduler(name='force-{name}',

@@ -138,7 +138,7 @@ class TestAgentStepOverTransport(TransportStepCase):
     async def test_silence_is_a_timeout_failure(self):
         transport = FakeTransport(["vkd0: 2048MB"],
                                   error=TransportTimeout("no output for timeout=80 s; stopped"))
-        self.setup(BootVkernel(transport=transport, boot_timeout=20))
+        self.setup(BootVkernel(transport=transport, timeouts={"boot": 20}))
         self.expect_outcome(result=FAILURE)
         await self.run_step()
         self.assertEqual(self.summary(), "timeout in boot: no output for timeout=80 s; "

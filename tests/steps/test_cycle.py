@@ -317,7 +317,7 @@ class TestCycles(CycleCase):
                          "session directory)")
 
     async def test_silent_restore_times_out_naming_cycle_and_last_console_lines(self):
-        self.setup(cycles=1, restore_timeout=1500)
+        self.setup(cycles=1, timeouts={"restore": 1500})
         self.probe_and_prepare()
         self.checkpoint(1, checkpoint_ok(1, 1.8, 256 * MIB))
         self.cmds.append(
@@ -383,7 +383,7 @@ class TestLiveAndRendered(CycleCase):
                                 "cycle 2/2: restore", "cycle 2/2: verify"])
 
     async def test_rendered_iterations_and_long_timeouts(self):
-        self.setup(cycles=Property("cycles"), checkpoint_timeout=3000)
+        self.setup(cycles=Property("cycles"), timeouts={"checkpoint": 3000})
         self.build.setProperty("cycles", "1", "test")
         self.probe_and_prepare()
         # Buildbot's silence timeout stays above the agent's own
@@ -398,6 +398,30 @@ class TestLiveAndRendered(CycleCase):
         await self.run_step()
         self.assertEqual(self.summary()["step"], "1/1 cycles ok · ckpt 1.800 s / 256.0 MiB · "
                                                  "restore 900 ms")
+
+    async def test_both_phases_from_one_rendered_timeouts_dict(self):
+        self.setup(cycles=1, timeouts=Property("timeouts"))
+        self.build.setProperty("timeouts", {"checkpoint": "45", "restore": 20}, "test")
+        self.probe_and_prepare()
+        self.agent("cycle 1", ["checkpoint", "--timeout", "45"],
+                   checkpoint_ok(1, 1.8, 256 * MIB), timeout=45 + MARGIN)
+        self.agent("cycle 1", ["restore", "--file", ckpt_file(1), "--timeout", "20"],
+                   restore_ok(0.9, 1.2), timeout=20 + MARGIN)
+        self.verify(1, verify_out())
+        self.expect_commands(*self.cmds)
+        self.expect_outcome(result=SUCCESS)
+        self.expect_sets(passed(1), ckpt_s=[(1, "1.8")], restore_s=[(1, "0.9")],
+                         console_s=[(1, "1.2")], ckpt_bytes=[(1, str(256 * MIB))])
+        await self.run_step()
+
+    async def test_a_rendered_cycle_key_is_a_configuration_exception(self):
+        self.setup(timeouts=Property("timeouts"))
+        self.build.setProperty("timeouts", {"cycle": 60}, "test")
+        self.expect_outcome(result=EXCEPTION)
+        await self.run_step()
+        self.assertEqual(self.summary()["step"], "configuration: timeouts['cycle'] is now two "
+                                                 "phases: timeouts={'checkpoint': 60, "
+                                                 "'restore': 60}")
 
     async def test_rendered_garbage_is_a_configuration_exception(self):
         self.setup(cycles=Property("cycles"))
@@ -416,8 +440,8 @@ class TestConfig(unittest.TestCase):
 
     def test_bad_parameters_are_named(self):
         self.check_error("cycles", cycles=0)
-        self.check_error("checkpoint_timeout", checkpoint_timeout="soon")
-        self.check_error("restore_timeout", restore_timeout=-1)
+        self.check_error("timeouts['checkpoint']", timeouts={"checkpoint": "soon"})
+        self.check_error("timeouts['restore']", timeouts={"restore": -1})
         self.check_error("require_support", require_support="yes")
 
     def test_the_old_name_iterations_is_rejected_naming_cycles(self):

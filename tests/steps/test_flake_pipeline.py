@@ -12,8 +12,9 @@ BUILDER = "flakes"
 @pytest.fixture(scope="module")
 def bb(sim_builder):
     return sim_builder(BUILDER, """
-f.addStep(GuestCheckpointSuite(only=["memory", "files"], build_timeout=120, run_timeout=120))
-f.addStep(VkernelCheckpointCycle(cycles=2, checkpoint_timeout=60, restore_timeout=60))
+f.addStep(GuestCheckpointSuite(only=["memory", "files"],
+                               timeouts={"suite_build": 120, "suite": 120}))
+f.addStep(VkernelCheckpointCycle(cycles=2, timeouts={"checkpoint": 60, "restore": 60}))
 """)
 
 

@@ -9,6 +9,7 @@ from twisted.trial import unittest
 
 from buildbot_vkckpt.steps.agent import MARGIN
 from buildbot_vkckpt.steps.suite import GuestCheckpointSuite
+from buildbot_vkckpt.suite import list_tests
 
 from .agentout import BUILDDIR, ScriptedTransport, agent_path, event, result
 
@@ -55,7 +56,7 @@ class SuiteCase(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):
 
     def setup(self, **kwargs):
         kwargs.setdefault("only", ["memory", "pipe"])
-        kwargs.setdefault("run_timeout", 300)
+        kwargs.setdefault("timeouts", {"suite": 300})
         self.setup_step(GuestCheckpointSuite(**kwargs))
         self.build.setProperty("builddir", BUILDDIR, "Worker")
         self.build.setProperty("buildnumber", 7, "Build")
@@ -71,15 +72,17 @@ class SuiteCase(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):
                 .log(log, stdout=stdout).exit(rc))
 
     def expect_run(self, results_stdout, results_rc=0, run_stdout=None, run_rc=0,
-                   build_stdout=None, build_rc=0, stop_after=None):
+                   build_stdout=None, build_rc=0, stop_after=None, build_s=600, run_s=300):
+        """``build_s``, ``run_s``: the agent's --timeout building and running the suite."""
         cmds = [ExpectStat(file=agent_path(), log_environ=False).stat_file().exit(0),
-                self.shell(["exec", "--session", SESSION, "--timeout", "600", "--", BUILD_LINE],
+                self.shell(["exec", "--session", SESSION, "--timeout", str(build_s), "--",
+                            BUILD_LINE],
                            build_stdout or "cc memory\ncc pipe\n"
                            + result("ok", "guest command succeeded", status=0), build_rc,
                            log="build")]
         if stop_after != "build":
             cmds.append(self.shell(
-                ["exec", "--session", SESSION, "--timeout", "300", "--", RUN_LINE],
+                ["exec", "--session", SESSION, "--timeout", str(run_s), "--", RUN_LINE],
                 run_stdout or "ok 1 - memory\n" + result("ok", "guest command succeeded",
                                                          status=0), run_rc))
         if stop_after is None:
@@ -295,10 +298,35 @@ class TestConfig(unittest.TestCase):
         with self.assertRaises(ConfigErrors):
             GuestCheckpointSuite(iterations=0)
 
-    def test_default_run_timeout_grows_with_iterations(self):
-        one = GuestCheckpointSuite(iterations=1).default_run_timeout()
-        three = GuestCheckpointSuite(iterations=3).default_run_timeout()
+    def test_default_suite_timeout_grows_with_iterations(self):
+        one = GuestCheckpointSuite(iterations=1).default_suite_timeout()
+        three = GuestCheckpointSuite(iterations=3).default_suite_timeout()
         self.assertGreater(three, one)
+
+
+class TestTimeouts(SuiteCase):
+    def expect_good_results(self):
+        self.expect_one_set()
+        self.expect_test_results([
+            (1000, "1", "memory", "suite/tests/memory.c", None, 412_000_000),
+            (1000, "1", "pipe", "suite/tests/pipe.c", None, 40_000_000)])
+
+    async def test_building_and_running_have_a_phase_each(self):
+        self.setup(timeouts={"suite_build": 90, "suite": 2400})
+        self.expect_run(results_output(GOOD), build_s=90, run_s=2400)
+        self.expect_good_results()
+        self.expect_outcome(result=SUCCESS)
+        await self.run_step()
+
+    async def test_without_a_suite_timeout_it_comes_from_the_tests(self):
+        self.setup(timeouts={"suite_build": 90})
+        computed = GuestCheckpointSuite(only=["memory", "pipe"]).default_suite_timeout()
+        per_wait = sum(t.timeout for t in list_tests() if t.name in ("memory", "pipe"))
+        self.assertEqual(computed, per_wait * (3 + 2 * 1) * (1 + 2))  # waits x runs
+        self.expect_run(results_output(GOOD), build_s=90, run_s=computed)
+        self.expect_good_results()
+        self.expect_outcome(result=SUCCESS)
+        await self.run_step()
 
 
 class TestRendered(SuiteCase):

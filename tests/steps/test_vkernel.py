@@ -132,7 +132,7 @@ class TestRootImage(AgentStepCase):
 
 class TestBoot(AgentStepCase):
     async def test_panic_is_failure_with_backtrace_log(self):
-        self.setup(BootVkernel(objdir="/usr/obj", boot_timeout=30, silence=10))
+        self.setup(BootVkernel(objdir="/usr/obj", timeouts={"boot": 30}, silence=10))
         console = "Mounting root from ufs:vkd0s1a\npanic: vm_fault: fault on nofault entry\n"
         self.expect_agent(
             ["boot", "--session", SESSION,
@@ -151,7 +151,7 @@ class TestBoot(AgentStepCase):
 
 
     async def test_the_flavour_shows_in_the_summary(self):
-        self.setup(BootVkernel(objdir="/usr/obj", boot_timeout=30, silence=10))
+        self.setup(BootVkernel(objdir="/usr/obj", timeouts={"boot": 30}, silence=10))
         self.expect_agent(
             ["boot", "--session", SESSION,
              "--kernel", f"/usr/obj{BUILDDIR}/wkdir/sys/VKERNEL64/kernel.debug",
@@ -199,7 +199,7 @@ class TestCleanupStale(AgentStepCase):
 
 class TestRunInVkernel(AgentStepCase):
     async def test_guest_exit_status_fails_the_step(self):
-        self.setup(RunInVkernel(command="uname -a", guest_timeout=30))
+        self.setup(RunInVkernel(command="uname -a", timeouts={"command": 30}))
         self.expect_agent(["exec", "--session", SESSION, "--timeout", "30", "--", "uname -a"],
                           "uname: bad\n" + result("failure", "guest command exited 3",
                                                   kind="kernel"), 1)

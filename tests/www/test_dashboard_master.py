@@ -31,8 +31,8 @@ METRICS = (("checkpoint time", "ckpt_seconds", format_ms),
 def bb(tmp_path_factory):
     with sim_master(tmp_path_factory.mktemp("dashboard"), BUILDER, """
 f.addStep(GuestCheckpointSuite(iterations=1, only=["memory", "files", "signals"],
-                               build_timeout=120, run_timeout=120))
-f.addStep(VkernelCheckpointCycle(cycles=3, checkpoint_timeout=30, restore_timeout=30))
+                               timeouts={"suite_build": 120, "suite": 120}))
+f.addStep(VkernelCheckpointCycle(cycles=3, timeouts={"checkpoint": 30, "restore": 30}))
 """, image_args=f"suite_dir={str(suite_dir())!r}, ",
                     extra=f"from buildbot_vkckpt.www import add_dashboard\n"
                           f"add_dashboard(c, builders=[{BUILDER!r}])") as bb:

@@ -161,6 +161,8 @@ KERNEL_PATTERNS = [   # (handler name, verbose regex matched at the start of a l
                     rb"Invalid\ argument|Couldn't\ save|thaw\ failed|"
                     rb"can't\ (?:find|load)|Using\ memory)"),
 ]
+# trap_fatal()'s "Fatal trap %d: ..." where a line does not start with it
+_MID_LINE_TRAP = re.compile(rb"Fatal trap (\d+)")
 _TRIGGER = re.compile(b"|".join(b"(?P<%s>%s)" % (n.encode(), p)
                                for n, p in KERNEL_PATTERNS), re.X)
 # First bytes a _TRIGGER match can start with: other lines skip the regex (tests keep the two
@@ -697,11 +699,12 @@ class ConsoleMonitor:
             cur, mline, mrest = maybe
             saved, self._cur = self._cur, cur
             i = mrest.find(b"panic: ")
-            j = mrest.find(b"Fatal trap ")
+            trap = _MID_LINE_TRAP.search(mrest)    # "Fatal trap " alone is not one
+            j = trap.start() if trap else -1
             if i >= 0 and (j < 0 or i < j):
                 self._k_panic(mrest[i:], mline, None, None)
                 self._panic_cont = 0
-            else:
+            elif j >= 0:
                 self._k_fatal_trap(mrest[j:], mline, None, None)
             self._cur = saved
         num = re.match(rb"cpuid = (\d+)", rest)
@@ -734,7 +737,7 @@ class ConsoleMonitor:
     def _k_fatal_trap(self, rest, line, m, maybe):
         self._flush_pending()
         t = re.match(rb"Fatal trap (\d+):\s*(.*?)(?:\s+while in (\w+) mode)?\s*$", rest)
-        trap = int(re.match(rb"Fatal trap (\d+)", rest).group(1))
+        trap = int(_MID_LINE_TRAP.match(rest).group(1))
         message = _text(t.group(2)) if t else ""
         if t and t.group(3):
             message += " while in %s mode" % t.group(3).decode("ascii", "replace")

@@ -556,3 +556,12 @@ def test_drop_partial_forgets_the_old_terminals_unfinished_line():
     events = m.feed(b"Restored from checkpoint\n# ")
     assert [e.data["line"] for e in _kinds(events, "line")] == ["Restored from checkpoint"]
     assert _kinds(events, "unknown_prompt")
+
+
+def test_a_mangled_fatal_trap_line_before_cpuid_is_no_trap_and_no_crash():
+    # found by the property test: "Fatal trap " without its number, then a cpuid line
+    data = (b"# ./crashme\nFatal trap  12: page fault while in kernel mode\n"
+            b"cpuid = 0; lapic->id = 00000000\nx Fatal trap 12: page fault while in kernel "
+            b"mode\ncpuid = 1; lapic->id = 00000001\n")
+    traps = [e for e in run(data)[0] if e.kind == "fatal_trap"]
+    assert [t.data["trap"] for t in traps] == [12]

@@ -1,11 +1,11 @@
 """Simulated DragonFly disk tools: fdisk, disklabel, newfs, fsck (reference/dragonfly.md §10,
 §11), and the device-name helpers the host tools share. Disk images are stored as described in
 ``simfs``."""
-import getopt
 import os
 import re
 import sys
 
+from . import bsdgetopt as getopt
 from . import simfs
 
 

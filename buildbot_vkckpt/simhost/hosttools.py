@@ -6,11 +6,11 @@ Run as ``python -m buildbot_vkckpt.simhost.hosttools TOOL ARGS...`` by the wrapp
 nothing leaked. Messages use the real tools' words (reference/dragonfly.md §3, §10, §11, §16).
 Disk images are stored as described in ``simfs``.
 """
-import getopt
 import os
 import re
 import sys
 
+from . import bsdgetopt as getopt
 from . import simfs
 from .hostdisk import (ToolError, disklabel, fdisk, fsck, newfs, parse_device,  # noqa: F401
                        parse_size, vn_file)

@@ -14,9 +14,6 @@ mount) do with a directory.
 """
 import json
 import os
-import shutil
-import tarfile
-import tempfile
 
 MAGIC = b"SIMFS1\n"
 HEADER_SIZE = 4096
@@ -96,6 +93,7 @@ def pack(directory, path, part):
     fs = filesystem(meta, part)
     if fs is None:
         raise SimfsError("Invalid argument")
+    import shutil, tarfile, tempfile     # here: most simulated tools never pack an image
     tmp_dir = os.path.dirname(os.path.abspath(path))
     with tempfile.TemporaryFile(dir=tmp_dir) as tmp:
         with tarfile.open(fileobj=tmp, mode="w", format=tarfile.PAX_FORMAT) as tar:
@@ -123,6 +121,7 @@ def unpack(path, part, directory):
     os.makedirs(directory, exist_ok=True)
     if not fs.get("size"):
         return 0
+    import tarfile
     with open(path, "rb") as f:
         f.seek(HEADER_SIZE)
         try:
@@ -135,6 +134,7 @@ def unpack(path, part, directory):
 
 def empty_directory(directory):
     """Remove everything inside ``directory`` but keep the directory (the mount point)."""
+    import shutil
     for name in os.listdir(directory):
         p = os.path.join(directory, name)
         if os.path.isdir(p) and not os.path.islink(p):

@@ -25,7 +25,7 @@ from . import dferrno as errno
 
 
 def checkpt(host, args):
-    import getopt
+    from . import bsdgetopt as getopt
     try:
         opts, _ = getopt.getopt(args, "r:")
     except getopt.GetoptError:

@@ -14,11 +14,11 @@ GSoC parent does not forward SIGTERM (it dies of it and the child runs on); mast
 (0b1d306226). The child — the guest kernel itself — lives in ``guestkernel``.
 """
 import dataclasses
-import getopt
 import os
 import signal
 import sys
 
+from . import bsdgetopt as getopt
 from . import flavours
 
 EX_USAGE = 64
@@ -110,10 +110,7 @@ def parse_args(argv0, args, flavour=None):
     try:
         pairs, _ = getopt.getopt(args, flavour.optstring)
     except getopt.GetoptError as exc:
-        if "requires argument" in exc.msg:
-            sys.stderr.write(f"{opts.prog}: option requires an argument -- {exc.opt}\n")
-        else:
-            sys.stderr.write(f"{opts.prog}: illegal option -- {exc.opt}\n")
+        sys.stderr.write(f"{opts.prog}: {exc.msg}\n")
         return "usage"
     for opt, val in pairs:
         if opt in ("-r", "-R"):

@@ -15,8 +15,11 @@ system-packages:
 	@scripts/system-packages
 
 $(STAMP): constraints.txt setup.py pyproject.toml
+# compat: the editable install is a plain path in a .pth; the default import hook costs every
+# Python start of the tests (hundreds of simulated tools per build) about 12 ms
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,docs,demo]'
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,docs,demo]' \
+		--config-settings editable_mode=compat
 	touch $(STAMP)
 
 # pytest-xdist workers: more than the two cores pay, since many tests wait on simulated timers,

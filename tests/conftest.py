@@ -111,6 +111,9 @@ def pytest_collection_modifyitems(config, items):
     if getattr(config.option, "loadgroup", False):
         for item in items:
             _group_nodeid(item)
+    # the long tests first (a master's group runs on one worker for a minute or more); the
+    # short ones then fill the workers up to the end instead of one group running alone
+    items.sort(key=lambda item: item.get_closest_marker("integration") is None)
 
 
 def xdist_group(item):

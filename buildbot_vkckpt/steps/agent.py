@@ -27,8 +27,6 @@ Steps that run several agent commands describe them as :class:`Phase` data and r
 :meth:`AgentStep.run_phases`, each with a log of its own.
 """
 import inspect
-import os
-import tempfile
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -41,6 +39,7 @@ from twisted.internet import threads
 
 from buildbot_vkckpt.monitor.agentlog import AgentLogMonitor
 from buildbot_vkckpt.protocol import Kind, Result
+from buildbot_vkckpt.steps.agentfile import agent_zipapp
 from buildbot_vkckpt.steps.logs import (BACKTRACE_LOG, AgentLogsMixin, AgentObserver,
                                         ReportLogs, crash_of)
 from buildbot_vkckpt.steps.report import FinalSummaryMixin, html_table
@@ -57,37 +56,6 @@ IMAGE_NAME = "vkckpt-root.img"
 # Buildbot's backstop above the agent's own timeout (s); above the agent client's own +60 s
 MARGIN = 120
 VKERNEL_STARTED = "vkckpt_vkernel_started"
-
-_zipapp_cache = {}
-
-
-def agent_zipapp(directory=None):
-    """The agent zipapp, built once per master process: (path, sha256, bytes). With
-    ``directory`` (the master's basedir) it is also kept there, in a folder named by its hash,
-    written once per version — never a new temporary directory per master start."""
-    if "sha" not in _zipapp_cache:
-        import hashlib
-        from buildbot_vkckpt.agent.zipapp import zipapp_bytes
-        data = zipapp_bytes()
-        _zipapp_cache.update(sha=hashlib.sha256(data).hexdigest(), data=data)
-    sha, data = _zipapp_cache["sha"], _zipapp_cache["data"]
-    path = None
-    if directory is not None:
-        if not os.path.isdir(directory):  # a master without a basedir on disk (unit tests)
-            directory = _zipapp_cache.setdefault("tmp", tempfile.mkdtemp(prefix="vkckpt-"))
-        folder = os.path.join(directory, f"vkckpt-agent-{sha[:12]}")
-        os.makedirs(folder, exist_ok=True)
-        path = os.path.join(folder, "vkckpt-agent.pyz")
-        if not os.path.isfile(path) or os.path.getsize(path) != len(data):
-            # a file of its own per writer: builds of several builders write at once, each
-            # from a thread of the same master process
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix="vkckpt-agent.pyz.")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.chmod(tmp, 0o755)
-            os.replace(tmp, path)
-    return path, sha, data
-
 
 def describe(result):
     """A step summary from a protocol Result: ``kind: cause (fix: ...)``."""

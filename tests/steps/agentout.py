@@ -2,7 +2,7 @@
 uploads the agent on the fake worker, and a scripted SSH transport."""
 import json
 
-from buildbot_vkckpt.steps.agent import agent_zipapp
+from buildbot_vkckpt.steps.agentfile import agent_zipapp
 from buildbot_vkckpt.transports.base import StreamingTransport
 from buildbot_vkckpt.transports.ssh import SSHTransport
 

@@ -4,7 +4,7 @@ import glob
 import os
 import tempfile
 
-from buildbot_vkckpt.steps.agent import agent_zipapp
+from buildbot_vkckpt.steps.agentfile import agent_zipapp
 
 
 def test_kept_once_per_version_in_the_masters_basedir(tmp_path):

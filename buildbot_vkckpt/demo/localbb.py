@@ -134,7 +134,12 @@ class LocalBuildbot:
             # add_to_config(poll=False), which opens /change_hook/base with authentication
             f"c['www'] = {{'port': 'tcp:{self.www_port}:interface=127.0.0.1', 'plugins': {{}}}}\n"
             f"c['buildbotURL'] = {self.url!r}\n"
-            "c['db'] = {'db_url': 'sqlite:///state.sqlite'}\n"
+            # connections kept open: Buildbot's default for sqlite (a new connection per
+            # transaction) is half of this master's CPU per build; one DB thread uses them
+            "import sqlalchemy.pool as _pool\n"
+            "c['db'] = {'db_url': 'sqlite:///state.sqlite', 'engine_kwargs': {\n"
+            "    'poolclass': _pool.QueuePool, 'pool_size': 2, 'max_overflow': 5,\n"
+            "    'connect_args': {'check_same_thread': False}}}\n"
             "c['title'] = 'buildbot-vkckpt'\n"
             "c['builders'] = []\n"
             "c['schedulers'] = []\n"

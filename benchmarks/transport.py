@@ -165,6 +165,7 @@ MASTER_CFG = """
 import time
 from buildbot.plugins import secrets
 from buildbot.process import logobserver
+from buildbot.process.results import FAILURE, SUCCESS
 from twisted.internet import task
 from buildbot_vkckpt.steps.agent import AgentStep
 from buildbot_vkckpt.transports import SSHTransport
@@ -199,6 +200,11 @@ class StreamAgentOutput(AgentStep):
 
     def agent_argv(self, *args, **kwargs):
         return list(self.argv)
+
+    async def run_agent(self):
+        # cat and true print no agent result: the exit code is the verdict
+        command = await self.run_agent_command(None, [])
+        return SUCCESS if command.rc == 0 and command.failure is None else FAILURE
 
     async def run(self):
         # how late the master's reactor runs a 10 ms timer while this step streams

@@ -20,9 +20,7 @@ testing every commit of the range. Stage minutes are those of benchmarks/plan.py
 import os
 import sys
 
-# this file is named bisect.py: its directory must not hide the standard library's bisect
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != HERE]
 sys.path.insert(0, os.path.join(HERE, ".."))
 
 import argparse  # noqa: E402

@@ -1,5 +1,5 @@
 """The dashboard in a real master: four builds on the simulated host — green, green, the guest
-suite failing ``memory``, and every restore twice as slow as the ones before (fault
+suite failing ``memory``, and every restore four times as slow as the ones before (fault
 ``restore-slow``) — then the page fetched over HTTP shows the numbers the REST API has for
 each, and flags exactly the builds the documented rule picks from those numbers, the slow one
 among them. (A loaded machine moves a simulated restore by half from one build to the next:
@@ -56,7 +56,7 @@ def build_with(bb, faults, reason):
 def test_dashboard_page_shows_the_builds_and_flags_the_slow_restore(bb):
     builds = [build_with(bb, {}, "green"), build_with(bb, {}, "green again"),
               build_with(bb, {"guest-test-fails": "memory"}, "red"),
-              build_with(bb, {"restore-slow": "2"}, "slow restore")]
+              build_with(bb, {"restore-slow": "4"}, "slow restore")]
     assert [b["results"] for b in builds] == [0, 0, 2, 0]
     green1, green2, red, slow = builds
     values = {b["number"]: cycle_values(bb, b) for b in builds}

@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from buildbot_vkckpt.agent.procs import alive
+
 TWISTD = "from twisted.scripts import twistd; twistd.run()"
 # buildbot/scripts/logwatcher.py: the lines `buildbot start` takes for started and for failed
 MASTER_STARTED = (b"BuildMaster is running", b"configuration update complete")
@@ -39,7 +41,7 @@ def start(basedir, env=None, timeout=60, started=(), failed=()):
                           timeout=timeout)
     if proc.returncode != 0:
         raise BuildbotError(f"twistd in {basedir} failed ({proc.returncode}):\n"
-                          f"{proc.stdout}{proc.stderr}")
+                            f"{proc.stdout}{proc.stderr}")
     if started:
         _follow(basedir, log, offset, timeout, started, failed)
 
@@ -61,7 +63,7 @@ def _follow(basedir, log, offset, timeout, started, failed):
             if any(m in line for m in started):
                 return
         pid = pid_of(basedir)
-        if pid is not None and not running(pid):
+        if pid is not None and not alive(pid):
             raise BuildbotError(f"{basedir}: twistd (pid {pid}) exited while starting"
                               f"\n{_tail(seen)}")
         if time.monotonic() > deadline:
@@ -96,23 +98,7 @@ def stop(basedir, timeout):
         return str(exc)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not running(pid):
+        if not alive(pid):
             return None
         time.sleep(0.05)
     return f"pid {pid} still running {timeout} s after SIGTERM"
-
-
-def running(pid):
-    """Whether ``pid`` still runs; an exited daemon waiting for init to reap it (a zombie,
-    which kill(pid, 0) still finds) does not."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True                     # no /proc (BSD): kill(pid, 0) is all there is

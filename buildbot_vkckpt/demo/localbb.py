@@ -5,15 +5,15 @@ Used by ``vkckpt demo`` and by the integration tests: it creates both in a base 
 daemons as ``buildbot start`` does (demo/daemons.py), talks to the master through its REST API,
 and always stops what it started.
 """
+import atexit
 import http.client
 import json
-import atexit
 import os
 import shutil
 import socket
 import subprocess
-import tempfile
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request

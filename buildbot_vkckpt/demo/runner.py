@@ -344,14 +344,14 @@ class DemoRun:
     def _agent_processes(self):
         """Agent commands and session supervisors of this run: (pid, cmdline)."""
         base = str(self.basedir.resolve()).encode()
-        return _processes(lambda cmdline: base in cmdline and b"vkckpt-agent" in cmdline)
+        return processes_matching(lambda cmdline: base in cmdline and b"vkckpt-agent" in cmdline)
 
     def _host_processes(self):
         """The simulated host's vkernels and session supervisors: (pid, cmdline). A vkernel's
         command line names its session's files: under the host's root, or under this run's
         base directory when the sessions live on the SSH test host's work directory."""
         roots = (str(self.host.root).encode(), str(self.basedir.resolve()).encode())
-        return _processes(lambda cmdline: any(r in cmdline for r in roots) and (
+        return processes_matching(lambda cmdline: any(r in cmdline for r in roots) and (
             b"simhost.vkernel" in cmdline or b"supervisor" in cmdline))
 
     def check(self, build, steps):
@@ -399,7 +399,7 @@ class DemoRun:
         return ok
 
 
-def _processes(wanted):
+def processes_matching(wanted):
     """(pid, cmdline) of the live processes whose command line ``wanted`` accepts."""
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:

@@ -93,7 +93,10 @@ def pack(directory, path, part):
     fs = filesystem(meta, part)
     if fs is None:
         raise SimfsError("Invalid argument")
-    import shutil, tarfile, tempfile     # here: most simulated tools never pack an image
+    # imported here: most simulated tools never pack an image
+    import shutil
+    import tarfile
+    import tempfile
     tmp_dir = os.path.dirname(os.path.abspath(path))
     with tempfile.TemporaryFile(dir=tmp_dir) as tmp:
         with tarfile.open(fileobj=tmp, mode="w", format=tarfile.PAX_FORMAT) as tar:

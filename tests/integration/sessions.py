@@ -1,8 +1,10 @@
 """What a vkernel session holds on the worker, read from its ledger (agent/ledger.py) the way
 an operator would: for tests that act while a session runs."""
 import json
-import os
 import time
+
+from buildbot_vkckpt.agent.procs import alive
+from buildbot_vkckpt.demo.runner import processes_matching
 
 
 def ledger_entries(session):
@@ -26,19 +28,6 @@ def ledger_entries(session):
     return entries
 
 
-def alive(pid):
-    """Whether ``pid`` runs (a zombie waiting for init to reap it does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def live_pids(session, kind):
     """Pids of the session's unreleased ``kind`` entries (vkernel, supervisor) still running."""
     return [e["pid"] for e in ledger_entries(session).values()
@@ -60,17 +49,11 @@ def processes_under(roots):
     """Live agent commands, supervisors and simulated vkernels whose command line names one of
     ``roots`` (a host root, a test's base directory): {pid: cmdline}."""
     roots = [str(r).encode() for r in roots]
-    found = {}
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                cmdline = fh.read()
-        except OSError:
-            continue
-        if any(r in cmdline for r in roots) and (
-                b"vkckpt-agent" in cmdline or b"simhost" in cmdline) and alive(int(pid)):
-            found[int(pid)] = cmdline.replace(bytes(1), b" ")[:120].decode()
-    return found
+    return {pid: cmdline.replace(bytes(1), b" ")[:120].decode()
+            for pid, cmdline in processes_matching(
+                lambda cmdline: any(r in cmdline for r in roots) and (
+                    b"vkckpt-agent" in cmdline or b"simhost" in cmdline))
+            if alive(pid)}
 
 
 def session_factory(host, cycles, timeouts):

@@ -29,6 +29,7 @@ from .session import Session
 
 RECORD = "verify.json"
 PROGRESS_GRACE = 2   # seconds the workload gets to advance when it has not yet
+PROGRESS_POLL = 0.1  # how often the guest rereads the counter meanwhile (sleep(1) takes fractions)
 DATA_KIB = 64
 _FIELD = re.compile(r"vkv_(\w+)=(.*)")
 _BOOTTIME = re.compile(r"sec\s*=\s*(\d+)")
@@ -60,7 +61,19 @@ def fields_of(lines):
     return fields
 
 
-def gather_command(rec, pause=0):
+def progress_wait(rec, seconds):
+    """Shell that returns once the counter is past the recorded one, or after ``seconds``:
+    a restore that took less than a ``vmstat 1`` tick left it unchanged, and the next tick
+    is at most a second away (``read`` is a builtin: no process per look)."""
+    tries = int(seconds / PROGRESS_POLL)
+    return (f"n=0; while [ $n -lt {tries} ]; do c=; read c < {rec['dir']}/counter 2>/dev/null; "
+            f"[ \"$c\" -gt {int(rec['counter'])} ] 2>/dev/null && break; "
+            f"sleep {PROGRESS_POLL}; n=$((n+1)); done; ")
+
+
+def gather_command(rec, wait=0):
+    """The guest line that reads everything verify checks; with ``wait``, first up to that
+    many seconds for the workload's counter to move (``progress_wait``)."""
     d = rec["dir"]
     cmd = (f"d={d}; if kill -0 {rec['pid']} 2>/dev/null; then echo vkv_alive=1; "
            # the workload rewrites the counter in place (`>` truncates first; renaming
@@ -73,7 +86,7 @@ def gather_command(rec, pause=0):
            "| cut -d' ' -f1)")
     if rec.get("net"):
         cmd += "; echo vkv_net=$(ifconfig vke0 2>&1 | head -n 1)"
-    return (f"sleep {pause}; " if pause else "") + cmd
+    return (progress_wait(rec, wait) if wait else "") + cmd
 
 
 def to_int(text):
@@ -157,8 +170,8 @@ def verify(session, emitter, args):
     now = parse(guest(session, emitter, gather_command(rec), args.timeout))
     if now["alive"] and (now["counter"] or 0) <= rec["counter"]:
         emitter.human(f"the counter is still {now['counter']}; "
-                      f"giving the workload {PROGRESS_GRACE} s")
-        now = parse(guest(session, emitter, gather_command(rec, PROGRESS_GRACE),
+                      f"giving the workload up to {PROGRESS_GRACE} s")
+        now = parse(guest(session, emitter, gather_command(rec, wait=PROGRESS_GRACE),
                           args.timeout + PROGRESS_GRACE))
     checks = []
     check(emitter, checks, "workload-alive", now["alive"],

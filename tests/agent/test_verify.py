@@ -70,7 +70,31 @@ def test_gather_command_quotes_nothing_from_outside_and_asks_for_the_link_only_w
     assert line.startswith("d=/tmp/vkckpt-verify-ab12; if kill -0 77 ") and "vke0" not in line
     assert verify.gather_command(dict(rec, net=True)).endswith(
         "echo vkv_net=$(ifconfig vke0 2>&1 | head -n 1)")
-    assert verify.gather_command(rec, pause=2).startswith("sleep 2; d=")
+    assert verify.gather_command(dict(rec, counter=3), wait=2).startswith("n=0; while ")
+
+
+def run_wait(tmp_path, counter_after, seconds=0.5):
+    """The progress wait in /bin/sh: the counter is 3 and a writer makes it
+    ``counter_after`` 0.2 s in; returns (seconds the line took, the counter it printed)."""
+    import time
+    d = tmp_path / "wl"
+    d.mkdir(parents=True)
+    (d / "counter").write_text("3\n")
+    rec = {"dir": str(d), "pid": os.getpid(), "counter": 3}
+    line = verify.progress_wait(rec, seconds) + f"cat {d}/counter"
+    writer = subprocess.Popen(["/bin/sh", "-c", f"sleep 0.2; echo {counter_after} > {d}/counter"])
+    t0 = time.monotonic()
+    out = subprocess.run(["/bin/sh", "-c", line], capture_output=True, text=True, check=True)
+    took = time.monotonic() - t0
+    writer.wait()
+    return took, out.stdout.strip()
+
+
+def test_the_progress_wait_ends_when_the_counter_moves_and_gives_up_after_its_time(tmp_path):
+    took, counter = run_wait(tmp_path / "moved", 4, seconds=5)
+    assert counter == "4" and took < 4, took          # ended at the change, not after 5 s
+    took, counter = run_wait(tmp_path / "stuck", 3, seconds=0.5)
+    assert counter == "3" and took >= 0.5, took       # never moved: waited it out
 
 
 def test_a_missing_or_bad_record_is_infrastructure(tmp_path):

@@ -254,12 +254,9 @@ class DemoRun:
         if self.scenario.crash_during and not self._crashed and self.sshd is not None:
             for step in steps:
                 if step["name"] == self.scenario.crash_during and step["started_at"] \
-                        and not step["complete_at"]:
-                    # a second into the step, so the vkernel is up under its supervisor
-                    first = self._seen.setdefault(("running", step["stepid"]), time.monotonic())
-                    if time.monotonic() - first >= 1.0:
-                        self.say(f"  -- the test host crashes during {step['name']}")
-                        self.crash_host()
+                        and not step["complete_at"] and self._crash_due(step):
+                    self.say(f"  -- the test host crashes during {step['name']}")
+                    self.crash_host()
         now = time.monotonic()
         for step in steps:
             # the REST API's times are whole seconds: the polls time the steps closer
@@ -274,6 +271,17 @@ class DemoRun:
             if self._seen.get(key) != line and self.live:
                 self._seen[key] = line
                 self.say(f"  [{time.monotonic() - self._t0:6.1f}s] {line}")
+
+    def _crash_due(self, step):
+        """The scenario's ``crash_after`` text is in the running step's console log, or
+        (without one) the step has run for a second, so the vkernel is up under its
+        supervisor."""
+        if self.scenario.crash_after:
+            logs = {lg["name"]: lg for lg in self.bb.logs(step["stepid"])}
+            return "console" in logs and \
+                self.scenario.crash_after in self.bb.log_text(logs["console"]["logid"])
+        first = self._seen.setdefault(("running", step["stepid"]), time.monotonic())
+        return time.monotonic() - first >= 1.0
 
     def report(self, build, steps):
         self.say("")

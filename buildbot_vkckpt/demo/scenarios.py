@@ -17,6 +17,9 @@ class Scenario:
     transport: str = "worker"
     # name of a step during which the demo crashes the SSH test host (sshd and all it runs)
     crash_during: str = ""
+    # ... once this text is in that step's console log: the vkernel runs and its console
+    # reached the master (a crash at a fixed time races both on a loaded machine)
+    crash_after: str = ""
     # step name -> text its summary must contain (for steps that end SKIPPED, say)
     mentions: Dict[str, str] = field(default_factory=dict)
     # step name -> logs it must have
@@ -149,6 +152,7 @@ SCENARIOS = {s.name: s for s in [
              mentions={"checkpoint-cycle": "3/3 cycles ok"}),
     Scenario("host-lost", "the SSH test host crashes while the vkernel boots",
              faults={"boot-hang": ""}, transport="ssh", crash_during="boot",
+             crash_after="vkd0",
              expect={"boot": "failure", "guest-command": "skipped-or-absent",
                      "shutdown": "failure", "collect": "failure"},
              summary_mentions="host lost", build_result="failure"),

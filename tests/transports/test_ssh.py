@@ -228,7 +228,8 @@ def test_host_lost_mid_command_reaches_the_step_and_the_next_run_reconnects(setu
 
 def test_output_reaches_a_slow_log_in_bounded_slices_on_a_real_reactor(sshd, monkeypatch):
     """A log that costs 100 ms per MB (Buildbot's, measured): the reader waits instead of
-    queueing megabytes, and a 10 ms timer on the same reactor is never held for long."""
+    queueing megabytes, and a 10 ms timer on the same reactor never waits behind more than
+    100 ms of log work."""
     import time
 
     from twisted.internet import task
@@ -243,21 +244,21 @@ def test_output_reaches_a_slow_log_in_bounded_slices_on_a_real_reactor(sshd, mon
     step.master.reactor = reactor
     transport = SSHTransport(sshd.host, sshd.port, sshd.user, key=util.Secret("ssh_key"),
                              known_hosts=sshd.known_hosts)
-    out, err, pending, calls, late = [], [], [0], [0], [0.0]
+    out, err, pending, calls, held, since_tick = [], [], [0], [0], [0.0], [0.0]
 
     def on_out(text):
         pending[0] = max(pending[0], sinks[-1].pending)
         calls[0] = max(calls[0], len(text))
         out.append(text)
-        time.sleep(len(text) / 1e6 * 0.1)
-
-    expected = [0.0]
+        cost = len(text) / 1e6 * 0.1
+        since_tick[0] += cost
+        time.sleep(cost)
 
     def tick():
-        now = time.monotonic()
-        if expected[0]:
-            late[0] = max(late[0], now - expected[0])
-        expected[0] = now + 0.010
+        # the log's cost since the timer last ran, counted rather than timed: a loaded
+        # machine delays the timer without the reactor having been held
+        held[0] = max(held[0], since_tick[0])
+        since_tick[0] = 0.0
 
     outcome = []
 
@@ -288,4 +289,4 @@ def test_output_reaches_a_slow_log_in_bounded_slices_on_a_real_reactor(sshd, mon
     assert "".join(err) == "".join(f"{i}\n" for i in range(1, 2001))
     assert 0 < pending[0] <= ssh.IN_FLIGHT
     assert calls[0] <= ssh.SLICE + ssh.HOLD_LIMIT
-    assert late[0] < 0.1, f"the reactor ran {late[0] * 1000:.0f} ms late"
+    assert held[0] < 0.1, f"the log held the reactor for {held[0] * 1000:.0f} ms"

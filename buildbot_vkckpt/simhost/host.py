@@ -189,6 +189,13 @@ class SimHost:
 
     def write_tools(self, python=None):
         python = python or sys.executable
+        # the host's own python3, as ``pkg install python3`` gives a DragonFly host: the
+        # interpreter binary itself, not this machine's PATH entry (a version manager's shim
+        # there costs every agent command a dozen shell processes) nor a venv
+        link = self.bin / "python3"
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(os.path.realpath(python))
         for tool, module in TOOLS.items():
             path = self.bin / tool
             path.write_text(

@@ -21,8 +21,23 @@ def test_init_creates_host_and_source_tree(tmp_path, capsys):
     assert (host.src / "sys/config/VKERNEL64").is_file()
     rev = tree.revision(host.src)
     assert rev[:10] in capsys.readouterr().out
+    assert os.readlink(host.bin / "python3") == "/opt/py/bin/python3"
     assert vkckpt("init", root) == 0  # again: keeps the tree
     assert tree.revision(host.src) == rev
+
+
+def test_the_hosts_python3_is_the_interpreter_binary_itself(tmp_path):
+    import subprocess
+    import sys
+    host = SimHost(tmp_path / "h").create()
+    python3 = host.bin / "python3"
+    assert os.readlink(python3) == os.path.realpath(sys.executable)
+    # first on the host's PATH, and no venv: the project is not importable from it
+    probe = subprocess.run(["python3", "-c", "import sys, importlib.util; print(sys.prefix == "
+                            "sys.base_prefix, importlib.util.find_spec('buildbot_vkckpt'))"],
+                           env=host.env(), cwd=tmp_path, capture_output=True, text=True,
+                           check=True)
+    assert probe.stdout.split() == ["True", "None"], probe.stdout
 
 
 def test_init_speed_is_kept_in_state(tmp_path, capsys):

@@ -14,7 +14,6 @@ Every session that allocates something also registers in the host-wide *session 
 --stale`` must find all of them, not only the ones under its own builder. The state dir is
 ``$VKCKPT_STATE_DIR``, else ``~/.vkckpt`` of the user the agent runs as.
 """
-import hashlib
 import json
 import os
 import stat
@@ -122,6 +121,7 @@ def registry_dir(environ=None):
 
 
 def _pointer(session_dir, environ=None):
+    import hashlib      # here: most agent commands never touch the registry (start-up time)
     key = hashlib.sha256(os.path.abspath(session_dir).encode("utf-8", "surrogateescape"))
     return os.path.join(registry_dir(environ), key.hexdigest()[:24])
 

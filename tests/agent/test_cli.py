@@ -55,3 +55,15 @@ def test_a_command_imports_only_its_own_module():
                          stdout=subprocess.PIPE, text=True, timeout=30).stdout.split()
     assert "status" in out and "client" in out
     assert not {"image", "boot", "supervisor", "probe", "checkpoint"} & set(out), out
+
+
+def test_help_lists_every_subcommand_and_a_command_builds_only_its_own_parser(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in cli.SUBCOMMANDS), listed
+    only = cli.build_parser("exec")._subparsers._group_actions[0].choices
+    assert list(only) == ["exec"]
+    with pytest.raises(SystemExit):     # an unknown subcommand still names every choice
+        cli.main(["bogus"])
+    assert "'checkpoint'" in capsys.readouterr().err

@@ -10,6 +10,8 @@ from buildbot_vkckpt.monitor.buildlog import (
     BuildLogMonitor, BuildReport, CompilerMessage, classify_build,
 )
 
+from .chunking import every_boundary, pieces
+
 SAMPLES = Path(__file__).parent / "samples"
 DASHES = b"-" * 62
 
@@ -256,8 +258,8 @@ def test_every_split_point_and_bytewise_feed_agree(name):
     data = sample(name)
     expected = whole(data)
     assert expected[0], "every sample yields events"
-    for cut in range(1, len(data)):
-        assert run([data[:cut], data[cut:]]) == expected, f"split at {cut}"
+    for cuts in every_boundary(len(data)):          # every offset is a boundary once
+        assert run(pieces(data, cuts)) == expected, f"split at {cuts}"
     assert run([data[i:i + 1] for i in range(len(data))]) == expected
 
 

@@ -11,6 +11,8 @@ from buildbot_vkckpt.monitor.console import (
     FATAL_KINDS, STATES, ConsoleMonitor, Verdict, classify, is_fatal)
 from buildbot_vkckpt.monitor.events import Event
 
+from .chunking import every_boundary
+
 SAMPLES = Path(__file__).parent / "samples"
 BOOT = (SAMPLES / "console-boot-login.txt").read_bytes()
 SHELL = b"root\n\n# "
@@ -136,8 +138,8 @@ def test_sample_chunking_independent(name):
     data = (SAMPLES / f"console-{name}.txt").read_bytes()
     whole = run(data)
     assert run(data, list(range(1, len(data)))) == whole          # 1-byte chunks
-    for cut in range(len(data) + 1):                              # every 2-chunk split
-        assert run(data, [cut]) == whole, cut
+    for cuts in every_boundary(len(data)):                        # every offset a boundary
+        assert run(data, cuts) == whole, cuts
 
 
 @pytest.mark.parametrize("name", ["panic-ddb", "fatal-trap", "halt-sigterm", "mountroot"])

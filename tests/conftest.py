@@ -121,10 +121,13 @@ def xdist_group(item):
     shared master's tests all go to one worker; an integration test using a session fixture
     of a directory's conftest (the browser tests' master) goes with that directory's, one
     using a module fixture (a module's master, sshd) with its module — else each worker
-    would start its own. Other tests go wherever a worker is free."""
+    would start its own. The agent tests on hosts of other flavours (``flavoured_host``) go
+    together too, so each flavour is built once. Other tests go wherever a worker is free."""
     used = set(getattr(item, "fixturenames", ()))
     if "shared_master" in used:
         return "shared-master"
+    if "flavoured_host" in used:    # each flavour's host is built once, not once per worker
+        return "flavoured-hosts"
     if item.get_closest_marker("integration") is None:
         return None
     defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})

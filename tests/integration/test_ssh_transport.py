@@ -83,33 +83,40 @@ def test_vkernel_steps_run_over_ssh(tmp_path):
     assert demo.leaks() == []
 
 
-def test_host_lost_during_boot(tmp_path):
+@pytest.fixture(scope="module")
+def lost(tmp_path_factory):
+    """The host-lost scenario's build on its own master and sshd: the host crashes during
+    boot and the demo reboots it afterwards. The next test builds again on it."""
+    base = tmp_path_factory.mktemp("lost")
     out = io.StringIO()
-    demo = DemoRun(tmp_path / "lost", SCENARIOS["host-lost"], out=out, live=False,
-                   factory_params=SHORT)
+    demo = DemoRun(base, SCENARIOS["host-lost"], out=out, live=False, factory_params=SHORT)
     try:
         assert demo.execute(timeout=180), out.getvalue()
-        build = demo.bb.builds(BUILDER)[-1]
-        assert build["results"] == 2
-        steps = {s["name"]: s for s in demo.bb.steps(build["buildid"])}
-        boot = steps["boot"]
-        assert boot["results"] == 2 and boot["state_string"].startswith("host lost:"), boot
-        assert "last console lines:" in boot["state_string"]
-        logs = {lg["name"]: lg for lg in demo.bb.logs(boot["stepid"])}
-        tail = demo.bb.log_text(logs["last-console-lines"]["logid"])
-        assert "vkd0" in tail, tail
-        assert "guest-command" not in steps or steps["guest-command"]["results"] == 3
-        for name in ("shutdown", "collect"):
-            step = steps[name]
-            # the vkernel had started: the lost host is "host lost" (docs/ssh-transport.rst)
-            assert step["state_string"].startswith("host lost:"), step
-            assert "Connection refused" in step["state_string"]
-            # they did not wait out a timeout
-            assert step["complete_at"] - step["started_at"] < 5, step
-        assert_no_secrets(demo, build)
+        yield demo, demo.bb.builds(BUILDER)[-1], base
     finally:
         assert demo.stop() == []
     assert demo.leaks() == []
+
+
+def test_host_lost_during_boot(lost):
+    demo, build, _base = lost
+    assert build["results"] == 2
+    steps = {s["name"]: s for s in demo.bb.steps(build["buildid"])}
+    boot = steps["boot"]
+    assert boot["results"] == 2 and boot["state_string"].startswith("host lost:"), boot
+    assert "last console lines:" in boot["state_string"]
+    logs = {lg["name"]: lg for lg in demo.bb.logs(boot["stepid"])}
+    tail = demo.bb.log_text(logs["last-console-lines"]["logid"])
+    assert "vkd0" in tail, tail
+    assert "guest-command" not in steps or steps["guest-command"]["results"] == 3
+    for name in ("shutdown", "collect"):
+        step = steps[name]
+        # the vkernel had started: the lost host is "host lost" (docs/ssh-transport.rst)
+        assert step["state_string"].startswith("host lost:"), step
+        assert "Connection refused" in step["state_string"]
+        # they did not wait out a timeout
+        assert step["complete_at"] - step["started_at"] < 5, step
+    assert_no_secrets(demo, build)
 
 
 def outstanding(session):
@@ -119,52 +126,44 @@ def outstanding(session):
             for e in entries]
 
 
-def test_host_comes_back_and_cleanup_stale_releases_the_lost_session(tmp_path):
-    out = io.StringIO()
-    base = tmp_path / "back"
-    demo = DemoRun(base, SCENARIOS["host-lost"], out=out, live=False,
-                   factory_params=SHORT)
+def test_host_comes_back_and_cleanup_stale_releases_the_lost_session(lost):
+    demo, first, base = lost
     sessions = base / "sshhost" / "vkckpt" / "vkckpt-sessions"
-    lost = sessions / "build-1"
-    try:
-        # build 1: the host crashes during boot; the demo reboots it afterwards
-        assert demo.execute(timeout=180), out.getvalue()
-        assert demo.bb.builds(BUILDER)[-1]["results"] == 2
-        assert not demo.leaks()     # the reboot released the kernel state ...
-        left = outstanding(lost)
-        # ... but the lost session's ledger still lists what it held
-        kinds = {item.split()[0] for item in left}
-        # (the image's vn unit and mount were released when root-image finished)
-        assert {"supervisor", "vkernel", "file"} <= kinds, left
-        assert demo.sshd.process is not None        # sshd answers again
+    crashed = sessions / "build-1"
+    # build 1: the host crashed during boot; the demo rebooted it afterwards
+    assert first["results"] == 2
+    assert not demo.leaks()     # the reboot released the kernel state ...
+    left = outstanding(crashed)
+    # ... but the lost session's ledger still lists what it held
+    kinds = {item.split()[0] for item in left}
+    # (the image's vn unit and mount were released when root-image finished)
+    assert {"supervisor", "vkernel", "file"} <= kinds, left
+    assert demo.sshd.process is not None        # sshd answers again
 
-        # build 2 on the healthy host: its cleanup-stale releases build 1's leftovers
-        demo.host.set_faults({})
-        build = demo.bb.wait_build(demo.bb.force(BUILDER, reason="after the reboot"),
-                                   timeout=180)
-        steps = {s["name"]: s for s in demo.bb.steps(build["buildid"])}
-        cleanup = steps["cleanup-stale"]
-        assert cleanup["results"] == 0, cleanup
-        summary = cleanup["state_string"]
-        assert re.search(rf"released {len(left)} stale resource\(s\) from 1 session\(s\)",
-                         summary), (summary, left)
-        stdio = demo.bb.log_text(
-            {lg["name"]: lg for lg in demo.bb.logs(cleanup["stepid"])}["stdio"]["logid"])
-        # the log names each released resource and the session they came from
-        for item in left:
-            kind = item.split()[0]
-            assert re.search(rf"released {kind}\b", stdio), (item, stdio)
-        assert str(lost) in stdio, stdio
-        assert outstanding(lost) == []
-        released_by = [r for r in Ledger(lost).records() if r.get("op") == "release"]
-        assert {r.get("by") for r in released_by} == {"agent"}
-        assert build["results"] == 0, [(s["name"], s["state_string"]) for s in steps.values()]
-        # the new session shut down cleanly: nothing for the next build to release
-        assert outstanding(sessions / "build-2") == []
-        assert_no_secrets(demo, build)
-    finally:
-        assert demo.stop() == []
-    assert demo.leaks() == []
+    # build 2 on the healthy host: its cleanup-stale releases build 1's leftovers
+    demo.host.set_faults({})
+    build = demo.bb.wait_build(demo.bb.force(BUILDER, reason="after the reboot"),
+                               timeout=180)
+    steps = {s["name"]: s for s in demo.bb.steps(build["buildid"])}
+    cleanup = steps["cleanup-stale"]
+    assert cleanup["results"] == 0, cleanup
+    summary = cleanup["state_string"]
+    assert re.search(rf"released {len(left)} stale resource\(s\) from 1 session\(s\)",
+                     summary), (summary, left)
+    stdio = demo.bb.log_text(
+        {lg["name"]: lg for lg in demo.bb.logs(cleanup["stepid"])}["stdio"]["logid"])
+    # the log names each released resource and the session they came from
+    for item in left:
+        kind = item.split()[0]
+        assert re.search(rf"released {kind}\b", stdio), (item, stdio)
+    assert str(crashed) in stdio, stdio
+    assert outstanding(crashed) == []
+    released_by = [r for r in Ledger(crashed).records() if r.get("op") == "release"]
+    assert {r.get("by") for r in released_by} == {"agent"}
+    assert build["results"] == 0, [(s["name"], s["state_string"]) for s in steps.values()]
+    # the new session shut down cleanly: nothing for the next build to release
+    assert outstanding(sessions / "build-2") == []
+    assert_no_secrets(demo, build)
 
 
 def test_refused_key_is_an_infrastructure_exception(tmp_path):

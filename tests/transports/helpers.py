@@ -1,5 +1,7 @@
 """Small helpers shared by the transport tests."""
+import os
 import subprocess
+import sys
 import threading
 import time
 
@@ -41,9 +43,15 @@ def connect(sshd, keepalive=15, keepalive_count=3, policy=None, key_text=None):
     return connection, spec
 
 
+# the test host's python3: the interpreter binary, as the demo's SSH host has it (this
+# machine's python3 on PATH may be a version manager's shim, a dozen processes per start)
+HOST_PYTHON = os.path.realpath(sys.executable)
+
+
 def start(connection, spec, argv, sink=None, **kwargs):
     sink = sink or RecordingSink()
-    channel = connection.open_command(spec, remote_exec.command_line("python3", argv)).result(10)
+    channel = connection.open_command(spec, remote_exec.command_line(HOST_PYTHON, argv)) \
+        .result(10)
     run = CommandRun(channel, connection, sink, **kwargs)
     return run, run.start(), sink
 

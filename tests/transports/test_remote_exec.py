@@ -5,12 +5,12 @@ import time
 import pytest
 
 from buildbot_vkckpt.transports.remote_exec import command_line
-from tests.transports.helpers import alive, read_pid, wait_for
+from tests.transports.helpers import HOST_PYTHON, alive, read_pid, wait_for
 
 
 def sh(argv):
     """Run like sshd does: stdin stays open (an EOF there means the channel closed)."""
-    proc = subprocess.Popen(["sh", "-c", command_line("python3", argv)], stdin=subprocess.PIPE,
+    proc = subprocess.Popen(["sh", "-c", command_line(HOST_PYTHON, argv)], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     with proc.stdout, proc.stderr, proc.stdin:
         out, err = proc.stdout.read(), proc.stderr.read()
@@ -33,8 +33,9 @@ def test_exit_status_is_passed_through(argv, status):
 
 def test_command_stdin_is_not_the_channel():
     # the command must not eat the channel's stdin (that is how the wrapper sees the close)
-    proc = subprocess.Popen(["sh", "-c", command_line("python3", ["sh", "-c", "cat; echo done"])],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    line = command_line(HOST_PYTHON, ["sh", "-c", "cat; echo done"])
+    proc = subprocess.Popen(["sh", "-c", line], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
     proc.stdin.write("input for nobody\n")
     proc.stdin.flush()
     assert proc.stdout.read() == "done\n"
@@ -46,7 +47,7 @@ def test_command_stdin_is_not_the_channel():
 def test_channel_close_stops_the_process_group(tmp_path):
     pidfile = tmp_path / "pid"
     proc = subprocess.Popen(["sh", "-c", command_line(
-        "python3", ["sh", "-c", f"sleep 60 & echo $! > {pidfile}; wait"])],
+        HOST_PYTHON, ["sh", "-c", f"sleep 60 & echo $! > {pidfile}; wait"])],
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
     pid = read_pid(str(pidfile))
     assert alive(pid)
@@ -63,7 +64,7 @@ def test_a_command_ignoring_sighup_is_killed_after_the_grace_period(tmp_path, mo
                         remote_exec._SOURCE.replace("GRACE_SECONDS = 5", "GRACE_SECONDS = 0.3"))
     pidfile = tmp_path / "pid"
     proc = subprocess.Popen(["sh", "-c", remote_exec.command_line(
-        "python3",
+        HOST_PYTHON,
         ["sh", "-c", f"trap '' HUP; echo $$ > {pidfile}; while :; do sleep 0.05; done"])],
         stdin=subprocess.PIPE)
     pid = read_pid(str(pidfile))

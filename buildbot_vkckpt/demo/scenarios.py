@@ -17,8 +17,9 @@ class Scenario:
     transport: str = "worker"
     # name of a step during which the demo crashes the SSH test host (sshd and all it runs)
     crash_during: str = ""
-    # ... once this text is in that step's console log: the vkernel runs and its console
-    # reached the master (a crash at a fixed time races both on a loaded machine)
+    # ... once this text is in that step's console log (needed with crash_during): the vkernel
+    # runs and its console reached the master (a crash at a fixed time races both on a loaded
+    # machine)
     crash_after: str = ""
     # step name -> text its summary must contain (for steps that end SKIPPED, say)
     mentions: Dict[str, str] = field(default_factory=dict)

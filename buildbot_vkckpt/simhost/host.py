@@ -193,8 +193,7 @@ class SimHost:
         # interpreter binary itself, not this machine's PATH entry (a version manager's shim
         # there costs every agent command a dozen shell processes) nor a venv
         link = self.bin / "python3"
-        if link.is_symlink() or link.exists():
-            link.unlink()
+        link.unlink(missing_ok=True)
         link.symlink_to(os.path.realpath(python))
         for tool, module in TOOLS.items():
             path = self.bin / tool

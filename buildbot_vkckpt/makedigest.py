@@ -1,6 +1,6 @@
 """The worker side of BuildWorld/BuildKernel's ``log_mode="digest"``: run make, stream a digest.
 
-``python3 vkckpt-makelog-<sha12>.pyz --full-log FILE.gz [--tail N] [--interval S] -- make ...``
+``python3 -S vkckpt-makelog-<sha12>.pyz --full-log FILE.gz [--tail N] [--interval S] -- make ...``
 
 Runs the command with its stdout and stderr on one pipe (so the log has make's own order),
 writes every byte to ``FILE.gz`` (gzip) and streams to its stdout only what

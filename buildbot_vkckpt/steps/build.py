@@ -206,7 +206,8 @@ class _MakeTarget(TimeoutsMixin, FinalSummaryMixin, buildstep.ShellMixin,
     def digest_command(self, runner, make_argv):
         interval = self.live_interval
         interval = str(int(interval)) if float(interval).is_integer() else str(interval)
-        return [self.python, runner, "--full-log", self.worker_full_log(),
+        # -S: the runner is standard library only (as the agent, AgentStep.agent_argv)
+        return [self.python, "-S", runner, "--full-log", self.worker_full_log(),
                 "--tail", str(self.tail_lines), "--interval", interval, "--"] + make_argv
 
     async def ship_full_log(self, make_argv):

@@ -109,7 +109,7 @@ class MakeStepCase(TestReactorMixin, TestBuildStepMixin, unittest.TestCase):
         runner = f"./vkckpt-makelog-{sha[:12]}.pyz"
         full_log = f"./{name}.log.gz"
         shell = ExpectShell(workdir="wkdir", env=env, log_environ=False, command=[
-            "python3", runner, "--full-log", full_log, "--tail", "50", "--interval", "10",
+            "python3", "-S", runner, "--full-log", full_log, "--tail", "50", "--interval", "10",
             "--"] + command)
         if runner_starts:
             shell.stderr(f"{PREFIX} running {' '.join(command)}\n")
@@ -315,7 +315,7 @@ class TestBuildWorldDigest(TestBuildWorld):
         self.expect_commands(
             ExpectStat(file=runner, log_environ=False).stat_file().exit(0),
             ExpectShell(workdir="wkdir", log_environ=False, command=[
-                "python3.11", runner, "--full-log", "./buildworld.log.gz", "--tail", "20",
+                "python3.11", "-S", runner, "--full-log", "./buildworld.log.gz", "--tail", "20",
                 "--interval", "2.5", "--", "make", "buildworld"])
             .stderr(f"{PREFIX} running make buildworld\n").exit(0),
             ExpectUploadFile(workersrc="./buildworld.log.gz", workdir="wkdir",
@@ -348,7 +348,7 @@ class TestDigestStopped(MakeStepCase):
         runner = f"./vkckpt-makelog-{sha[:12]}.pyz"
         self.make_step(BuildWorld)
         shell = ExpectShell(workdir="wkdir", log_environ=False, command=[
-            "python3", runner, "--full-log", "./buildworld.log.gz", "--tail", "50",
+            "python3", "-S", runner, "--full-log", "./buildworld.log.gz", "--tail", "50",
             "--interval", "10", "--", "make", "buildworld"])
         shell.interrupted = True
         self.expect_commands(

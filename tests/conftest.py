@@ -10,11 +10,11 @@ import os
 import pytest
 
 from buildbot_vkckpt.demo import localbb, sshd
-from tests import schemacache
+from tests import speedups
 from tests.simmaster import SharedMaster
 
-# fake masters' in-memory databases get Buildbot's schema from a copy made once per process
-schemacache.install()
+# work the in-process tests would repeat around every test, done once per process
+speedups.install()
 
 # fixtures that start a real server: every test using one (directly or through another
 # fixture) is marked integration at collection

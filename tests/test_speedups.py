@@ -1,22 +1,35 @@
-"""The schema the fake masters get from tests/schemacache.py is the one Buildbot's upgrade makes."""
+"""What tests/speedups.py does once per process is what it replaces."""
+import importlib.metadata
 import sqlite3
+import sys
 
+import _pytest.unittest
 from buildbot.db import model
 from buildbot.test.fake import fakemaster
 from buildbot.test.reactor import TestReactorMixin
 from twisted.trial import unittest
 
-from tests import schemacache
+from tests import speedups
 
 
 def schema(master):
     """Every table, index and row of the master's database, in a stable order."""
     conn = sqlite3.connect(":memory:")
-    conn.executescript(schemacache.dump(master.db.pool.engine))
+    conn.executescript(speedups.dump(master.db.pool.engine))
     tables = sorted(conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"))
     rows = {name: sorted(map(repr, conn.execute(f'SELECT * FROM "{name}"')))
             for kind, name, _, _ in tables if kind == "table" and not name.startswith("sqlite_")}
     return tables, rows
+
+
+def test_twisted_version_is_the_installed_one():
+    assert "twisted.trial.unittest" in sys.modules       # this module imports trial
+    assert _pytest.unittest._get_twisted_version is speedups.twisted_version
+    major = int(importlib.metadata.version("twisted").split(".")[0])
+    want = (_pytest.unittest.TwistedVersion.Version24 if major <= 24
+            else _pytest.unittest.TwistedVersion.Version25)
+    assert _pytest.unittest._get_twisted_version() is want
+    assert speedups.twisted_version.__defaults__[0]() is want   # pytest's own agrees
 
 
 class TestSchemaCache(TestReactorMixin, unittest.TestCase):
@@ -27,15 +40,15 @@ class TestSchemaCache(TestReactorMixin, unittest.TestCase):
         return await fakemaster.make_master(self, wantDb=True)
 
     async def test_the_replayed_schema_is_buildbots(self):
-        self.assertIs(model.Model.upgrade, schemacache.upgrade)   # installed by tests/conftest
-        schemacache.uninstall()
+        self.assertIs(model.Model.upgrade, speedups.upgrade)   # installed by tests/conftest
+        speedups.uninstall_schema()
         try:
             own = schema(await self.master())
         finally:
-            schemacache.install()
+            speedups.install_schema()
         await self.master()                 # the first in this process may make the copy
         replayed = schema(await self.master())
-        self.assertTrue(schemacache._script, "no schema was kept")
+        self.assertTrue(speedups._script, "no schema was kept")
         self.assertEqual(replayed, own)
         tables = {name for kind, name, _, _ in own[0] if kind == "table"}
         self.assertTrue({"builds", "steps", "logs", "alembic_version"} <= tables, tables)

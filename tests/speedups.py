@@ -1,14 +1,24 @@
-"""Buildbot's database schema for the fake masters of in-process tests, made once per process.
+"""Work the in-process tests would otherwise repeat around every test, done once per process.
 
-Each step test's fake master (``TestBuildStepMixin.setup_test_build_step``, ``make_master``)
-opens a new in-memory SQLite database, and Buildbot's ``Model.upgrade`` builds its schema from
-the SQLAlchemy model (``create_all``) and stamps the alembic head: about 36 ms of CPU per test,
-more than most step tests spend on the step itself. The schema is the same every time, so the
+**Buildbot's database schema.** Each step test's fake master
+(``TestBuildStepMixin.setup_test_build_step``, ``make_master``) opens a new in-memory SQLite
+database, and Buildbot's ``Model.upgrade`` builds its schema from the SQLAlchemy model
+(``create_all``) and stamps the alembic head: about 36 ms of CPU per test, more than most step
+tests spend on the step itself. The schema is the same every time, so the
 first upgrade in a process runs as Buildbot wrote it and its result is kept as SQL
 (``sqlite3.Connection.iterdump``); every later in-memory database replays that script.
 Databases that are not in-memory SQLite (a test that names a file or another server) always get
-Buildbot's own upgrade. ``tests/test_schemacache.py`` checks that both give the same schema.
+Buildbot's own upgrade.
+
+**Twisted's version.** pytest 9.2 asks ``importlib.metadata`` for Twisted's version around every
+test once trial is imported (``_pytest.unittest._get_twisted_version``, 2-3 ms each, about
+4 CPU-s of ``make test-fast``); it cannot change during a run, so it is asked once.
+
+``tests/test_speedups.py`` checks that both give what they replace.
 """
+import sys
+
+import _pytest.unittest
 from buildbot.db import model
 from twisted.internet import defer
 
@@ -16,6 +26,7 @@ _buildbot_upgrade = model.Model.upgrade
 _script = []   # the SQL of the first in-memory schema, once made
 
 
+# --- the schema ---------------------------------------------------------------------------------
 def _in_memory(engine):
     return engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")
 
@@ -55,9 +66,23 @@ def upgrade(self):
         _script.append((yield pool.do_with_engine(dump)))
 
 
+# --- Twisted's version ----------------------------------------------------------------------------
+def twisted_version(lookup=_pytest.unittest._get_twisted_version, known=[]):
+    if "twisted.trial.unittest" not in sys.modules:
+        return lookup()
+    if not known:
+        known.append(lookup())
+    return known[0]
+
+
 def install():
     model.Model.upgrade = upgrade
+    _pytest.unittest._get_twisted_version = twisted_version
 
 
-def uninstall():
+def uninstall_schema():
     model.Model.upgrade = _buildbot_upgrade
+
+
+def install_schema():
+    model.Model.upgrade = upgrade

@@ -1,6 +1,7 @@
 """The simulated DragonFly ``make``: the top-level targets of ``/usr/src`` and ``etc distribution``.
 
-Run by the wrapper ``ROOT/bin/make`` as ``python -m buildbot_vkckpt.simhost.bmake make ARGS...``.
+Run by the wrapper ``ROOT/bin/make`` as ``python -S -m buildbot_vkckpt.simhost.bmake make
+ARGS...`` (launch.py).
 The source directory is the current directory (a checkout of the fake tree, see tree.py), so a
 Buildbot worker's own checkout works as well as ``ROOT/src``.
 

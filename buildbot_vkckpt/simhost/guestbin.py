@@ -1,6 +1,6 @@
 """Guest commands that only the (simulated) DragonFly kernel can answer.
 
-``python -m buildbot_vkckpt.simhost.guestbin NAME ARGS...`` — run by the wrappers in the
+``python -S -m buildbot_vkckpt.simhost.guestbin NAME ARGS...`` — run by the wrappers in the
 guest's ``bin/`` (see ``guestshell``). It sends ``{"cmd", "args", "pid"}`` to the kernel's
 socket (``VKCKPT_GUEST_SOCK``, ``@`` = abstract namespace), prints the reply's ``out``/``err``
 and exits with its ``rc``. ``halt``, ``reboot`` and a panicking command get no reply: the kernel

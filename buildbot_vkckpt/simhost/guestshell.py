@@ -21,11 +21,10 @@ import shlex
 import shutil
 import signal
 import socket
-import sys
 import termios
 import uuid
 
-from . import guestreaper, sigckpt, simfs
+from . import guestreaper, launch, sigckpt, simfs
 from .guestreaper import session_pids
 from .guestcmds import GuestCommands
 from .host import proc_dir
@@ -82,12 +81,9 @@ class GuestEnvironment(GuestCommands):
 
     def write_bin(self):
         bindir = os.path.join(self.sim, "bin")
-        pkg_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         for name in GUEST_COMMANDS:
-            _script(os.path.join(bindir, name),
-                    f"VKCKPT_GUEST_SOCK=@{self.sock_name} PYTHONPATH={shlex.quote(pkg_parent)} "
-                    f"exec {shlex.quote(sys.executable)} -m buildbot_vkckpt.simhost.guestbin "
-                    f"{name} \"$@\"\n")
+            _script(os.path.join(bindir, name), f"VKCKPT_GUEST_SOCK=@{self.sock_name} "
+                    + launch.exec_line("guestbin", f'{name} "$@"'))
         cases = ""
         for i, (path, _) in enumerate(self.kernel.opts.disks):
             q = shlex.quote(os.path.abspath(path))

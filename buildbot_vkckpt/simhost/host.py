@@ -25,27 +25,27 @@ import shlex
 import sys
 from pathlib import Path
 
-from . import flavours
+from . import flavours, launch
 
 ENV_VAR = "VKCKPT_SIMHOST"
 
-# tool name on the sandbox PATH -> module run as ``python -m MODULE TOOL ARGS...``
+# tool name on the sandbox PATH -> module of this package run with ``TOOL ARGS...`` (launch.py)
 TOOLS = {
-    "make": "buildbot_vkckpt.simhost.bmake",
-    "sysctl": "buildbot_vkckpt.simhost.hosttools",
-    "vnconfig": "buildbot_vkckpt.simhost.hosttools",
-    "fdisk": "buildbot_vkckpt.simhost.hosttools",
-    "disklabel": "buildbot_vkckpt.simhost.hosttools",
-    "newfs": "buildbot_vkckpt.simhost.hosttools",
-    "mount": "buildbot_vkckpt.simhost.hosttools",
-    "umount": "buildbot_vkckpt.simhost.hosttools",
-    "fsck": "buildbot_vkckpt.simhost.hosttools",
-    "kldload": "buildbot_vkckpt.simhost.hosttools",
-    "ifconfig": "buildbot_vkckpt.simhost.hosttools",
-    "checkpt": "buildbot_vkckpt.simhost.hosttools",
-    "pw": "buildbot_vkckpt.simhost.hostpw",
-    "ps": "buildbot_vkckpt.simhost.hostps",
-    "sleep": "buildbot_vkckpt.simhost.hostsleep",
+    "make": "bmake",
+    "sysctl": "hosttools",
+    "vnconfig": "hosttools",
+    "fdisk": "hosttools",
+    "disklabel": "hosttools",
+    "newfs": "hosttools",
+    "mount": "hosttools",
+    "umount": "hosttools",
+    "fsck": "hosttools",
+    "kldload": "hosttools",
+    "ifconfig": "hosttools",
+    "checkpt": "hosttools",
+    "pw": "hostpw",
+    "ps": "hostps",
+    "sleep": "hostsleep",
 }
 
 DEFAULT_STATE = {
@@ -200,7 +200,7 @@ class SimHost:
             path.write_text(
                 "#!/bin/sh\n"
                 f"{ENV_VAR}={shlex.quote(str(self.root))}; export {ENV_VAR}\n"
-                f"exec {shlex.quote(python)} -m {module} {tool} \"$@\"\n")
+                + launch.exec_line(module, f'{tool} "$@"', python))
             path.chmod(0o755)
 
     # --- state -----------------------------------------------------------------------------

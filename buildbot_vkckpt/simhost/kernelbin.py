@@ -16,10 +16,9 @@ comes and goes with the commits that add and remove the line (a bisection can fi
 import os
 import re
 import shlex
-import sys
 from pathlib import Path
 
-from . import flavours
+from . import flavours, launch
 
 PLANTABLE = ("restore-panics", "restore-loses-process")
 PLANTED = re.compile(rb"VKCKPT_SIM_REGRESSION: (" + "|".join(PLANTABLE).encode() + rb")\b")
@@ -54,9 +53,8 @@ def vkernel_bytes(host_root, kernconf, version, flavour, planted=()):
               f"VKCKPT_SIMHOST={shlex.quote(str(host_root))}; export VKCKPT_SIMHOST\n"
               f"VKCKPT_KERNCONF={shlex.quote(kernconf)}; export VKCKPT_KERNCONF\n"
               f"VKCKPT_KERNEL_VERSION={shlex.quote(version)}; export VKCKPT_KERNEL_VERSION\n"
-              f"exec {shlex.quote(sys.executable)} -m buildbot_vkckpt.simhost.vkernel "
-              "\"$0\" \"$@\"\n"
-              "exit 127\n")
+              + launch.exec_line("vkernel", '"$0" "$@"')
+              + "exit 127\n")
     return script.encode() + b"\0" * 8 + flavours.rodata(flavour) + b"".join(
         PLANTED_TAG + name.encode() + b"\0" for name in planted)
 

@@ -230,8 +230,8 @@ def test_buildkernel_leaves_a_runnable_vkernel_script(host):
     assert lines[2] == "VKCKPT_KERNCONF=VKERNEL64; export VKCKPT_KERNCONF"
     assert re.fullmatch(rf"VKCKPT_KERNEL_VERSION='DragonFly v5\.9\.0\.1\.g{rev[:5]}-DEVELOPMENT "
                         r"#1: .*'; export VKCKPT_KERNEL_VERSION", lines[3])
-    assert re.fullmatch(r'exec \S+python\S* -m buildbot_vkckpt.simhost.vkernel "\$0" "\$@"',
-                        lines[4])
+    assert re.fullmatch(r'PYTHONPATH=\S+ exec \S+python\S* -S -m buildbot_vkckpt.simhost.vkernel '
+                        r'"\$0" "\$@"', lines[4])
 
 
 # (getopt string, a usage line, handler message present) as the real binaries hold them

@@ -17,7 +17,7 @@ def test_init_creates_host_and_source_tree(tmp_path, capsys):
     host = SimHost(root)
     make = host.bin / "make"
     assert os.access(make, os.X_OK)
-    assert "/opt/py/bin/python3 -m buildbot_vkckpt.simhost.bmake make" in make.read_text()
+    assert "exec /opt/py/bin/python3 -S -m buildbot_vkckpt.simhost.bmake make" in make.read_text()
     assert (host.src / "sys/config/VKERNEL64").is_file()
     rev = tree.revision(host.src)
     assert rev[:10] in capsys.readouterr().out

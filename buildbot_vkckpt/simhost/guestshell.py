@@ -22,7 +22,6 @@ import shutil
 import signal
 import socket
 import termios
-import uuid
 
 from . import guestreaper, launch, sigckpt, simfs
 from .guestreaper import session_pids
@@ -52,7 +51,7 @@ class GuestEnvironment(GuestCommands):
         self.conns = []
         self.writable = {"kern.ckptfile": "%N.ckpt", "kern.ckptgroup": 0,
                          "kern.sugid_coredump": 0, "debug.panic": 0}
-        self.sock_name = f"vkckpt-vkernel-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.sock_name = f"vkckpt-vkernel-{os.getpid()}-{os.urandom(4).hex()}"
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind("\0" + self.sock_name)
         self.sock.listen(8)

@@ -24,7 +24,6 @@ the guest processes back, ``Restored from checkpoint...``.
 import json
 import os
 import signal
-import statistics
 import struct
 import time
 
@@ -261,8 +260,16 @@ def slow_restore(host):
         earlier = [float(x) for x in times.read_text().split()][-RESTORE_HISTORY:]
     except (OSError, ValueError):
         earlier = []
-    target = factor * (statistics.median(earlier) if earlier else elapsed)
+    target = factor * (_median(earlier) if earlier else elapsed)
     time.sleep(max(0.0, target - elapsed))
+
+
+
+def _median(values):
+    # not statistics.median: importing statistics was a tenth of every simulated vkernel's start
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def corrupt_notes(path):

@@ -118,7 +118,7 @@ def _run_restored(host, binary, argv, memimg, state, path, opened=()):
     except UsageError:
         opts = None
     if not isinstance(opts, Options):
-        opts = Options(argv0=argv0, flavour=flavour.name)
+        opts = Options(argv0, flavour=flavour.name)
     opts.pidfile = restored_path(opts.pidfile, opened)
     opts.disks = [(restored_path(p, opened), cow) for p, cow in opts.disks]
     procname.set_comm(os.path.basename(binary))

@@ -13,7 +13,6 @@ run in the child, so a usage error is the child's exit 64 and the parent still r
 GSoC parent does not forward SIGTERM (it dies of it and the child runs on); master's does
 (0b1d306226). The child — the guest kernel itself — lives in ``guestkernel``.
 """
-import dataclasses
 import os
 import signal
 import sys
@@ -39,27 +38,33 @@ class UsageError(Exception):
     """``usage_err()``: ``<argv0>: <message>``, exit 64."""
 
 
-@dataclasses.dataclass
 class Options:
-    argv0: str
-    disks: list = dataclasses.field(default_factory=list)     # [(path, cow)]
-    cdroms: list = dataclasses.field(default_factory=list)
-    boot_device: str = None                                    # "disk" or "cd"
-    kenv: dict = dataclasses.field(default_factory=dict)
-    memimg: str = None
-    netifs: list = dataclasses.field(default_factory=list)
-    cpulock: str = "any"
-    memsize: int = None
-    ncpus: int = 2
-    pidfile: str = None
-    single_user: bool = False
-    verbose: bool = False
-    zero: bool = False
-    precise_timer: bool = False
-    writable_kernel: bool = False
-    dflag: bool = False
-    flavour: str = flavours.DEFAULT
-    args: list = dataclasses.field(default_factory=list)   # argv[1:] as given
+    """The parsed command line. A plain class, not a dataclass: dataclasses (with inspect and
+    ast behind it) was half of every simulated vkernel's imports."""
+
+    def __init__(self, argv0, flavour=flavours.DEFAULT, args=()):
+        self.argv0 = argv0
+        self.disks = []            # [(path, cow)]
+        self.cdroms = []
+        self.boot_device = None    # "disk" or "cd"
+        self.kenv = {}
+        self.memimg = None
+        self.netifs = []
+        self.cpulock = "any"
+        self.memsize = None
+        self.ncpus = 2
+        self.pidfile = None
+        self.single_user = False
+        self.verbose = False
+        self.zero = False
+        self.precise_timer = False
+        self.writable_kernel = False
+        self.dflag = False
+        self.flavour = flavour
+        self.args = list(args)     # argv[1:] as given
+
+    def __repr__(self):
+        return f"Options({vars(self)!r})"
 
     @property
     def prog(self):
@@ -106,7 +111,7 @@ def split_kenv(text):
 def parse_args(argv0, args, flavour=None):
     """Options as init.c's getopt loop reads them; raises UsageError or returns "usage"."""
     flavour = flavour or flavours.get(flavours.DEFAULT)
-    opts = Options(argv0=argv0, flavour=flavour.name, args=list(args))
+    opts = Options(argv0, flavour=flavour.name, args=args)
     try:
         pairs, _ = getopt.getopt(args, flavour.optstring)
     except getopt.GetoptError as exc:

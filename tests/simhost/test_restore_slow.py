@@ -96,3 +96,9 @@ def test_a_simulated_restore_is_twice_as_slow_as_the_ones_before(sim):
     sim.faults(restore_slow="2")
     slow, _vk = restore_seconds(sim, ckpt)
     assert slow >= 1.6 * statistics.median(plain), (slow, plain, timed)
+
+
+def test_the_median_of_the_earlier_restores():
+    assert kernelckpt._median([0.3]) == 0.3
+    assert kernelckpt._median([0.5, 0.1, 0.3]) == 0.3
+    assert kernelckpt._median([0.4, 0.1, 0.2, 0.3]) == 0.25

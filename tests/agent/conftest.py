@@ -1,9 +1,10 @@
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from .simsupport import AGENT
 
 HERE = Path(__file__).parent
 
@@ -33,7 +34,7 @@ def run_agent(tmp_path):
     def run(*argv, env=None, **kw):
         e = dict(os.environ, **(env or {}))
         e["PYTHONPATH"] = str(HERE.parent.parent)
-        return subprocess.run([sys.executable, "-m", "buildbot_vkckpt.agent", *map(str, argv)],
+        return subprocess.run([*AGENT, *map(str, argv)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e,
                               timeout=60, **kw)
     return run

@@ -21,6 +21,9 @@ from buildbot_vkckpt.simhost.tree import create_source_tree
 
 REPO = Path(__file__).resolve().parent.parent.parent
 AGENT_TIMEOUT = 40
+# the agent as the steps start it: -S, no site-packages (AgentStep.agent_argv); the checkout
+# comes from PYTHONPATH (sim_env)
+AGENT = [sys.executable, "-S", "-m", "buildbot_vkckpt.agent"]
 
 
 def sim_env(host, **extra):
@@ -92,7 +95,7 @@ def noproc_argv(argv):
 
 
 def run_agent(env, *argv, timeout=AGENT_TIMEOUT, preexec_fn=None, noproc=False):
-    cmd = [sys.executable, "-m", "buildbot_vkckpt.agent", *map(str, argv)]
+    cmd = [*AGENT, *map(str, argv)]
     if noproc:
         cmd = noproc_argv(cmd)
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,

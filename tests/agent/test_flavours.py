@@ -18,7 +18,7 @@ import pytest
 from buildbot_vkckpt.agent import procs
 from buildbot_vkckpt.agent.ledger import Ledger
 
-from .simsupport import journal, noproc_available
+from .simsupport import AGENT, journal, noproc_available
 
 
 @pytest.fixture(autouse=True)
@@ -151,7 +151,6 @@ def test_gsoc_shutdown_by_sigterm_reaches_the_child(sim_of):
     """The GSoC 2013 fork-wrapper parent does not forward SIGTERM (§23): the supervisor signals
     the pidfile's child, which shuts the guest down cleanly; the parent then exits 0."""
     import subprocess
-    import sys
     import time
 
     from .simsupport import REPO
@@ -160,7 +159,7 @@ def test_gsoc_shutdown_by_sigterm_reaches_the_child(sim_of):
         st["sysctl"]["hw.vmm.enable"] = 0
     boot_checked(sim, "gsoc2013")
     # a guest command still runs, so shutdown cannot type halt: SIGTERM it is
-    busy = subprocess.Popen([sys.executable, "-m", "buildbot_vkckpt.agent", "exec", "--session",
+    busy = subprocess.Popen([*AGENT, "exec", "--session",
                              str(sim.session), "--timeout", "60", "--", "sleep 30"],
                             env=sim.env(), cwd=str(REPO), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)

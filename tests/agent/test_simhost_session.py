@@ -6,13 +6,12 @@ afterwards that no vn unit, mount, ledger entry or session process is left.
 import os
 import signal
 import subprocess
-import sys
 import time
 
 from buildbot_vkckpt.agent import procs
 from buildbot_vkckpt.agent.ledger import Ledger
 
-from .simsupport import journal, parse_run
+from .simsupport import AGENT, journal, parse_run
 
 
 def vkernel_entry(session):
@@ -187,7 +186,7 @@ def test_ddb_subcommand_traces_and_continues(sim):
 def test_shutdown_when_guest_shell_is_busy_uses_sigterm(sim):
     assert sim.boot().returncode == 0
     env = sim.env()
-    busy = subprocess.Popen([sys.executable, "-m", "buildbot_vkckpt.agent", "exec",
+    busy = subprocess.Popen([*AGENT, "exec",
                              "--session", str(sim.session), "--", "sleep 30"],
                             stdout=subprocess.PIPE, env=env)
     deadline = time.monotonic() + 5
@@ -205,7 +204,7 @@ def test_shutdown_when_guest_shell_is_busy_uses_sigterm(sim):
 def test_killing_the_boot_step_leaves_supervisor_then_shutdown_cleans(sim):
     # like Buildbot stopping a step: the agent's whole process group gets SIGKILL mid-boot
     sim.fault(boot_hang=None)
-    p = subprocess.Popen([sys.executable, "-m", "buildbot_vkckpt.agent",
+    p = subprocess.Popen([*AGENT,
                           *map(str, sim.boot_argv(timeout=30, silence=30))],
                          stdout=subprocess.PIPE, env=sim.env(), start_new_session=True)
     for line in p.stdout:
@@ -252,7 +251,7 @@ def test_cleanup_stale_after_supervisor_kill_9(sim):
 def test_supervisor_survives_killing_the_boot_process_group(sim):
     """Buildbot stops a step by killing its process group: a boot killed while the guest
     still boots leaves the supervisor, which finishes the boot without its client."""
-    p = subprocess.Popen([sys.executable, "-m", "buildbot_vkckpt.agent",
+    p = subprocess.Popen([*AGENT,
                           *map(str, sim.boot_argv(timeout=10, silence=5))],
                          stdout=subprocess.PIPE, env=sim.env(), start_new_session=True)
     for line in p.stdout:

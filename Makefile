@@ -30,16 +30,21 @@ XDIST := -n $(TEST_WORKERS) --dist loadgroup
 # (an environment that sets PYTHONDONTWRITEBYTECODE recompiles it in every one)
 test test-fast: export PYTHONDONTWRITEBYTECODE=
 
+# $(call pytest_in,NAME,ARGS): pytest with its scratch directory on a RAM filesystem when there
+# is one (scripts/test-basetemp); removed after a run that passed, kept after one that failed
+pytest_in = bt=$$(scripts/test-basetemp $(1)); $(PY) -m pytest $$bt $(2) \
+	&& { [ -z "$$bt" ] || rm -rf "$${bt\#--basetemp=}"; }
+
 test: system-packages venv
-	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
+	$(call pytest_in,test,$(XDIST) $(PYTEST_ARGS))
 
 # everything but the tests marked integration (real masters, workers, sshd)
 test-fast: system-packages venv
-	$(PY) -m pytest $(XDIST) -m "not integration" $(PYTEST_ARGS)
+	$(call pytest_in,test-fast,$(XDIST) -m "not integration" $(PYTEST_ARGS))
 
 # the load and fault suite: 8 builds on 2 simulated hosts, a worker and a master SIGKILLed
 reliability: system-packages venv
-	$(PY) -m pytest -s -m reliability tests/reliability $(PYTEST_ARGS)
+	$(call pytest_in,reliability,-s -m reliability tests/reliability $(PYTEST_ARGS))
 
 demo: system-packages venv
 	$(VENV)/bin/vkckpt demo $(DEMO_ARGS)

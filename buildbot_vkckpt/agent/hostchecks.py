@@ -1,6 +1,7 @@
 """The host checks ``preflight`` runs only when asked (``vkckpt hostcheck`` asks for both):
 the ``-I`` network route, and whether the host kernel can dump a vkernel at all."""
 import os
+import stat
 import shutil
 import tempfile
 
@@ -27,10 +28,19 @@ def _exists(ifname):
         return False
 
 
+def _is_socket(path):
+    try:
+        return stat.S_ISSOCK(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 def check_net(rep, net):
     """What ``-I net`` needs on the host before the vkernel opens it (reference §3)."""
     iface, addr1 = parse_net(net)
-    if iface.startswith("/") and not iface.startswith("/dev/"):
+    # the vkernel opens a path and, when that is a socket, connects to it (vknetd): a socket
+    # anywhere, or a path outside /dev that is not there yet, is a vknetd link (reference §2)
+    if iface.startswith("/") and (_is_socket(iface) or not iface.startswith("/dev/")):
         if os.path.exists(iface):
             rep.warning("network", f"vknetd socket {iface}: a restored vkernel loses this link",
                         VKNETD_FIX)

@@ -1,7 +1,10 @@
 """preflight's optional host checks (agent/hostchecks.py): what ``-I`` needs on the host, and
 whether the host kernel can dump a vkernel, on simulated hosts (their ifconfig, their sleep)."""
 import os
+import shutil
 import socket
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -67,8 +70,16 @@ def test_a_tap_and_a_bridge_must_exist_first(host):
                                             "-I /dev/tap9:bridge0: tap /dev/tap9 on bridge0")
 
 
-def test_a_vknetd_socket_works_but_does_not_survive_a_restore(tmp_path):
-    path = tmp_path / "vknet"
+@pytest.fixture
+def outside_dev():
+    """A directory outside /dev (the test's tmp_path may be on /dev/shm: scripts/test-basetemp)."""
+    path = tempfile.mkdtemp(prefix="vkckpt-vknet-", dir="/tmp")
+    yield Path(path)
+    shutil.rmtree(path)
+
+
+def test_a_vknetd_socket_works_but_does_not_survive_a_restore(outside_dev):
+    path = outside_dev / "vknet"
     kind, _, text, fix = net(str(path))
     assert (kind, text) == ("problem", f"no vknetd socket at {path}")
     sock = socket.socket(socket.AF_UNIX)
@@ -98,3 +109,17 @@ def test_host_checkpoint_asks_a_helper_and_leaves_nothing(host, tmp_path, kernel
     if kind == "problem":
         assert text.startswith(hostckpt.NO_SUPPORT + ": ") and fix == hostckpt.NO_SUPPORT_FIX
     assert os.listdir(work) == []
+
+
+def test_a_socket_under_dev_is_a_vknetd_link_not_a_tap():
+    # the vkernel falls back to connecting when the path it opened is a socket (§2), wherever
+    # it lives: /dev/shm is a directory under /dev on Linux
+    path = f"/dev/shm/vkckpt-test-vknet-{os.getpid()}"
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(path)
+    try:
+        kind, _, text, _ = net(path)
+    finally:
+        sock.close()
+        os.unlink(path)
+    assert kind == "warning" and text.startswith(f"vknetd socket {path}:"), text

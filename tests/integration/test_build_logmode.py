@@ -19,19 +19,23 @@ from buildbot_vkckpt.simhost.host import SimHost
 pytestmark = pytest.mark.integration
 
 NOTE = re.compile(r"\[\.\.\. [\d,]+ more lines in the full log \.\.\.\]\Z")
+# each mode's builder; names of one length, since a builder's directory on the worker is part of
+# the compiler messages the steps clip, and both must clip at the same character
+BUILDER = {"digest": "digest", "full": "stream"}
+WORKDIRS = re.compile(r"/worker-vkckpt-worker/(digest|stream)/")
 
 
 def master_body(host):
     objdir = str(host.obj)
     builders = []
-    for mode in ("digest", "full"):
+    for mode, name in BUILDER.items():
         builders.append(f"""
 f = util.BuildFactory()
 f.addStep(steps.Git(repourl={f"file://{host.src}"!r}, branch="master", mode="incremental",
                     name="checkout", haltOnFailure=True))
 f.addStep(BuildWorld(jobs=2, objdir={objdir!r}, log_mode={mode!r}, haltOnFailure=True))
 f.addStep(BuildKernel(jobs=2, objdir={objdir!r}, log_mode={mode!r}, haltOnFailure=True))
-c['builders'].append(util.BuilderConfig(name={mode!r}, workernames=['vkckpt-worker'],
+c['builders'].append(util.BuilderConfig(name={name!r}, workernames=['vkckpt-worker'],
                                         factory=f))
 """)
     return ("from buildbot_vkckpt.steps import BuildWorld, BuildKernel\n"
@@ -39,7 +43,7 @@ c['builders'].append(util.BuilderConfig(name={mode!r}, workernames=['vkckpt-work
             "add_full_logs(c)\n"
             + "".join(builders)
             + "c['schedulers'].append(schedulers.ForceScheduler(name='force', "
-              "builderNames=['digest', 'full']))\n")
+              f"builderNames={sorted(BUILDER.values())!r}))\n")
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +122,7 @@ def comparable(run):
         steps[name]["errors"] = up_to_first_error(step["errors"])
     # each builder has its own directory on the worker, hence its own source paths
     text = json.dumps([run["build"], props, steps], indent=1, sort_keys=True)
-    return re.sub(r"/worker-vkckpt-worker/(digest|full)/", "/worker-vkckpt-worker/B/", text)
+    return WORKDIRS.sub("/worker-vkckpt-worker/B/", text)
 
 
 def check_digest(bb, run, kind, name):
@@ -165,8 +169,8 @@ def test_digest_reports_what_full_streaming_reports(bb, faults):
     bb.host.set_faults(faults)
     runs = {}
     for mode in ("full", "digest"):
-        runs[mode] = run_build(bb, mode)
-        runs[mode]["number"] = bb.builds(mode)[-1]["number"]
+        runs[mode] = run_build(bb, BUILDER[mode])
+        runs[mode]["number"] = bb.builds(BUILDER[mode])[-1]["number"]
     assert comparable(runs["digest"]) == comparable(runs["full"])
     full, digest = runs["full"], runs["digest"]
     for kind, name in (("world", "buildworld"), ("kernel", "buildkernel")):
@@ -176,7 +180,7 @@ def test_digest_reports_what_full_streaming_reports(bb, faults):
         # the whole output holds every line stock streaming showed (dates and each builder's
         # own directory aside)
         def norm(text):
-            text = re.sub(r"/worker-vkckpt-worker/(digest|full)/", "/B/", text)
+            text = WORKDIRS.sub("/B/", text)
             return {re.sub(r" on .*\d{4}$", "", x) for x in text.splitlines()}
         assert norm(whole) >= norm(full["steps"][name]["stdio"])
         assert "full-log" not in full["steps"][name]["logs"]

@@ -115,9 +115,11 @@ def pytest_collection_modifyitems(config, items):
     if getattr(config.option, "loadgroup", False):
         for item in items:
             _group_nodeid(item)
-    # the long tests first (a master's group runs on one worker for a minute or more); the
-    # short ones then fill the workers up to the end instead of one group running alone
-    items.sort(key=lambda item: item.get_closest_marker("integration") is None)
+    # the long tests first (a master's group runs on one worker for a minute or more), then the
+    # other groups; the short ones then fill the workers up to the end instead of one group
+    # running alone
+    items.sort(key=lambda item: (item.get_closest_marker("integration") is None,
+                                 item.get_closest_marker("xdist_group") is None))
 
 
 def xdist_group(item):
@@ -126,12 +128,16 @@ def xdist_group(item):
     of a directory's conftest (the browser tests' master) goes with that directory's, one
     using a module fixture (a module's master, sshd) with its module — else each worker
     would start its own. The agent tests on hosts of other flavours (``flavoured_host``) go
-    together too, so each flavour is built once. Other tests go wherever a worker is free."""
+    together too, so each flavour is built once, and so do the tests of the compiled guest
+    suite (``bindir``), so no other worker waits while one compiles it. Other tests go
+    wherever a worker is free."""
     used = set(getattr(item, "fixturenames", ()))
     if "shared_master" in used:
         return "shared-master"
     if "flavoured_host" in used:    # each flavour's host is built once, not once per worker
         return "flavoured-hosts"
+    if "bindir" in used:    # the guest suite is compiled once: its users would wait for it
+        return "guest-suite"
     if item.get_closest_marker("integration") is None:
         return None
     defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})

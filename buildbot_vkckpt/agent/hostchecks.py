@@ -1,8 +1,8 @@
 """The host checks ``preflight`` runs only when asked (``vkckpt hostcheck`` asks for both):
 the ``-I`` network route, and whether the host kernel can dump a vkernel at all."""
 import os
-import stat
 import shutil
+import stat
 import tempfile
 
 from . import hostckpt, hostcmd

@@ -2,8 +2,9 @@
 umount, kldload, ifconfig and checkpt (which thaws simulated vkernel checkpoints).
 
 Run as ``python -S -m buildbot_vkckpt.simhost.hosttools TOOL ARGS...`` (launch.py) by the
-wrappers in ``ROOT/bin``. Every change goes through ``SimHost.update_state()`` so a test can assert that
-nothing leaked. Messages use the real tools' words (reference/dragonfly.md §3, §10, §11, §16).
+wrappers in ``ROOT/bin``. Every change goes through ``SimHost.update_state()`` so a test can
+assert that nothing leaked. Messages use the real tools' words (reference/dragonfly.md §3, §10,
+§11, §16).
 Disk images are stored as described in ``simfs``.
 """
 import os

@@ -264,7 +264,6 @@ def slow_restore(host):
     time.sleep(max(0.0, target - elapsed))
 
 
-
 def _median(values):
     # not statistics.median: importing statistics was a tenth of every simulated vkernel's start
     ordered = sorted(values)

@@ -7,6 +7,7 @@ agent as a subprocess with the host's PATH, fault injection and the leak check.
 import dataclasses
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -237,6 +238,20 @@ class SimSession:
         self.host.set_faults({})
         with self.host.update_state() as st:
             st["sysctl"] = dict(DEFAULT_STATE["sysctl"])
+        self.remove_guest_workload_dirs()
+
+    def remove_guest_workload_dirs(self):
+        """The simulated guest's /tmp is this machine's (docs/simhost-fidelity.rst): a guest
+        killed before ``shutdown`` removed verify's workload directory leaves it there, where a
+        real guest would leave it on its own disk."""
+        for session in self.sessions:
+            try:
+                rec = json.loads((Path(session) / "verify.json").read_text())
+            except (OSError, ValueError):
+                continue
+            path = str(rec.get("dir") or "")
+            if re.fullmatch(r"/tmp/vkckpt-verify-[0-9a-f]+", path):
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def _cmdline(pid):

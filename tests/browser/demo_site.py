@@ -24,7 +24,7 @@ from buildbot_vkckpt.demo.scenarios import SCENARIOS
 
 from ..regression_rule import expected_flags
 
-# the regression flag's scenario: every restore twice as slow as usual
+# the regression flag's scenario: every restore five times as slow as usual
 SLOW = "restore-slow"
 # green builds before any other: the regression flag needs two to compare with, and the
 # third is judged against the first two (a green build must not be flagged)

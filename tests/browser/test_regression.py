@@ -1,4 +1,4 @@
-"""A restore twice as slow as in the green builds before it: the trends page flags that build,
+"""A restore five times as slow as in the green builds before it: the trends page flags that build,
 on the first screen, and flags exactly the builds the documented rule picks from their REST
 numbers (on a quiet machine: that one alone; tests/www/test_regression.py proves "nothing
 else" on fixed numbers)."""

@@ -7,6 +7,9 @@ pattern matches a path decides what that path needs; a push needs the union over
 Patterns are globs over source-tree paths: ``*`` and ``?`` stay inside one path component,
 ``**`` crosses components (``a/**`` is everything under ``a/``), ``{x,y}`` is alternation,
 ``[1-9]`` a character class and a backslash makes the next character literal.
+
+Why one module of ~530 lines: a third of it is the rule table itself (each rule with the DragonFly
+paths and the reason behind it), which is read beside the matcher that gives it its meaning.
 """
 from __future__ import annotations
 

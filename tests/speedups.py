@@ -4,11 +4,11 @@
 (``TestBuildStepMixin.setup_test_build_step``, ``make_master``) opens a new in-memory SQLite
 database, and Buildbot's ``Model.upgrade`` builds its schema from the SQLAlchemy model
 (``create_all``) and stamps the alembic head: about 36 ms of CPU per test, more than most step
-tests spend on the step itself. The schema is the same every time, so the
-first upgrade in a process runs as Buildbot wrote it and its result is kept as SQL
+tests spend on the step itself. The schema is the same every time, so the first upgrade in a
+process runs as Buildbot wrote it and its result is kept as SQL
 (``sqlite3.Connection.iterdump``); every later in-memory database replays that script.
-Databases that are not in-memory SQLite (a test that names a file or another server) always get
-Buildbot's own upgrade.
+Databases that are not in-memory SQLite (a test that names a file or another server) always
+get Buildbot's own upgrade.
 
 **Twisted's version.** pytest 9.2 asks ``importlib.metadata`` for Twisted's version around every
 test once trial is imported (``_pytest.unittest._get_twisted_version``, 2-3 ms each, about
@@ -24,9 +24,11 @@ from twisted.internet import defer
 
 _buildbot_upgrade = model.Model.upgrade
 _script = []   # the SQL of the first in-memory schema, once made
+pytest_twisted_version = _pytest.unittest._get_twisted_version
+_twisted = []  # its answer, once trial is imported
 
 
-# --- the schema ---------------------------------------------------------------------------------
+# --- the schema -------------------------------------------------------------------------------
 def _in_memory(engine):
     return engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")
 
@@ -66,23 +68,23 @@ def upgrade(self):
         _script.append((yield pool.do_with_engine(dump)))
 
 
-# --- Twisted's version ----------------------------------------------------------------------------
-def twisted_version(lookup=_pytest.unittest._get_twisted_version, known=[]):
+# --- Twisted's version ------------------------------------------------------------------------
+def twisted_version():
     if "twisted.trial.unittest" not in sys.modules:
-        return lookup()
-    if not known:
-        known.append(lookup())
-    return known[0]
+        return pytest_twisted_version()
+    if not _twisted:
+        _twisted.append(pytest_twisted_version())
+    return _twisted[0]
 
 
 def install():
-    model.Model.upgrade = upgrade
+    install_schema()
     _pytest.unittest._get_twisted_version = twisted_version
-
-
-def uninstall_schema():
-    model.Model.upgrade = _buildbot_upgrade
 
 
 def install_schema():
     model.Model.upgrade = upgrade
+
+
+def uninstall_schema():
+    model.Model.upgrade = _buildbot_upgrade

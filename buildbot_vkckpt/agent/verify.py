@@ -31,6 +31,8 @@ RECORD = "verify.json"
 PROGRESS_GRACE = 2   # seconds the workload gets to advance when it has not yet
 PROGRESS_POLL = 0.1  # how often the guest rereads the counter meanwhile (sleep(1) takes fractions)
 DATA_KIB = 64
+WORKLOAD_PREFIX = "/tmp/vkckpt-verify-"   # in the guest; a token of hex digits follows
+WORKLOAD_DIR = re.compile(re.escape(WORKLOAD_PREFIX) + r"[0-9a-f]+")
 _FIELD = re.compile(r"vkv_(\w+)=(.*)")
 _BOOTTIME = re.compile(r"sec\s*=\s*(\d+)")
 
@@ -126,7 +128,7 @@ def save(session, rec):
 def prepare(session, emitter, args):
     status = probe.session_status(session, emitter)
     token = secrets.token_hex(4)
-    d = f"/tmp/vkckpt-verify-{token}"
+    d = WORKLOAD_PREFIX + token
     fields = guest(session, emitter,
                    f"d={d}; rm -rf $d; mkdir -p $d && dd if=/dev/urandom of=$d/data bs=1024 "
                    f"count={DATA_KIB} 2>/dev/null; n=0; vmstat 1 2>/dev/null | while read x; "
@@ -140,18 +142,21 @@ def prepare(session, emitter, args):
            "verified": 0}
     now = parse(guest(session, emitter, gather_command(rec), args.timeout))
     if not now["sha"] or now["boottime"] is None or now["now"] is None:
+        stop_workload(session, emitter, rec, args.timeout)
         raise Outcome.infrastructure(
             "verify: the guest could not report its state "
             f"(sha256 {now['sha']}, boottime {now['boottime']}, clock {now['now']})",
-            "check that the guest has sysctl, date and sha256 (or sha256sum)", fields=now)
+            "check that the guest has sysctl, date and sha256 (or sha256sum)", fields=now,
+            workload_removed=d)
     rec.update(sha=now["sha"], boottime=now["boottime"], now=now["now"], init=now["init"],
                counter=now["counter"] or 0, net_up=bool(now["net"] and "UP" in now["net"]))
     if rec["net"] and not rec["net_up"]:
         # otherwise every later verify would blame the restore for a link that never came up
+        stop_workload(session, emitter, rec, args.timeout)
         raise Outcome.infrastructure(
             f"verify: vke0 is not up before the checkpoint ({now['net'] or 'no answer'})",
             "build the root image with the network configured (MakeRootImage(network=True), "
-            "image --net) so rc brings vke0 up", fields=now)
+            "image --net) so rc brings vke0 up", fields=now, workload_removed=d)
     save(session, rec)
     emitter.info(workload=rec)
     return result_event("ok", f"workload started (pid {pid}, counter {rec['counter']}), "
@@ -216,8 +221,15 @@ def remove_workload(session, emitter, timeout=10.0):
         rec = load(session)
     except Outcome:
         return False
-    if not re.fullmatch(r"/tmp/vkckpt-verify-[0-9a-f]+", str(rec["dir"])):
+    if not WORKLOAD_DIR.fullmatch(str(rec["dir"])):
         return False     # not a record this module wrote: remove nothing
+    return stop_workload(session, emitter, rec, timeout)
+
+
+def stop_workload(session, emitter, rec, timeout):
+    """Kill the workload and remove its directory (best effort; False when the guest did not
+    answer). Also run when ``--prepare`` refuses after starting it: no record is saved then,
+    so nothing else would."""
     try:
         guest(session, emitter, f"kill {int(rec['pid'])} 2>/dev/null; rm -rf {rec['dir']}",
               timeout)

@@ -7,14 +7,13 @@ agent as a subprocess with the host's PATH, fault injection and the leak check.
 import dataclasses
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from buildbot_vkckpt.agent import procs
+from buildbot_vkckpt.agent import procs, verify
 from buildbot_vkckpt.agent.ledger import Ledger
 from buildbot_vkckpt.monitor.agentlog import AgentLogMonitor
 from buildbot_vkckpt.simhost.host import DEFAULT_STATE, SimHost
@@ -250,7 +249,7 @@ class SimSession:
             except (OSError, ValueError):
                 continue
             path = str(rec.get("dir") or "")
-            if re.fullmatch(r"/tmp/vkckpt-verify-[0-9a-f]+", path):
+            if verify.WORKLOAD_DIR.fullmatch(path):
                 shutil.rmtree(path, ignore_errors=True)
 
 

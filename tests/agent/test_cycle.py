@@ -394,6 +394,9 @@ def test_prepare_refuses_a_link_that_never_came_up(sim):
         assert (prep.returncode, prep.result["kind"]) == (4, "infrastructure"), prep
         assert prep.summary.startswith("verify: vke0 is not up before the checkpoint"), prep
         assert "image --net" in prep.result["fix"]
+        # the workload it had started is gone: no record was saved for shutdown to find
+        workload = prep.details["workload_removed"]
+        assert workload.startswith("/tmp/vkckpt-verify-") and not os.path.exists(workload)
         shutdown(sim)
     finally:
         undo_host_net(sim)
